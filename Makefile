@@ -1,0 +1,53 @@
+# shoal's build, test and benchmark entry points. `make test` is what CI runs.
+GO          ?= go
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN)/staticcheck
+STATICCHECK_VERSION := v0.7.0
+FUZZTIME    ?= 10s
+
+.PHONY: all build test lint tools bench fuzz fuzz-ci clean image
+
+all: build
+
+build:
+	$(GO) build -o bin/shoal ./cmd/shoal
+
+tools:
+	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# lint: formatting, vet, staticcheck and a tidy go.mod.
+lint: tools
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt: these files need 'gofmt -w':"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	@$(GO) mod tidy -diff || (echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1)
+
+# test: everything CI checks.
+test: lint
+	$(GO) test -race -timeout 20m ./...
+
+# bench: the benchmarks whose numbers BENCHMARKS.md records.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./content/ ./blockstore/
+
+# fuzz: every Fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+# fuzz-ci: every Fuzz target briefly (3s each), for CI. Crashers land in
+# the package's testdata/fuzz/ and fail the run; commit them as regressions.
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+# image: the container image shoal:dev (static binary on scratch; see Dockerfile).
+IMAGE ?= shoal:dev
+image:
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '-s -w' -o bin/linux/shoal ./cmd/shoal
+	DOCKER_BUILDKIT=0 docker build -q -t $(IMAGE) .
+
+clean:
+	rm -rf bin

@@ -1,0 +1,50 @@
+// Package blockstore owns durable, content-addressed block storage for a
+// shoal node: put/get/has/delete of blocks, recursive pins of roots,
+// garbage collection of what no pin reaches, a capacity limit with LRU
+// eviction of unpinned blocks, and crash safety (a block is wholly present
+// or absent after a kill at any moment).
+//
+// Two implementations share one engine and one test suite: Disk (Open),
+// the store a node runs, and Memory (NewMemory), for tests and the
+// simulator. Both satisfy Store.
+//
+// # Semantics
+//
+// Keys are multihashes, as in Kubo: a block put under a CIDv1 raw CID is
+// found by a CIDv0 or a dag-pb CIDv1 with the same multihash. AllKeys
+// therefore yields CIDv1 raw CIDs. Put verifies the bytes against the
+// CID's multihash (sha2-256 on a fast path, anything go-multihash computes
+// otherwise) and refuses a mismatch with ErrHashMismatch. Identity CIDs
+// hold their bytes inline and are answered from the CID, never stored.
+//
+// A pin is a root CID; the blocks it reaches through Config.Links are
+// pinned. A pin is recorded even when its DAG is incomplete: every
+// missing block under it is protected the moment it is stored, so a
+// pinned fetch into a full cache never evicts its own blocks. PinStatus
+// and Verify say what is still missing. Pinned blocks are never evicted
+// and cannot be Deleted (ErrPinned); GC removes every unpinned block.
+//
+// With CapacityBytes set, a Put that would exceed it evicts the least
+// recently used (by Get or Put) unpinned blocks; if pinned bytes leave no
+// room it fails with ErrFull. Counters (Stat) are kept incrementally; the
+// only scan is Disk's index build at Open. After a restart the LRU order
+// is the files' write order.
+//
+// # Files
+//
+//	store.go   Store, Config, errors, result types, hash checking
+//	engine.go  the shared index: accounting, LRU, per-key serialization,
+//	           Put/Get/Has/GetSize/Delete/AllKeys/Stat/Close
+//	pins.go    the pinned set (incremental walk), Pin/Unpin/PinStatus/GC
+//	verify.go  Verify
+//	disk.go    Disk: file per block in sharded directories, pins file,
+//	           the startup scan
+//	recover.go after an unclean shutdown, rehash recently written blocks
+//	memory.go  Memory
+//	lock_*.go  the flock that keeps a second process out of a store
+//
+// Why one file per block rather than an embedded key-value engine, with
+// measurements, is in bench/blockstore.md.
+//
+// It imports no other shoal package.
+package blockstore

@@ -1,0 +1,344 @@
+package blockstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+)
+
+// pinSet is the set of blocks the pin roots reach. It is kept current
+// incrementally: Pin walks the new root, and a Put of a block some pinned
+// block links to (one in wanted) extends the walk from it, so a DAG being
+// fetched under a pin is protected block by block as it arrives. Unpin
+// and GC recompute it from the roots; the links of pinned blocks are
+// cached, so that walk reads only blocks that were never pinned.
+//
+// Blocks removed because they were corrupt or vanished leave their
+// descendants pinned until the next recomputation (safe: it only keeps
+// more).
+//
+// All fields are guarded by engine.mu.
+type pinSet struct {
+	roots  map[string]cid.Cid   // pin roots by CID bytes
+	set    map[string]*entry    // stored blocks reached, by multihash
+	bytes  int64                // their bytes
+	wanted map[string]cid.Cid   // reached but not stored, as linked
+	links  map[string][]cid.Cid // links of reached non-raw blocks
+}
+
+func newPinSet() pinSet {
+	return pinSet{
+		roots:  make(map[string]cid.Cid),
+		set:    make(map[string]*entry),
+		wanted: make(map[string]cid.Cid),
+		links:  make(map[string][]cid.Cid),
+	}
+}
+
+func (ps *pinSet) pin(e *engine, en *entry) {
+	en.pinned = true
+	e.lruRemove(en)
+	ps.set[en.key] = en
+	ps.bytes += en.size
+}
+
+// unpin returns en to the LRU as most recently used: unpinning says the
+// DAG is no longer needed for sure, not that it is stale.
+func (ps *pinSet) unpin(e *engine, en *entry) {
+	en.pinned = false
+	delete(ps.set, en.key)
+	ps.bytes -= en.size
+	e.lruPushFront(en)
+}
+
+// storedGone is called when a pinned entry leaves the index (corrupt or
+// vanished); the block becomes wanted again. Its cached links survive, so
+// its children stay protected and a new copy is walked from them.
+func (ps *pinSet) storedGone(en *entry) {
+	en.pinned = false
+	delete(ps.set, en.key)
+	ps.bytes -= en.size
+	ps.wanted[en.key] = keyCid(en.key)
+}
+
+// linksOf returns the links of a block (cached, given, or read). Blocks
+// that cannot be read or decoded are treated as leaves, with a warning.
+func (ps *pinSet) linksOf(e *engine, c cid.Cid, data []byte) []cid.Cid {
+	key := string(c.Hash())
+	if ls, ok := ps.links[key]; ok {
+		return ls // first: a block re-stored after corruption is wanted under a raw CID
+	}
+	if c.Prefix().Codec == cid.Raw || e.cfg.Links == nil {
+		return nil
+	}
+	if data == nil {
+		var err error
+		if data, err = e.be.read(key); err != nil {
+			e.log.Warn("blockstore: cannot read block to walk its links; treating it as a leaf", "cid", c, "err", err)
+			return nil
+		}
+	}
+	ls, err := e.cfg.Links(c, data)
+	if err != nil {
+		e.log.Warn("blockstore: cannot decode links of pinned block; treating it as a leaf", "cid", c, "err", err)
+		return nil
+	}
+	return ls
+}
+
+type walkItem struct {
+	c    cid.Cid
+	data []byte
+}
+
+// markLocked extends the pinned set from c (whose bytes may be given).
+// Blocks already pinned or wanted are not walked again: the invariant is
+// that every link of a pinned block is pinned or wanted.
+func (ps *pinSet) markLocked(e *engine, c cid.Cid, data []byte) {
+	stack := []walkItem{{c, data}}
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if isIdentity(it.c) {
+			continue
+		}
+		key := string(it.c.Hash())
+		en := e.entries[key]
+		if en == nil {
+			if _, ok := ps.wanted[key]; !ok {
+				ps.wanted[key] = it.c
+				for _, l := range ps.links[key] {
+					stack = append(stack, walkItem{c: l})
+				}
+			}
+			continue
+		}
+		if en.pinned {
+			continue
+		}
+		ps.pin(e, en)
+		delete(ps.wanted, key)
+		ls := ps.linksOf(e, it.c, it.data)
+		if len(ls) > 0 {
+			ps.links[key] = ls
+		}
+		for _, l := range ls {
+			stack = append(stack, walkItem{c: l})
+		}
+	}
+}
+
+// arrivedLocked is called for each newly stored block.
+func (ps *pinSet) arrivedLocked(e *engine, en *entry, data []byte) {
+	if c, ok := ps.wanted[en.key]; ok {
+		ps.markLocked(e, c, data)
+	}
+}
+
+// recomputeLocked rebuilds the pinned set from the roots.
+func (ps *pinSet) recomputeLocked(e *engine) {
+	set := make(map[string]*entry, len(ps.set))
+	wanted := make(map[string]cid.Cid)
+	links := make(map[string][]cid.Cid)
+	seen := make(map[string]bool)
+	var stack []cid.Cid
+	for _, r := range ps.roots {
+		stack = append(stack, r)
+	}
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		key := string(c.Hash())
+		if isIdentity(c) || seen[key] {
+			continue
+		}
+		seen[key] = true
+		en := e.entries[key]
+		var ls []cid.Cid
+		if en == nil {
+			wanted[key] = c
+			ls = ps.links[key]
+		} else {
+			set[key] = en
+			ls = ps.linksOf(e, c, nil)
+		}
+		if len(ls) > 0 {
+			links[key] = ls
+		}
+		stack = append(stack, ls...)
+	}
+	for key, en := range ps.set {
+		if set[key] == nil {
+			ps.unpin(e, en)
+		}
+	}
+	for _, en := range set {
+		if !en.pinned {
+			ps.pin(e, en)
+		}
+	}
+	ps.wanted, ps.links = wanted, links
+}
+
+func (ps *pinSet) sortedRoots() []cid.Cid {
+	out := make([]cid.Cid, 0, len(ps.roots))
+	for _, r := range ps.roots {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b cid.Cid) int { return strings.Compare(a.KeyString(), b.KeyString()) })
+	return out
+}
+
+// Pin implements Store.
+func (e *engine) Pin(ctx context.Context, root cid.Cid) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !root.Defined() {
+		return fmt.Errorf("blockstore: pin: undefined CID")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.beginLocked(); err != nil {
+		return err
+	}
+	defer e.ops.Done()
+	k := root.KeyString()
+	if _, ok := e.pins.roots[k]; ok {
+		return nil
+	}
+	e.pins.roots[k] = root
+	if err := e.be.savePins(e.pins.sortedRoots()); err != nil {
+		delete(e.pins.roots, k)
+		return fmt.Errorf("blockstore: pin %s: saving pins: %w", root, err)
+	}
+	e.pins.markLocked(e, root, nil)
+	return nil
+}
+
+// Unpin implements Store.
+func (e *engine) Unpin(ctx context.Context, root cid.Cid) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.beginLocked(); err != nil {
+		return err
+	}
+	defer e.ops.Done()
+	k := root.KeyString()
+	if _, ok := e.pins.roots[k]; !ok {
+		return fmt.Errorf("%w: %s is not a pin root (see Pins)", ErrNotPinned, root)
+	}
+	delete(e.pins.roots, k)
+	if err := e.be.savePins(e.pins.sortedRoots()); err != nil {
+		e.pins.roots[k] = root
+		return fmt.Errorf("blockstore: unpin %s: saving pins: %w", root, err)
+	}
+	e.pins.recomputeLocked(e)
+	return nil
+}
+
+// Pins implements Store. Roots are sorted by CID bytes.
+func (e *engine) Pins(ctx context.Context) ([]cid.Cid, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	return e.pins.sortedRoots(), nil
+}
+
+// IsPinned implements Store.
+func (e *engine) IsPinned(ctx context.Context, c cid.Cid) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false, ErrClosed
+	}
+	if e.pins.set[string(c.Hash())] != nil {
+		return true, nil
+	}
+	_, wanted := e.pins.wanted[string(c.Hash())]
+	return wanted, nil
+}
+
+// PinStatus implements Store. root need not be a pin root.
+func (e *engine) PinStatus(ctx context.Context, root cid.Cid) (PinStatus, error) {
+	if err := ctx.Err(); err != nil {
+		return PinStatus{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.beginLocked(); err != nil {
+		return PinStatus{}, err
+	}
+	defer e.ops.Done()
+	return e.pinStatusLocked(root), nil
+}
+
+func (e *engine) pinStatusLocked(root cid.Cid) PinStatus {
+	st := PinStatus{Root: root}
+	_, st.Pinned = e.pins.roots[root.KeyString()]
+	seen := make(map[string]bool)
+	stack := []cid.Cid{root}
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		key := string(c.Hash())
+		if isIdentity(c) || seen[key] {
+			continue
+		}
+		seen[key] = true
+		en := e.entries[key]
+		if en == nil {
+			st.Missing++
+			if len(st.FirstMissing) < 16 {
+				st.FirstMissing = append(st.FirstMissing, c)
+			}
+			stack = append(stack, e.pins.links[key]...)
+			continue
+		}
+		st.Blocks++
+		st.Bytes += en.size
+		stack = append(stack, e.pins.linksOf(e, c, nil)...)
+	}
+	st.Complete = st.Missing == 0
+	return st
+}
+
+// GC implements Store.
+func (e *engine) GC(ctx context.Context) (GCResult, error) {
+	if err := ctx.Err(); err != nil {
+		return GCResult{}, err
+	}
+	e.mu.Lock()
+	if err := e.beginLocked(); err != nil {
+		e.mu.Unlock()
+		return GCResult{}, err
+	}
+	defer e.ops.Done()
+	e.pins.recomputeLocked(e)
+	var res GCResult
+	var keys []string
+	for en := e.lru.prev; en != &e.lru; en = e.lru.prev {
+		e.dropLocked(en)
+		res.Removed++
+		res.RemovedBytes += en.size
+		keys = append(keys, en.key)
+	}
+	res.Kept = len(e.pins.set)
+	e.mu.Unlock()
+	e.removeKeys(keys)
+	return res, nil
+}

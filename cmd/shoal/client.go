@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// clientFlags choose the daemon a client command talks to (with --home,
+// a persistent flag of the root).
+type clientFlags struct {
+	api   string
+	token string
+}
+
+// addClientFlags registers --api and --api-token on a client command.
+func addClientFlags(cmd *cobra.Command, f *clientFlags) {
+	cmd.Flags().StringVar(&f.api, "api", "", "the daemon's API URL, e.g. http://127.0.0.1:5080 (default: read from the api file in --home)")
+	cmd.Flags().StringVar(&f.token, "api-token", "", "bearer token the daemon's API requires (default $SHOAL_API_TOKEN)")
+}
+
+// client is a thin client of the daemon's HTTP API.
+type client struct {
+	base  string // http://host:port, no trailing slash
+	token string
+	hc    *http.Client
+}
+
+// newClient finds the daemon: --api, else the api file in the home.
+func newClient(cmd *cobra.Command, f *clientFlags) (*client, error) {
+	token := f.token
+	if token == "" {
+		token = os.Getenv("SHOAL_API_TOKEN")
+	}
+	base := f.api
+	if base == "" {
+		home, err := homeDir(cmd)
+		if err != nil {
+			return nil, err
+		}
+		path := filepath.Join(home, APIFile)
+		b, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no shoal daemon for home %s (%s does not exist): start one with \"shoal daemon\", or pass --api URL", home, path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the daemon's API address: %w", err)
+		}
+		base = strings.TrimSpace(string(b))
+	}
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("API address %q is not a URL like http://127.0.0.1:5080", base)
+	}
+	return &client{base: strings.TrimRight(base, "/"), token: token, hc: &http.Client{}}, nil
+}
+
+// request sends one API request. A non-2xx answer becomes an error in the
+// daemon's own words.
+func (c *client) request(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+"/api/v1/"+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, &exitError{code: 1, err: fmt.Errorf("no shoal daemon at %s: start one with \"shoal daemon\"", c.base)}
+		}
+		return nil, fmt.Errorf("talking to the shoal daemon at %s: %w", c.base, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, daemonError(resp)
+	}
+	return resp, nil
+}
+
+// daemonError turns an error answer into the daemon's message.
+func daemonError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(b, &e) == nil && e.Error != "" {
+		return errors.New(e.Error)
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	if line == "" {
+		line = resp.Status
+	}
+	return fmt.Errorf("the daemon answered %s: %s (is %s a shoal API?)", resp.Status, line, resp.Request.URL.Host)
+}
+
+// getJSON and postJSON decode a JSON answer into out.
+func (c *client) getJSON(ctx context.Context, path string, out any) error {
+	return c.doJSON(ctx, http.MethodGet, path, nil, "", out)
+}
+
+func (c *client) postJSON(ctx context.Context, path string, body io.Reader, contentType string, out any) error {
+	return c.doJSON(ctx, http.MethodPost, path, body, contentType, out)
+}
+
+func (c *client) doJSON(ctx context.Context, method, path string, body io.Reader, contentType string, out any) error {
+	resp, err := c.request(ctx, method, path, body, contentType)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("reading the daemon's answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+)
+
+// addResult mirrors the API's POST /api/v1/add answer.
+type addResult struct {
+	CID    string `json:"cid"`
+	Size   uint64 `json:"size"`
+	Blocks int    `json:"blocks"`
+}
+
+func newShareCmd(g *globalFlags) *cobra.Command {
+	return clientCommand("share PATH", "store, pin and announce a file or directory",
+		`share streams a file, or a directory tree (as a tar, symlinks kept as
+symlinks), to the daemon, which stores it, pins it and announces it in the
+DHT. The root CID is printed alone on the last line of stdout: the same CID
+that "shoal cid PATH" computes.`, cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := share(cmd.Context(), c, args[0], cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), res.CID)
+			return err
+		})
+}
+
+// share sends path to the daemon: a file as the body, a directory as a
+// tar built while walking it.
+func share(ctx context.Context, c *client, path string, stderr io.Writer) (addResult, error) {
+	var res addResult
+	fi, err := os.Stat(path)
+	if err != nil {
+		return res, fmt.Errorf("cannot read %s: %w (check the path and its permissions)", path, unwrapPathError(err))
+	}
+	switch {
+	case fi.Mode().IsRegular():
+		f, err := os.Open(path)
+		if err != nil {
+			return res, fmt.Errorf("cannot read %s: %w", path, unwrapPathError(err))
+		}
+		defer f.Close()
+		bar := newBar(stderr, fi.Size(), "sharing")
+		body := io.TeeReader(f, barWriter(bar))
+		err = c.postJSON(ctx, "add", struct{ io.Reader }{body}, "application/octet-stream", &res)
+		if err != nil {
+			barClear(bar)
+			return res, fmt.Errorf("sharing %s: %w", path, err)
+		}
+		barFinish(bar)
+		return res, nil
+	case fi.IsDir():
+		return shareDir(ctx, c, path, stderr)
+	}
+	return res, fmt.Errorf("cannot share %s: it is a %s, not a regular file or directory", path, fi.Mode().Type())
+}
+
+func shareDir(ctx context.Context, c *client, dir string, stderr io.Writer) (addResult, error) {
+	var res addResult
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return res, err
+	}
+	var bar = newBar(stderr, -1, "sharing")
+	if bar != nil {
+		if total, err := treeBytes(abs); err == nil {
+			bar.ChangeMax64(total)
+		}
+	}
+	pr, pw := io.Pipe()
+	walkErr := make(chan error, 1)
+	go func() {
+		err := writeTree(ctx, pw, abs, barWriter(bar))
+		pw.CloseWithError(err)
+		walkErr <- err
+	}()
+	err = c.postJSON(ctx, "add", pr, "application/x-tar", &res)
+	pr.CloseWithError(errors.New("request finished"))
+	if werr := <-walkErr; werr != nil && !errors.Is(werr, io.ErrClosedPipe) && err != nil {
+		err = werr // the walk's failure is the cause of the request's
+	}
+	if err != nil {
+		barClear(bar)
+		return res, fmt.Errorf("sharing %s: %w", dir, err)
+	}
+	barFinish(bar)
+	return res, nil
+}
+
+// treeBytes sums the sizes of the regular files under dir.
+func treeBytes(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				total += fi.Size()
+			}
+		}
+		return nil
+	})
+	return total, err
+}
+
+// writeTree writes dir as a tar whose entry names are relative to dir
+// (the daemon's AddTar makes dir itself the root), in the lexical order
+// WalkDir gives. Symlinks are written as symlinks; other special files are
+// an error, as they are for `shoal cid`.
+func writeTree(ctx context.Context, w io.Writer, dir string, progress io.Writer) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("cannot read %s: %w", p, unwrapPathError(err))
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			return nil // the root itself: implied
+		}
+		return writeTreeEntry(tw, p, filepath.ToSlash(rel), d, progress)
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+func writeTreeEntry(tw *tar.Writer, p, name string, d fs.DirEntry, progress io.Writer) error {
+	switch t := d.Type(); {
+	case t.IsDir():
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, Format: tar.FormatPAX})
+	case t&fs.ModeSymlink != 0:
+		target, err := os.Readlink(p)
+		if err != nil {
+			return fmt.Errorf("cannot read symlink %s: %w", p, unwrapPathError(err))
+		}
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, Mode: 0o777, Format: tar.FormatPAX})
+	case t.IsRegular():
+		return writeTreeFile(tw, p, name, progress)
+	default:
+		return fmt.Errorf("cannot share %s: it is a %s, not a regular file, directory or symlink (move it out of the tree)", p, t)
+	}
+}
+
+func writeTreeFile(tw *tar.Writer, p, name string, progress io.Writer) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", p, unwrapPathError(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: fi.Size(), Mode: 0o644, Format: tar.FormatPAX}); err != nil {
+		return err
+	}
+	n, err := io.CopyN(io.MultiWriter(tw, progress), f, fi.Size())
+	if err == io.EOF || (err == nil && n == fi.Size() && !atEOF(f)) {
+		return fmt.Errorf("%s changed while it was being shared: share it again when it is no longer being written", p)
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", p, err)
+	}
+	return nil
+}
+
+// atEOF reports whether r has nothing more to read.
+func atEOF(r io.Reader) bool {
+	var b [1]byte
+	n, _ := r.Read(b[:])
+	return n == 0
+}

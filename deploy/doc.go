@@ -1,0 +1,26 @@
+// Package deploy holds shoal's deployment files and the tests that run them
+// against real hosts. It has no library code.
+//
+// Files:
+//   - compose.yaml, compose-demo.sh: a bootstrap node and N peers on a
+//     private Docker network; the script shares a file on one node and
+//     fetches it on all the others.
+//   - shoal.service: a sandboxed systemd unit.
+//   - k8s/: a DaemonSet with a bootstrap Service (and its StatefulSet).
+//   - image/: the files the Dockerfile (at the module root) copies besides
+//     the binary.
+//
+// Tests:
+//   - docker_test.go: the harness — builds the static binary and an image
+//     from the Dockerfile, starts containers on a user-defined network with
+//     fixed addresses, drives the CLI through `docker exec`, cleans up.
+//   - swarm_test.go: multi-host scenarios — share and fetch on six nodes
+//     through DHT lookups, a seeder killed and another paused mid-transfer,
+//     a network partition and its healing, a rolling restart.
+//   - manifests_test.go: structural checks of the Kubernetes manifests and
+//     the systemd unit (no cluster runs here).
+//
+// The Docker tests skip, saying why, when `docker info` fails or the image
+// cannot be built. SHOAL_DEPLOY_IMAGE=name:tag uses an existing image
+// instead of building one.
+package deploy

@@ -1,0 +1,301 @@
+package deploy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// object is one parsed Kubernetes manifest.
+type object map[string]any
+
+// get walks a path of map keys and list indexes ("spec", "template", 0...).
+func (o object) get(path ...any) any {
+	var cur any = map[string]any(o)
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return nil
+			}
+			cur = m[k]
+		case int:
+			l, ok := cur.([]any)
+			if !ok || k >= len(l) {
+				return nil
+			}
+			cur = l[k]
+		}
+	}
+	return cur
+}
+
+func (o object) str(path ...any) string {
+	s, _ := o.get(path...).(string)
+	return s
+}
+
+func (o object) list(path ...any) []any {
+	l, _ := o.get(path...).([]any)
+	return l
+}
+
+func loadManifests(t *testing.T) map[string]object {
+	t.Helper()
+	files, err := filepath.Glob("k8s/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests in deploy/k8s (%v)", err)
+	}
+	objs := map[string]object{}
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := yaml.NewDecoder(fh)
+		for {
+			// Decode into a plain map: yaml.v3 would give nested maps the
+			// named type too, and get walks map[string]any.
+			var m map[string]any
+			err := dec.Decode(&m)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if m == nil {
+				continue
+			}
+			o := object(m)
+			if o.str("apiVersion") == "" || o.str("kind") == "" || o.str("metadata", "name") == "" {
+				t.Fatalf("%s: an object without apiVersion, kind or metadata.name: %v", f, o)
+			}
+			objs[o.str("kind")+"/"+o.str("metadata", "name")] = o
+		}
+		fh.Close()
+	}
+	return objs
+}
+
+func TestKubernetesManifests(t *testing.T) {
+	objs := loadManifests(t)
+	for _, name := range []string{"Namespace/shoal", "Service/shoal-bootstrap", "StatefulSet/shoal-bootstrap", "DaemonSet/shoal"} {
+		if objs[name] == nil {
+			t.Fatalf("manifests lack %s (have %v)", name, mapsKeys(objs))
+		}
+	}
+	for _, name := range []string{"StatefulSet/shoal-bootstrap", "DaemonSet/shoal"} {
+		t.Run(name, func(t *testing.T) { checkWorkload(t, objs[name]) })
+	}
+
+	// The bootstrap Service must reach the bootstrap pods on both libp2p
+	// transports, by the labels the StatefulSet gives them.
+	svc, sts := objs["Service/shoal-bootstrap"], objs["StatefulSet/shoal-bootstrap"]
+	sel, _ := svc.get("spec", "selector").(map[string]any)
+	labels, _ := sts.get("spec", "template", "metadata", "labels").(map[string]any)
+	if len(sel) == 0 {
+		t.Fatal("bootstrap Service has no selector")
+	}
+	for k, v := range sel {
+		if labels[k] != v {
+			t.Errorf("bootstrap Service selects %s=%v; the StatefulSet's pods have %v", k, v, labels[k])
+		}
+	}
+	var protos []string
+	for _, p := range svc.list("spec", "ports") {
+		po := object(p.(map[string]any))
+		if po.get("port") != 4040 {
+			t.Errorf("bootstrap Service port %v, want 4040", po.get("port"))
+		}
+		protos = append(protos, po.str("protocol"))
+	}
+	slices.Sort(protos)
+	if !slices.Equal(protos, []string{"TCP", "UDP"}) {
+		t.Errorf("bootstrap Service protocols %v, want TCP and UDP on 4040", protos)
+	}
+	if sts.str("spec", "serviceName") != "shoal-bootstrap" {
+		t.Errorf("StatefulSet serviceName %q, want shoal-bootstrap", sts.str("spec", "serviceName"))
+	}
+
+	// Every DaemonSet pod bootstraps through that Service's DNS name.
+	ds := objs["DaemonSet/shoal"]
+	args := strings.Join(toStrings(ds.list("spec", "template", "spec", "containers", 0, "args")), " ")
+	if !strings.Contains(args, "--bootstrap $(SHOAL_BOOTSTRAP)") || !strings.Contains(args, "--no-mdns") {
+		t.Errorf("DaemonSet args %q: want --no-mdns and --bootstrap $(SHOAL_BOOTSTRAP)", args)
+	}
+	boot := object(ds.get("spec", "template", "spec", "containers", 0, "env", 0).(map[string]any))
+	if boot.str("name") != "SHOAL_BOOTSTRAP" || boot.str("valueFrom", "configMapKeyRef", "name") != "shoal-bootstrap" {
+		t.Errorf("DaemonSet env %v: want SHOAL_BOOTSTRAP from ConfigMap shoal-bootstrap", boot)
+	}
+	if ds.str("spec", "updateStrategy", "type") != "RollingUpdate" {
+		t.Errorf("DaemonSet update strategy %q, want RollingUpdate", ds.str("spec", "updateStrategy", "type"))
+	}
+}
+
+// checkWorkload checks the shoal container of a pod template: image, the
+// daemon with its home on /data, libp2p ports, probes that run the CLI,
+// resource limits and an unprivileged, read-only container.
+func checkWorkload(t *testing.T, o object) {
+	spec := object(o.get("spec", "template", "spec").(map[string]any))
+	c := object(spec.get("containers", 0).(map[string]any))
+	if img := c.str("image"); img != "shoal:dev" {
+		t.Errorf("image %q, want shoal:dev (what make image builds)", img)
+	}
+	args := toStrings(c.list("args"))
+	if len(args) == 0 || args[0] != "daemon" || !slices.Contains(args, "/data") {
+		t.Errorf("args %v: want daemon --home /data ...", args)
+	}
+	ports := map[string]bool{}
+	for _, p := range c.list("ports") {
+		po := object(p.(map[string]any))
+		ports[fmt.Sprintf("%v/%s", po.get("containerPort"), po.str("protocol"))] = true
+	}
+	if !ports["4040/TCP"] || !ports["4040/UDP"] {
+		t.Errorf("container ports %v, want 4040/TCP and 4040/UDP", ports)
+	}
+	for _, probe := range []string{"livenessProbe", "readinessProbe"} {
+		cmd := toStrings(c.list(probe, "exec", "command"))
+		if !slices.Equal(cmd, []string{"/shoal", "id", "--api", "http://127.0.0.1:5080"}) {
+			t.Errorf("%s runs %v, want /shoal id --api http://127.0.0.1:5080", probe, cmd)
+		}
+		if c.get(probe, "periodSeconds") == nil || c.get(probe, "timeoutSeconds") == nil {
+			t.Errorf("%s has no periodSeconds/timeoutSeconds", probe)
+		}
+	}
+	for _, k := range []string{"cpu", "memory"} {
+		if c.get("resources", "limits", k) == nil || c.get("resources", "requests", k) == nil {
+			t.Errorf("resources lack a %s request or limit: %v", k, c.get("resources"))
+		}
+	}
+	if spec.get("securityContext", "runAsNonRoot") != true || spec.get("securityContext", "runAsUser") != 65532 {
+		t.Errorf("pod securityContext %v: want runAsNonRoot and runAsUser 65532", spec.get("securityContext"))
+	}
+	if c.get("securityContext", "allowPrivilegeEscalation") != false || c.get("securityContext", "readOnlyRootFilesystem") != true {
+		t.Errorf("container securityContext %v: want no privilege escalation and a read-only root", c.get("securityContext"))
+	}
+	mounts := map[string]bool{}
+	for _, m := range c.list("volumeMounts") {
+		mounts[object(m.(map[string]any)).str("mountPath")] = true
+	}
+	if !mounts["/data"] || !mounts["/tmp"] {
+		t.Errorf("volume mounts %v: want /data (the home) and /tmp (read-only root)", mounts)
+	}
+}
+
+func toStrings(l []any) []string {
+	s := make([]string, 0, len(l))
+	for _, v := range l {
+		s = append(s, fmt.Sprint(v))
+	}
+	return s
+}
+
+func mapsKeys(m map[string]object) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// parseUnit reads a systemd unit into section -> key -> values (a key may
+// repeat), as systemd does: comments, blank lines, continuation lines.
+func parseUnit(r io.Reader) (map[string]map[string][]string, error) {
+	units := map[string]map[string][]string{}
+	var section, pending string
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := pending + strings.TrimSpace(sc.Text())
+		pending = ""
+		if strings.HasSuffix(line, "\\") {
+			pending = strings.TrimSpace(strings.TrimSuffix(line, "\\")) + " "
+			continue
+		}
+		switch {
+		case line == "" || line[0] == '#' || line[0] == ';':
+		case line[0] == '[' && line[len(line)-1] == ']':
+			section = line[1 : len(line)-1]
+			units[section] = map[string][]string{}
+		default:
+			k, v, ok := strings.Cut(line, "=")
+			if !ok || section == "" {
+				return nil, fmt.Errorf("line %d: %q is neither a section nor KEY=VALUE", n, line)
+			}
+			units[section][strings.TrimSpace(k)] = append(units[section][strings.TrimSpace(k)], strings.TrimSpace(v))
+		}
+	}
+	return units, sc.Err()
+}
+
+func TestSystemdUnit(t *testing.T) {
+	f, err := os.Open("shoal.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	u, err := parseUnit(f)
+	if err != nil {
+		t.Fatalf("shoal.service: %v", err)
+	}
+	for _, s := range []string{"Unit", "Service", "Install"} {
+		if u[s] == nil {
+			t.Fatalf("shoal.service has no [%s] section", s)
+		}
+	}
+	svc := u["Service"]
+	exec := strings.Join(svc["ExecStart"], " ")
+	if !strings.Contains(exec, "shoal daemon --home ${STATE_DIRECTORY}") {
+		t.Errorf("ExecStart %q: want shoal daemon --home ${STATE_DIRECTORY}", exec)
+	}
+	want := map[string]string{
+		"DynamicUser":           "yes",
+		"StateDirectory":        "shoal",
+		"NoNewPrivileges":       "yes",
+		"ProtectSystem":         "strict",
+		"ProtectHome":           "yes",
+		"PrivateTmp":            "yes",
+		"PrivateDevices":        "yes",
+		"RestrictSUIDSGID":      "yes",
+		"CapabilityBoundingSet": "",
+		"Restart":               "on-failure",
+	}
+	for k, v := range want {
+		got, ok := svc[k]
+		if !ok || got[len(got)-1] != v {
+			t.Errorf("[Service] %s = %q, want %q", k, got, v)
+		}
+	}
+	if !slices.Contains(u["Unit"]["After"], "network-online.target") {
+		t.Errorf("[Unit] After = %v, want network-online.target", u["Unit"]["After"])
+	}
+	if !slices.Contains(u["Install"]["WantedBy"], "multi-user.target") {
+		t.Errorf("[Install] WantedBy = %v, want multi-user.target", u["Install"]["WantedBy"])
+	}
+}
+
+func TestParseUnit(t *testing.T) {
+	u, err := parseUnit(strings.NewReader("# c\n[A]\nK=1\nK=2\nL=a \\\n  b\n\n[B]\nM=\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(u["A"]["K"], []string{"1", "2"}) || u["A"]["L"][0] != "a b" || u["B"]["M"][0] != "" {
+		t.Fatalf("parsed %v", u)
+	}
+	if _, err := parseUnit(strings.NewReader("K=1\n")); err == nil {
+		t.Fatal("a key outside a section was accepted")
+	}
+	if _, err := parseUnit(strings.NewReader("[A]\nnonsense\n")); err == nil {
+		t.Fatal("a line without = was accepted")
+	}
+}

@@ -1,0 +1,173 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+)
+
+func TestNewRejectsBadInput(t *testing.T) {
+	if _, err := New(nil, DefaultConfig()); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("New(nil host) = %v, want ErrInvalidConfig", err)
+	}
+	cfg := testConfig(t)
+	cfg.Network = "kademlia"
+	if _, err := New(newHost(t), cfg); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("New(bad network) = %v, want ErrInvalidConfig", err)
+	}
+}
+
+func TestProvideSetPersists(t *testing.T) {
+	ds := dssync.MutexWrap(datastore.NewMapDatastore())
+	cfg := testConfig(t)
+	cfg.Datastore = ds
+	h := newHost(t)
+	roots := []cid.Cid{testCID(t, "kept 1"), testCID(t, "kept 2"), testCID(t, "dropped")}
+
+	r1, err := New(h, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Offline (never bootstrapped): roots are recorded, announced later.
+	for _, c := range roots {
+		if err := r1.Provide(context.Background(), c); err != nil {
+			t.Fatalf("provide %s: %v", c, err)
+		}
+	}
+	r1.StopProviding(roots[2])
+	if st := r1.ProvideStatus(); st.Roots != 2 || st.Announced != 0 {
+		t.Fatalf("status %+v, want 2 roots, none announced", st)
+	}
+	if err := r1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	r2, err := New(h, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	for i, want := range []bool{true, true, false} {
+		if got := r2.IsProviding(roots[i]); got != want {
+			t.Errorf("after restart IsProviding(root %d) = %v, want %v", i, got, want)
+		}
+	}
+	if st := r2.ProvideStatus(); st.Roots != 2 {
+		t.Fatalf("after restart %d roots, want 2", st.Roots)
+	}
+}
+
+func TestClosedRouter(t *testing.T) {
+	nd := newNode(t, testConfig(t))
+	r := nd.r
+	// First node of a fleet: nothing to bootstrap from, not an error.
+	if err := r.Bootstrap(context.Background()); err != nil {
+		t.Fatalf("bootstrap without peers: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	c := testCID(t, "after close")
+	if err := r.Provide(context.Background(), c); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Provide after Close = %v, want ErrClosed", err)
+	}
+	if err := r.Start(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Start after Close = %v, want ErrClosed", err)
+	}
+	if err := r.Bootstrap(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Bootstrap after Close = %v, want ErrClosed", err)
+	}
+	if _, ok := <-r.FindProviders(context.Background(), c); ok {
+		t.Fatal("FindProviders after Close returned a provider")
+	}
+	if st := r.ProvideStatus(); st.Connectivity != "closed" {
+		t.Fatalf("status after Close: %+v", st)
+	}
+	r.StopProviding(c) // no panic, no effect
+}
+
+func TestProvideUndefinedCID(t *testing.T) {
+	r := newUnstartedNode(t, testConfig(t)).r
+	if err := r.Provide(context.Background(), cid.Undef); !errors.Is(err, ErrInvalidCID) {
+		t.Fatalf("Provide(Undef) = %v, want ErrInvalidCID", err)
+	}
+	if _, ok := <-r.FindProviders(context.Background(), cid.Undef); ok {
+		t.Fatal("FindProviders(Undef) returned a provider")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.Provide(ctx, testCID(t, "x")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Provide(cancelled ctx) = %v, want context.Canceled", err)
+	}
+}
+
+func TestBootstrapUnreachable(t *testing.T) {
+	dead := newHost(t)
+	addr := addrString(t, dead)
+	if err := dead.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.BootstrapPeers = []string{addr}
+	r := newUnstartedNode(t, cfg).r
+	if err := r.Bootstrap(context.Background()); !errors.Is(err, ErrNoBootstrapPeer) {
+		t.Fatalf("Bootstrap to a closed peer = %v, want ErrNoBootstrapPeer", err)
+	}
+}
+
+// TestIPFSNetworkConfig builds (but does not start) a router for the public
+// IPFS DHT: kad-dht accepts the /ipfs settings and nothing is dialled.
+func TestIPFSNetworkConfig(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Network = NetworkIPFS
+	nd := newUnstartedNode(t, cfg)
+	if nd.r.Network() != NetworkIPFS || len(nd.r.bootstrap) != 6 {
+		t.Fatalf("network %q with %d bootstrap peers", nd.r.Network(), len(nd.r.bootstrap))
+	}
+	if got := nd.h.Network().Peers(); len(got) != 0 {
+		t.Fatalf("unstarted router connected to %v", got)
+	}
+}
+
+func TestRunClosesOnCancel(t *testing.T) {
+	r := newUnstartedNode(t, testConfig(t)).r
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	if err := r.Provide(context.Background(), testCID(t, "run")); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v, want nil after cancel", err)
+	}
+	if err := r.Provide(context.Background(), testCID(t, "after run")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Provide after Run returned = %v, want ErrClosed", err)
+	}
+}
+
+// TestBootstrapFromSelf: the bootstrap node of a fleet sharing one list
+// finds itself in it and bootstraps as the first node, without waiting.
+func TestBootstrapFromSelf(t *testing.T) {
+	h := newHost(t)
+	cfg := testConfig(t)
+	cfg.BootstrapPeers = []string{addrString(t, h)}
+	r, err := New(h, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.Bootstrap(ctx); err != nil {
+		t.Fatalf("Bootstrap from own address = %v, want nil", err)
+	}
+}

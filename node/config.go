@@ -1,0 +1,336 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// ErrConfig wraps every configuration error.
+var ErrConfig = errors.New("node: bad configuration")
+
+// Config is everything a node needs to start. The daemon reads it from
+// config.toml in the home directory and lets flags override it.
+type Config struct {
+	// Home holds the key, the config file, the blocks and the API address
+	// file. Empty means an in-memory node (tests, simulation).
+	Home string `toml:"-"`
+
+	Network   NetworkConfig   `toml:"network"`
+	API       APIConfig       `toml:"api"`
+	Store     StoreConfig     `toml:"store"`
+	Transfer  TransferConfig  `toml:"transfer"`
+	Resources ResourcesConfig `toml:"resources"`
+
+	Logger *slog.Logger `toml:"-"`
+}
+
+// NetworkConfig covers libp2p and the DHT.
+type NetworkConfig struct {
+	Listen    []string `toml:"listen"`
+	Bootstrap []string `toml:"bootstrap"`
+	MDNS      bool     `toml:"mdns"`
+	Network   string   `toml:"network"`  // "shoal" or "ipfs"
+	DHTMode   string   `toml:"dht_mode"` // "server" or "client"
+	SwarmKey  string   `toml:"swarm_key"`
+}
+
+// APIConfig covers the HTTP listeners.
+type APIConfig struct {
+	Addr        string `toml:"addr"`
+	GatewayAddr string `toml:"gateway_addr"`
+	Token       string `toml:"token"`
+}
+
+// StoreConfig covers the blockstore.
+type StoreConfig struct {
+	CapacityBytes int64 `toml:"capacity_bytes"`
+	Sync          bool  `toml:"sync"`
+	VerifyOnRead  bool  `toml:"verify_on_read"`
+}
+
+// TransferConfig covers block exchange.
+type TransferConfig struct {
+	UploadLimit           int64 `toml:"upload_limit"`
+	AnnounceWhileFetching bool  `toml:"announce_while_fetching"`
+	// NoProgressTimeout ends a fetch that received nothing new for this
+	// long (peers that take requests and never answer); 0 never does.
+	NoProgressTimeout Duration `toml:"no_progress_timeout"`
+}
+
+// Duration is a time.Duration written in config files as "2m30s".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as \"2m\" or \"90s\"", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as Go formats it.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// ResourcesConfig bounds what remote peers can make this node spend.
+type ResourcesConfig struct {
+	MaxMemoryBytes int64 `toml:"max_memory_bytes"`
+	MaxFDs         int   `toml:"max_fds"`
+	ConnsLow       int   `toml:"conns_low"`
+	ConnsHigh      int   `toml:"conns_high"`
+}
+
+// DefaultListenPort is shoal's libp2p port (TCP and UDP/QUIC); Kubo uses
+// 4001, so both can run on one machine.
+const DefaultListenPort = 4040
+
+// DefaultConfig returns the configuration a fresh home starts with.
+func DefaultConfig(home string) Config {
+	return Config{
+		Home: home,
+		Network: NetworkConfig{
+			Listen: []string{
+				fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultListenPort),
+				fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", DefaultListenPort),
+			},
+			MDNS:    true,
+			Network: "shoal",
+			DHTMode: "server",
+		},
+		API: APIConfig{
+			Addr:        "127.0.0.1:5080",
+			GatewayAddr: "127.0.0.1:8080",
+		},
+		Transfer: TransferConfig{AnnounceWhileFetching: true, NoProgressTimeout: Duration{2 * time.Minute}},
+		Resources: ResourcesConfig{
+			MaxMemoryBytes: 1 << 30,
+			MaxFDs:         4096,
+			ConnsLow:       256,
+			ConnsHigh:      512,
+		},
+	}
+}
+
+// Validate reports the first thing wrong with the configuration, naming
+// the setting and what is accepted.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	if len(c.Network.Listen) == 0 {
+		return bad("network.listen is empty: give at least one multiaddr such as /ip4/0.0.0.0/tcp/%d", DefaultListenPort)
+	}
+	for _, s := range c.Network.Listen {
+		if _, err := ma.NewMultiaddr(s); err != nil {
+			return bad("network.listen %q is not a multiaddr: %v", s, err)
+		}
+	}
+	for _, s := range c.Network.Bootstrap {
+		if _, err := ma.NewMultiaddr(s); err != nil {
+			return bad("network.bootstrap %q is not a multiaddr: %v", s, err)
+		}
+		if !strings.Contains(s, "/p2p/") {
+			return bad("network.bootstrap %q has no /p2p/<peer-id> part: a bootstrap address must name the peer", s)
+		}
+	}
+	switch c.Network.Network {
+	case "shoal", "ipfs":
+	default:
+		return bad("network.network is %q: use \"shoal\" (a fleet's own DHT) or \"ipfs\" (the public IPFS DHT)", c.Network.Network)
+	}
+	switch c.Network.DHTMode {
+	case "server", "client":
+	default:
+		return bad("network.dht_mode is %q: use \"server\" or \"client\"", c.Network.DHTMode)
+	}
+	if c.Network.SwarmKey != "" && c.Network.Network == "ipfs" {
+		return bad("network.swarm_key makes a private swarm, which cannot join the public IPFS network: remove one of them")
+	}
+	for name, addr := range map[string]string{"api.addr": c.API.Addr, "api.gateway_addr": c.API.GatewayAddr} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return bad("%s %q is not HOST:PORT: %v", name, addr, err)
+		}
+	}
+	if c.API.Addr != "" && !IsLoopbackAddr(c.API.Addr) && c.API.Token == "" {
+		return bad("api.addr %q is not a loopback address: set api.token (or --api-token) so strangers cannot drive this node", c.API.Addr)
+	}
+	if c.Store.CapacityBytes < 0 {
+		return bad("store.capacity_bytes is negative: use 0 for unlimited")
+	}
+	if c.Transfer.NoProgressTimeout.Duration < 0 {
+		return bad("transfer.no_progress_timeout is negative: use \"0s\" to never give up on a silent fetch")
+	}
+	if c.Transfer.UploadLimit < 0 {
+		return bad("transfer.upload_limit is negative: use 0 for unlimited")
+	}
+	if c.Resources.ConnsLow <= 0 || c.Resources.ConnsHigh < c.Resources.ConnsLow {
+		return bad("resources.conns_low (%d) and conns_high (%d) must be positive with low <= high", c.Resources.ConnsLow, c.Resources.ConnsHigh)
+	}
+	if c.Resources.MaxMemoryBytes < 64<<20 {
+		return bad("resources.max_memory_bytes is %d: give at least 64 MiB (67108864)", c.Resources.MaxMemoryBytes)
+	}
+	if c.Resources.MaxFDs < 64 {
+		return bad("resources.max_fds is %d: give at least 64", c.Resources.MaxFDs)
+	}
+	return nil
+}
+
+// IsLoopbackAddr reports whether HOST:PORT names a loopback host.
+func IsLoopbackAddr(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ConfigFile is the name of the configuration file inside a home.
+const ConfigFile = "config.toml"
+
+// LoadConfig reads home/config.toml over the defaults. Errors name the
+// file, the line and what is wrong.
+func LoadConfig(home string) (Config, error) {
+	cfg := DefaultConfig(home)
+	path := filepath.Join(home, ConfigFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("%w: reading %s: %w", ErrConfig, path, err)
+	}
+	md, err := toml.Decode(string(b), &cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return cfg, fmt.Errorf("%w: %s line %d: %s", ErrConfig, path, pe.Position.Line, pe.Message)
+		}
+		return cfg, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return cfg, fmt.Errorf("%w: %s: unknown setting %s (see the comments in a fresh `shoal init` config for the valid ones)", ErrConfig, path, strings.Join(keys, ", "))
+	}
+	cfg.Home = home
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// WriteConfig writes a commented config file for cfg into its home.
+func WriteConfig(cfg Config) error {
+	var b strings.Builder
+	q := func(ss []string) string {
+		parts := make([]string, len(ss))
+		for i, s := range ss {
+			parts[i] = fmt.Sprintf("%q", s)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	fmt.Fprintf(&b, `# shoal node configuration. Flags given to "shoal daemon" override it.
+
+[network]
+# libp2p listen addresses (TCP and QUIC). Port 0 picks a free port.
+listen = %s
+# Peers to join the DHT through: multiaddrs ending in /p2p/<peer-id>.
+bootstrap = %s
+# Find peers on the local network by multicast DNS.
+mdns = %v
+# "shoal": the fleet forms its own DHT (protocol prefix /shoal).
+# "ipfs": join the public IPFS DHT and its bootstrap peers.
+network = %q
+# "server" answers DHT queries for others; "client" only asks.
+dht_mode = %q
+# Path to a pre-shared key file (libp2p PSK v1) for a private swarm.
+# A private swarm speaks TCP only: QUIC listen addresses are ignored.
+swarm_key = %q
+
+[api]
+# HTTP API and dashboard. Keep it on loopback unless you set a token.
+addr = %q
+# HTTP gateway serving /ipfs/<cid>[/path], read-only.
+gateway_addr = %q
+# Bearer token required by the API; mandatory on non-loopback addresses.
+token = %q
+
+[store]
+# Block storage limit in bytes; unpinned blocks are evicted least recently
+# used first. 0 = unlimited.
+capacity_bytes = %d
+# fsync every block before acknowledging it, so blocks survive power loss.
+# Without it a crash or kill -9 still leaves every block whole or absent
+# (writes are renamed into place), and a restart after an unclean stop
+# re-checks the newest blocks; see bench/blockstore.md for the cost.
+sync = %v
+# Re-hash blocks when reading them from disk.
+verify_on_read = %v
+
+[transfer]
+# Upload limit for the whole node in bytes per second. 0 = unlimited.
+upload_limit = %d
+# Announce a root as soon as verified blocks of it arrive, so peers can
+# fetch from this node while it is still downloading.
+announce_while_fetching = %v
+# End a fetch that received nothing new for this long (its peers take
+# requests and never answer), with an error naming the CID and the peers.
+# "0s" waits forever.
+no_progress_timeout = %q
+
+[resources]
+# Ceilings for what remote peers may make this node spend (the libp2p
+# resource manager and connection manager).
+max_memory_bytes = %d
+max_fds = %d
+conns_low = %d
+conns_high = %d
+`, q(cfg.Network.Listen), q(cfg.Network.Bootstrap), cfg.Network.MDNS, cfg.Network.Network,
+		cfg.Network.DHTMode, cfg.Network.SwarmKey, cfg.API.Addr, cfg.API.GatewayAddr, cfg.API.Token,
+		cfg.Store.CapacityBytes, cfg.Store.Sync, cfg.Store.VerifyOnRead, cfg.Transfer.UploadLimit,
+		cfg.Transfer.AnnounceWhileFetching, cfg.Transfer.NoProgressTimeout.Duration.String(), cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs,
+		cfg.Resources.ConnsLow, cfg.Resources.ConnsHigh)
+	return writeFileAtomic(filepath.Join(cfg.Home, ConfigFile), []byte(b.String()), 0o600)
+}
+
+// writeFileAtomic writes data under a temporary name and renames it, so a
+// crash leaves either the old file or the new one.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

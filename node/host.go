@@ -1,0 +1,157 @@
+package node
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+)
+
+// KeyFile is the name of the node's private key inside its home.
+const KeyFile = "identity.key"
+
+// LoadOrCreateKey returns the node key stored in home, creating an Ed25519
+// key on first use. The file is readable by its owner only.
+func LoadOrCreateKey(home string) (crypto.PrivKey, error) {
+	path := filepath.Join(home, KeyFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		k, err := crypto.UnmarshalPrivateKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("node: key file %s is damaged (%v): restore it from a backup, or delete it to become a new peer", path, err)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("node: reading key %s: %w", path, err)
+	}
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	b, err = crypto.MarshalPrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("node: writing key %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// userAgent is what this node tells peers in identify.
+const userAgent = "shoal/0.1"
+
+// newHost builds the libp2p host: TCP and QUIC (TCP only in a private
+// swarm, which libp2p's PSK does not cover for QUIC), Noise and TLS, a
+// resource manager whose limits come from the config rather than from the
+// machine's whole memory, and a connection manager.
+func newHost(cfg Config, key crypto.PrivKey) (host.Host, error) {
+	listen := cfg.Network.Listen
+	opts := []libp2p.Option{
+		libp2p.Identity(key),
+		libp2p.UserAgent(userAgent),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(tls.ID, tls.New),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.DisableRelay(),
+	}
+	if cfg.Network.SwarmKey != "" {
+		psk, err := readSwarmKey(cfg.Network.SwarmKey)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, libp2p.PrivateNetwork(psk))
+		listen = tcpOnly(listen)
+		if len(listen) == 0 {
+			return nil, fmt.Errorf("%w: a private swarm (network.swarm_key) speaks TCP only, and network.listen has no TCP address", ErrConfig)
+		}
+	} else {
+		opts = append(opts, libp2p.Transport(quic.NewTransport))
+	}
+	opts = append(opts, libp2p.ListenAddrStrings(listen...))
+
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.Scale(cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs)))
+	if err != nil {
+		return nil, fmt.Errorf("node: resource manager: %w", err)
+	}
+	cm, err := connmgr.NewConnManager(cfg.Resources.ConnsLow, cfg.Resources.ConnsHigh)
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("node: connection manager: %w", err)
+	}
+	opts = append(opts, libp2p.ResourceManager(rm), libp2p.ConnectionManager(cm))
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		rm.Close()
+		cm.Close()
+		return nil, fmt.Errorf("node: starting libp2p on %s: %w", strings.Join(listen, ", "), err)
+	}
+	return h, nil
+}
+
+func tcpOnly(addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		if strings.Contains(a, "/tcp/") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func readSwarmKey(path string) (pnet.PSK, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: network.swarm_key: %w", ErrConfig, err)
+	}
+	psk, err := pnet.DecodeV1PSK(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: network.swarm_key %s is not a libp2p PSK v1 file (/key/swarm/psk/1.0.0/, /base16/, 64 hex digits): %v", ErrConfig, path, err)
+	}
+	return psk, nil
+}
+
+// PeerIDFromKey returns the peer ID string of a node key.
+func PeerIDFromKey(k crypto.PrivKey) (string, error) {
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}
+
+// WriteSwarmKey creates a new random libp2p PSK v1 file at path.
+func WriteSwarmKey(path string) error {
+	var k [32]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return err
+	}
+	data := fmt.Sprintf("/key/swarm/psk/1.0.0/\n/base16/\n%s\n", hex.EncodeToString(k[:]))
+	if err := writeFileAtomic(path, []byte(data), 0o600); err != nil {
+		return fmt.Errorf("node: writing swarm key %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,242 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/shoalnet/shoal/blockstore"
+	"github.com/shoalnet/shoal/content"
+	"github.com/shoalnet/shoal/dht"
+	"github.com/shoalnet/shoal/protocol"
+)
+
+// ErrClosed is returned by operations on a closed node.
+var ErrClosed = errors.New("node: closed")
+
+// Node is one running shoal node: a libp2p host, the DHT, the blockstore
+// and block exchange, plugged together. It holds no protocol logic.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	host  host.Host
+	store blockstore.Store
+
+	router *dht.Router
+	net    *protocol.Network
+	server *protocol.Server
+	client *protocol.Client
+
+	roots     *rootRegistry
+	transfers *transferRegistry
+	started   time.Time
+
+	ctx    context.Context // ends at Close; parent of background work
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+	ownHost   bool
+}
+
+// Parts lets a caller supply the host and store instead of having New
+// build them from the config (the simulator runs nodes on simulated hosts
+// with in-memory stores). The node closes what it is given.
+type Parts struct {
+	Host  host.Host
+	Store blockstore.Store
+}
+
+// New builds a node from cfg: key and blocks from cfg.Home (in memory when
+// Home is empty), the libp2p host, the DHT and block exchange. Nothing
+// talks to the network until Start.
+func New(cfg Config) (*Node, error) {
+	return NewWithParts(cfg, Parts{})
+}
+
+// NewWithParts is New with some parts supplied by the caller.
+func NewWithParts(cfg Config, parts Parts) (n *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n = &Node{cfg: cfg, log: log, host: parts.Host, store: parts.Store}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+
+	if n.store == nil {
+		if n.store, err = openStore(cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	if n.roots, err = loadRoots(cfg.Home); err != nil {
+		return nil, err
+	}
+	if n.host == nil {
+		key, err := nodeKey(cfg.Home)
+		if err != nil {
+			return nil, err
+		}
+		if n.host, err = newHost(cfg, key); err != nil {
+			return nil, err
+		}
+	}
+	n.ownHost = true
+
+	dcfg := dht.DefaultConfig()
+	dcfg.Network = cfg.Network.Network
+	dcfg.Mode = dht.ModeServer
+	if cfg.Network.DHTMode == "client" {
+		dcfg.Mode = dht.ModeClient
+	}
+	dcfg.BootstrapPeers = cfg.Network.Bootstrap
+	dcfg.MDNS = cfg.Network.MDNS
+	dcfg.Logger = log.With("part", "dht")
+	if n.router, err = dht.New(n.host, dcfg); err != nil {
+		return nil, err
+	}
+
+	ncfg := protocol.DefaultNetworkConfig()
+	if n.net, err = protocol.NewNetwork(n.host, ncfg); err != nil {
+		return nil, err
+	}
+	scfg := protocol.DefaultServerConfig()
+	scfg.UploadBytesPerSecond = cfg.Transfer.UploadLimit
+	scfg.IsNotFound = func(err error) bool { return errors.Is(err, blockstore.ErrNotFound) }
+	scfg.Logger = log.With("part", "server")
+	if n.server, err = protocol.NewServer(scfg, n.store, n.net); err != nil {
+		return nil, err
+	}
+	if n.client, err = n.newClient(); err != nil {
+		return nil, err
+	}
+	n.net.SetReceivers(n.server, n.client)
+	n.net.AddPeerListener(n.server)
+	n.net.AddPeerListener(n.client)
+	n.transfers = newTransferRegistry()
+	return n, nil
+}
+
+// nodeKey is the persistent key of a home, or a fresh one for an
+// in-memory node.
+func nodeKey(home string) (crypto.PrivKey, error) {
+	if home == "" {
+		k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+		return k, err
+	}
+	return LoadOrCreateKey(home)
+}
+
+func openStore(cfg Config, log *slog.Logger) (blockstore.Store, error) {
+	bcfg := blockstore.DefaultConfig("")
+	bcfg.CapacityBytes = cfg.Store.CapacityBytes
+	bcfg.Sync = cfg.Store.Sync
+	bcfg.VerifyOnRead = cfg.Store.VerifyOnRead
+	bcfg.Links = content.Links
+	bcfg.Logger = log.With("part", "blockstore")
+	if cfg.Home == "" {
+		return blockstore.NewMemory(bcfg), nil
+	}
+	bcfg.Dir = cfg.Home
+	s, err := blockstore.Open(bcfg)
+	if err != nil {
+		return nil, fmt.Errorf("node: opening the block store in %s: %w", bcfg.Dir, err)
+	}
+	return s, nil
+}
+
+// Start brings the node onto the network: block exchange, the DHT and its
+// bootstrap, and re-announcement of every root it holds. A failed
+// bootstrap is logged, not fatal: a first node has nobody to join.
+func (n *Node) Start(ctx context.Context) error {
+	if n.ctx.Err() != nil {
+		return ErrClosed
+	}
+	n.started = time.Now()
+	if err := n.net.Start(); err != nil {
+		return err
+	}
+	if err := n.server.Start(); err != nil {
+		return err
+	}
+	if err := n.client.Start(); err != nil {
+		return err
+	}
+	if err := n.router.Start(); err != nil {
+		return err
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		bctx, cancel := context.WithTimeout(n.ctx, time.Minute)
+		defer cancel()
+		if err := n.router.Bootstrap(bctx); err != nil && n.ctx.Err() == nil {
+			n.log.Warn("DHT bootstrap incomplete", "err", err)
+		}
+	}()
+	for _, c := range n.roots.list() {
+		if has, _ := n.store.Has(ctx, c); has {
+			if err := n.router.Provide(ctx, c); err != nil {
+				n.log.Warn("re-announcing root", "cid", c, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Close stops everything the node started and releases its parts. It is
+// safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.cancel()
+		var errs []error
+		if n.transfers != nil {
+			n.transfers.cancelAll()
+		}
+		n.wg.Wait()
+		if n.client != nil {
+			errs = append(errs, n.client.Close())
+		}
+		if n.server != nil {
+			errs = append(errs, n.server.Close())
+		}
+		if n.net != nil {
+			errs = append(errs, n.net.Close())
+		}
+		if n.router != nil {
+			errs = append(errs, n.router.Close())
+		}
+		if n.host != nil && n.ownHost {
+			errs = append(errs, n.host.Close())
+		}
+		if n.store != nil {
+			errs = append(errs, n.store.Close())
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+// Host returns the node's libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// Store returns the node's blockstore.
+func (n *Node) Store() blockstore.Store { return n.store }
+
+// Router returns the node's DHT router.
+func (n *Node) Router() *dht.Router { return n.router }

@@ -1,0 +1,237 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// libp2p and kad-dht keep a few process-wide helpers alive.
+		goleak.IgnoreAnyFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
+		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/transport/quicreuse.(*reuse).gc"),
+		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p-kbucket.(*RoutingTable).cplRefreshPeerLoop"),
+		goleak.IgnoreTopFunction("github.com/libp2p/go-libp2p/p2p/host/resource-manager.(*resourceManager).background"),
+	)
+}
+
+func testConfig(bootstrap ...string) Config {
+	cfg := DefaultConfig("")
+	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.Network.MDNS = false
+	cfg.Network.Bootstrap = bootstrap
+	cfg.Store.Sync = false
+	return cfg
+}
+
+func startNode(t *testing.T, cfg Config) *Node {
+	t.Helper()
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func randomBytes(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// TestShareFetchThroughDHT: B shares; C, which knows only A, finds B as a
+// provider through the DHT and fetches the exact bytes; C then serves D.
+func TestShareFetchThroughDHT(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	a := startNode(t, testConfig())
+	boot := a.Info().Addresses[0]
+	b := startNode(t, testConfig(boot))
+	c := startNode(t, testConfig(boot))
+
+	data := randomBytes(3<<20+777, 1)
+	res, err := b.AddFile(ctx, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until B's announcement reached the DHT.
+	for {
+		if _, ok := b.router.LastProvided(res.CID); ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("B never announced its root")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	tr, err := c.Fetch(ctx, res.CID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Err(); err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	info := tr.Info()
+	if info.State != TransferDone || info.Size != uint64(len(data)) {
+		t.Fatalf("transfer = %+v", info)
+	}
+	if len(info.Peers) == 0 || info.Peers[0].Peer != b.host.ID().String() {
+		t.Fatalf("transfer peers = %+v, want B %s", info.Peers, b.host.ID())
+	}
+	f, err := c.Open(ctx, res.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("C read %d bytes that differ from the %d shared", len(got), len(data))
+	}
+	roots, err := c.Roots(ctx)
+	if err != nil || len(roots) != 1 || roots[0].CID != res.CID.String() || roots[0].Pinned {
+		t.Fatalf("C roots = %+v, %v; want the fetched root, unpinned", roots, err)
+	}
+}
+
+// TestOpenStreamsFromPeer: a node that holds nothing streams a file from
+// a connected peer through Open, with a range read in the middle.
+func TestOpenStreamsFromPeer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := startNode(t, testConfig())
+	b := startNode(t, testConfig())
+	data := randomBytes(5<<20+3, 2)
+	res, err := a.AddFile(ctx, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Connect(ctx, a.Info().Addresses[0]); err != nil {
+		t.Fatal(err)
+	}
+	f, err := b.Open(ctx, res.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Size() != uint64(len(data)) {
+		t.Fatalf("size %d, want %d", f.Size(), len(data))
+	}
+	off := int64(2<<20 + 1000)
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100000)
+	if _, err := io.ReadFull(f, buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf, data[off:off+int64(len(buf))]) {
+		t.Fatal("range read differs from the source")
+	}
+}
+
+// TestPrivateSwarm: nodes sharing a swarm key connect and exchange
+// content; a node with another key cannot connect to them at all.
+func TestPrivateSwarm(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	k1, k2 := dir+"/k1", dir+"/k2"
+	if err := WriteSwarmKey(k1); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteSwarmKey(k2); err != nil {
+		t.Fatal(err)
+	}
+	private := func(key string) Config {
+		cfg := testConfig()
+		cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+		cfg.Network.SwarmKey = key
+		return cfg
+	}
+	a := startNode(t, private(k1))
+	b := startNode(t, private(k1))
+	stranger := startNode(t, private(k2))
+	for _, addr := range a.Info().Addresses {
+		if !bytes.Contains([]byte(addr), []byte("/tcp/")) {
+			t.Fatalf("private node listens on %s; a private swarm must be TCP only", addr)
+		}
+	}
+	data := randomBytes(1<<20+1, 3)
+	res, err := a.AddFile(ctx, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Connect(ctx, a.Info().Addresses[0]); err != nil {
+		t.Fatalf("same key: %v", err)
+	}
+	f, err := b.Open(ctx, res.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(f); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("same-key peer read %d bytes, err %v", len(got), err)
+	}
+	cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+	defer ccancel()
+	if err := stranger.Connect(cctx, a.Info().Addresses[0]); err == nil {
+		t.Fatal("a node with another swarm key connected to the private swarm")
+	}
+}
+
+// TestConfigFileErrors: a config file with errors names the line or the
+// setting and what is wrong.
+func TestConfigFileErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"syntax", "[network]\nmdns = yes\n", "line 2"},
+		{"unknown key", "[network]\nmnds = true\n", "unknown setting network.mnds"},
+		{"bad value", "[network]\ndht_mode = \"both\"\n", "network.dht_mode"},
+		{"bad multiaddr", "[network]\nlisten = [\"tcp:4040\"]\n", "network.listen"},
+		{"open API", "[api]\naddr = \"0.0.0.0:5080\"\n", "api.token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := t.TempDir()
+			if err := os.WriteFile(home+"/"+ConfigFile, []byte(tc.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadConfig(home)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("LoadConfig error = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+	home := t.TempDir()
+	if err := WriteConfig(DefaultConfig(home)); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(home)
+	if err != nil {
+		t.Fatalf("the written default config does not load: %v", err)
+	}
+	if cfg.Network.Network != "shoal" || !cfg.Network.MDNS || cfg.API.Addr != "127.0.0.1:5080" {
+		t.Fatalf("round-tripped config = %+v", cfg)
+	}
+}

@@ -1,0 +1,328 @@
+package node
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/shoalnet/shoal/blockstore"
+	"github.com/shoalnet/shoal/content"
+	"github.com/shoalnet/shoal/protocol"
+)
+
+// Info describes the node now.
+func (n *Node) Info() Info {
+	st := n.store.Stat()
+	ps := n.router.ProvideStatus()
+	info := Info{
+		ID:               n.host.ID().String(),
+		Started:          n.started,
+		DHTMode:          n.router.Mode().String(),
+		Network:          n.router.Network(),
+		RoutingTableSize: n.router.Size(),
+		StoreBlocks:      int64(st.Blocks),
+		StoreBytes:       st.Bytes,
+		CapacityBytes:    st.CapacityBytes,
+		ProvideQueue:     ps.QueuedKeys,
+	}
+	for _, a := range n.host.Addrs() {
+		info.Addresses = append(info.Addresses, a.String()+"/p2p/"+info.ID)
+	}
+	return info
+}
+
+// Peers lists connected peers with what block exchange knows of them.
+func (n *Node) Peers() []PeerInfo {
+	traffic := n.net.PeerTraffic()
+	served := n.server.PeerStats()
+	seen := map[peer.ID]bool{}
+	var out []PeerInfo
+	for _, c := range n.host.Network().Conns() {
+		p := c.RemotePeer()
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		pi := PeerInfo{
+			ID:        p.String(),
+			Address:   c.RemoteMultiaddr().String(),
+			Transport: transportOf(c),
+			LatencyMS: float64(n.host.Peerstore().LatencyEWMA(p).Microseconds()) / 1000,
+			BytesIn:   traffic[p].BlockBytesReceived,
+			BytesOut:  served[p].BlockBytesSent,
+			Score:     n.client.Scores().Score(p),
+		}
+		out = append(out, pi)
+	}
+	return out
+}
+
+func transportOf(c network.Conn) string {
+	for _, p := range c.RemoteMultiaddr().Protocols() {
+		switch p.Code {
+		case ma.P_QUIC_V1:
+			return "quic-v1"
+		case ma.P_WEBTRANSPORT:
+			return "webtransport"
+		}
+	}
+	return "tcp"
+}
+
+// Connect dials a peer by a multiaddr that ends in /p2p/<id>.
+func (n *Node) Connect(ctx context.Context, addr string) error {
+	m, err := ma.NewMultiaddr(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not a multiaddr: %v", addr, err)
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(m)
+	if err != nil {
+		return fmt.Errorf("%q does not name a peer: end it with /p2p/<peer-id>", addr)
+	}
+	if err := n.host.Connect(ctx, *ai); err != nil {
+		return fmt.Errorf("connecting to %s: %w", ai.ID, err)
+	}
+	return nil
+}
+
+// notifyingPutter stores blocks and tells the server about them, so peers
+// waiting for those blocks are served at once.
+type notifyingPutter struct{ n *Node }
+
+func (p notifyingPutter) Put(ctx context.Context, c cid.Cid, data []byte) error {
+	if err := p.n.store.Put(ctx, c, data); err != nil {
+		return err
+	}
+	p.n.server.NotifyNewBlocks(c)
+	return nil
+}
+
+// AddFile imports a file from r, stores and pins it, and announces it.
+func (n *Node) AddFile(ctx context.Context, r io.Reader) (AddResult, error) {
+	res, err := content.ImportFile(ctx, r, notifyingPutter{n}, content.ImportOptions{})
+	if err != nil {
+		return AddResult{}, fmt.Errorf("importing the file: %w", err)
+	}
+	return n.finishAdd(ctx, res)
+}
+
+// AddTar imports a directory tree sent as a tar stream whose entry names
+// are relative to the tree's root. Regular files, directories and
+// symlinks are kept; other entry types are refused.
+func (n *Node) AddTar(ctx context.Context, r io.Reader) (AddResult, error) {
+	b := content.NewDirBuilder(notifyingPutter{n}, content.ImportOptions{})
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return AddResult{}, fmt.Errorf("reading the tar stream: %w", err)
+		}
+		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			err = b.AddDir(name)
+		case tar.TypeReg:
+			_, err = b.AddFile(ctx, name, tr)
+		case tar.TypeSymlink:
+			err = b.AddSymlink(ctx, name, h.Linkname)
+		default:
+			err = fmt.Errorf("entry %q is a %s; shoal stores regular files, directories and symlinks only", h.Name, tarTypeName(h.Typeflag))
+		}
+		if err != nil {
+			return AddResult{}, fmt.Errorf("tar entry %q: %w", h.Name, err)
+		}
+	}
+	res, err := b.Finish(ctx)
+	if err != nil {
+		return AddResult{}, err
+	}
+	return n.finishAdd(ctx, res)
+}
+
+func tarTypeName(t byte) string {
+	switch t {
+	case tar.TypeLink:
+		return "hard link"
+	case tar.TypeChar, tar.TypeBlock:
+		return "device"
+	case tar.TypeFifo:
+		return "named pipe"
+	}
+	return fmt.Sprintf("tar entry of type %q", t)
+}
+
+func (n *Node) finishAdd(ctx context.Context, res content.ImportResult) (AddResult, error) {
+	if err := n.store.Pin(ctx, res.CID); err != nil {
+		return AddResult{}, fmt.Errorf("pinning %s: %w", res.CID, err)
+	}
+	if err := n.roots.add(res.CID, res.Size); err != nil {
+		return AddResult{}, err
+	}
+	if err := n.router.Provide(ctx, res.CID); err != nil {
+		n.log.Warn("announcing root", "cid", res.CID, "err", err)
+	}
+	return AddResult{CID: res.CID, Size: res.Size, Blocks: res.Blocks}, nil
+}
+
+// Resolve walks path below root, fetching directory blocks as needed.
+func (n *Node) Resolve(ctx context.Context, root cid.Cid, p string) (cid.Cid, error) {
+	return content.Resolve(ctx, n.getter(), root, p)
+}
+
+// List lists a directory, fetching its blocks as needed.
+func (n *Node) List(ctx context.Context, dir cid.Cid) ([]content.DirEntry, error) {
+	return content.List(ctx, n.getter(), dir)
+}
+
+// Kind tells whether c is a file, a directory or a symlink.
+func (n *Node) Kind(ctx context.Context, c cid.Cid) (content.FSType, error) {
+	if c.Type() == cid.Raw {
+		return content.TFile, nil
+	}
+	b, err := n.getter().Get(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	pn, err := content.DecodePBNode(b)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", c, err)
+	}
+	d, err := content.DecodeFSData(pn.Data)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", c, err)
+	}
+	switch d.Type {
+	case content.THAMTShard:
+		return content.TDirectory, nil
+	case content.TRaw:
+		return content.TFile, nil
+	}
+	return d.Type, nil
+}
+
+// Block returns one block, from the store or the swarm.
+func (n *Node) Block(ctx context.Context, c cid.Cid) ([]byte, error) {
+	return n.getter().Get(ctx, c)
+}
+
+// Roots lists the roots this node holds, with pin and provide state.
+func (n *Node) Roots(ctx context.Context) ([]RootInfo, error) {
+	pins, err := n.store.Pins(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pinned := map[string]bool{}
+	for _, p := range pins {
+		pinned[p.String()] = true
+	}
+	var out []RootInfo
+	for _, c := range n.roots.list() {
+		rec, _ := n.roots.get(c)
+		ri := RootInfo{CID: c.String(), Size: rec.Size, Pinned: pinned[c.String()], Providing: n.router.IsProviding(c)}
+		if t, ok := n.router.LastProvided(c); ok {
+			ri.LastProvided = t
+		}
+		out = append(out, ri)
+	}
+	return out, nil
+}
+
+// Pin pins a root: its blocks are never evicted or collected. Missing
+// blocks are fetched from the swarm.
+func (n *Node) Pin(ctx context.Context, c cid.Cid) error {
+	if err := n.store.Pin(ctx, c); err != nil {
+		return err
+	}
+	st, err := n.store.PinStatus(ctx, c)
+	if err != nil {
+		return err
+	}
+	if !st.Complete {
+		tr, err := n.Fetch(ctx, c, "pin")
+		if err != nil {
+			return err
+		}
+		select {
+		case <-tr.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := tr.Err(); err != nil {
+			return fmt.Errorf("pinned %s, but fetching its blocks failed: %w", c, err)
+		}
+		return nil
+	}
+	rec, ok := n.roots.get(c)
+	if !ok {
+		rec.Size = n.dagSize(ctx, c)
+	}
+	return n.roots.add(c, rec.Size)
+}
+
+// Unpin removes a pin; the blocks stay as evictable cache until GC.
+func (n *Node) Unpin(ctx context.Context, c cid.Cid) error {
+	if err := n.store.Unpin(ctx, c); err != nil {
+		if errors.Is(err, blockstore.ErrNotPinned) {
+			return fmt.Errorf("%s is not pinned (see `shoal ls`)", c)
+		}
+		return err
+	}
+	return nil
+}
+
+// GC removes every block no pin reaches, and forgets and stops announcing
+// the roots that went with them.
+func (n *Node) GC(ctx context.Context) (GCResult, error) {
+	res, err := n.store.GC(ctx)
+	if err != nil {
+		return GCResult{}, err
+	}
+	for _, c := range n.roots.list() {
+		if has, _ := n.store.Has(ctx, c); !has {
+			n.router.StopProviding(c)
+			_ = n.roots.remove(c)
+		}
+	}
+	return GCResult{Removed: res.Removed, Bytes: res.RemovedBytes}, nil
+}
+
+// dagSize is the content size of a root, read from its root block.
+func (n *Node) dagSize(ctx context.Context, c cid.Cid) uint64 {
+	b, err := n.store.Get(ctx, c)
+	if err != nil {
+		return 0
+	}
+	if c.Type() == cid.Raw {
+		return uint64(len(b))
+	}
+	pn, err := content.DecodePBNode(b)
+	if err != nil {
+		return 0
+	}
+	if d, err := content.DecodeFSData(pn.Data); err == nil && d.HasFileSize {
+		return d.FileSize
+	}
+	var total uint64
+	for _, l := range pn.Links {
+		total += l.Tsize
+	}
+	return total
+}
+
+// ServerStats totals what block exchange served to all peers.
+func (n *Node) ServerStats() protocol.PeerStats { return n.server.Stats() }
+
+// Traffic totals Bitswap traffic on the wire, both directions.
+func (n *Node) Traffic() protocol.TrafficStats { return n.net.Traffic() }

@@ -1,0 +1,86 @@
+package node
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+)
+
+// TestOverlappingFetches: a fetch of a directory and a streaming read of a
+// file inside it run at once (what `shoal fetch DIR` does through the API:
+// the tar stream opens each file while the directory's transfer runs).
+// Both must finish with the right bytes.
+func TestOverlappingFetches(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	a := startNode(t, testConfig())
+	b := startNode(t, testConfig())
+	big := randomBytes(6<<20+123, 5)
+	small := randomBytes(2000, 6)
+	var tar bytes.Buffer
+	writeTar(t, &tar, map[string][]byte{"a.txt": small, "sub/big.bin": big})
+	res, err := a.AddTar(ctx, &tar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigCID, err := a.Resolve(ctx, res.CID, "sub/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Connect(ctx, a.Info().Addresses[0]); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := b.Fetch(ctx, res.CID, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(ctx, t, b, res.CID, bigCID)
+	if !bytes.Equal(got, big) {
+		t.Fatalf("streamed %d bytes that differ from the %d shared", len(got), len(big))
+	}
+	select {
+	case <-tr.Done():
+	case <-ctx.Done():
+		t.Fatalf("directory transfer did not finish: %+v", tr.Info())
+	}
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readAll(ctx context.Context, t *testing.T, n *Node, dir, file cid.Cid) []byte {
+	t.Helper()
+	if _, err := n.Resolve(ctx, dir, "sub/big.bin"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := n.Open(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatalf("reading the file while the directory is fetched: %v", err)
+	}
+	return got
+}
+
+func writeTar(t *testing.T, w io.Writer, files map[string][]byte) {
+	t.Helper()
+	tw := tar.NewWriter(w)
+	for name, data := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

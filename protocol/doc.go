@@ -1,0 +1,31 @@
+// Package protocol owns block exchange: the Bitswap 1.2.0 wire format, the
+// server (per-peer ledgers, fair queueing, limits) and the client (a
+// multi-peer fetch scheduler with peer scoring).
+//
+// Peers speak /ipfs/bitswap/1.2.0 (and 1.1.0, 1.0.0, /ipfs/bitswap), so
+// Kubo and Helia nodes interoperate; the client's scheduling is shoal's
+// own: many blocks in flight across every peer, per-peer windows sized
+// from each peer's measured rate × latency, rarest first, duplicates only
+// in the endgame, and every block verified against its CID before it is
+// stored.
+//
+// Files:
+//   - message.go, message_decode.go, message_io.go: the wire format
+//     (hand-encoded protobuf, length-delimited frames, size limits).
+//   - network.go, network_events.go, network_sender.go: streams on a
+//     libp2p host, dispatch of received messages to the server and the
+//     client, per-peer send queues, traffic counters (stats.go).
+//   - server.go, server_batch.go, ledger.go, ratelimit.go: answering wants
+//     with bounded per-peer ledgers, round-robin across peers, batched
+//     responses and a node-wide upload limit.
+//   - scheduler*.go, window.go, peerscore.go, fetch_error.go: the fetch
+//     scheduler, a deterministic state machine without I/O (which block to
+//     ask which peer, window sizes, stalls, endgame, failure), and the
+//     node-lifetime peer score table.
+//   - client.go, client_peer.go, fetch.go: the Client that runs schedulers
+//     against the network: verification, storage, progress, Get for
+//     streaming readers.
+//
+// It imports no other shoal package; it declares the small interfaces it
+// needs: Blockstore (server), Blocks, Providers and ClientNetwork (client).
+package protocol

@@ -1,0 +1,357 @@
+package protocol
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ipfs/boxo/bitswap"
+	"github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/blockservice"
+	bsblockstore "github.com/ipfs/boxo/blockstore"
+	chunk "github.com/ipfs/boxo/chunker"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/ipld/unixfs/importer/balanced"
+	uhelpers "github.com/ipfs/boxo/ipld/unixfs/importer/helpers"
+	ufsio "github.com/ipfs/boxo/ipld/unixfs/io"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	ipld "github.com/ipfs/go-ipld-format"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// BenchmarkExchange measures, in one run on loopback with real libp2p hosts
+// (Noise, yamux on TCP; QUIC), the throughput of:
+//
+//   - raw: one libp2p stream carrying the file's bytes — the transport's ceiling;
+//   - shoal: shoal's client fetching the file's DAG from shoal servers;
+//   - boxo: boxo's Bitswap (what Kubo runs) fetching the same DAG from boxo
+//     servers with merkledag.FetchGraph (as `ipfs pin add` does).
+//
+// The file is a real unixfs-v1-2025 DAG (1 MiB raw leaves under a dag-pb
+// root). Stores are in memory on both sides, so the numbers are the
+// exchange's, not a disk's. Run (about two minutes):
+//
+//	go test -run '^$' -bench BenchmarkExchange -benchtime 2x ./protocol/
+//
+// and compare MB/s between lines; BENCHMARKS.md records the ratios.
+// SHOAL_BENCH_MIB sets the file size (default 256).
+func BenchmarkExchange(b *testing.B) {
+	size := 256 << 20
+	if v := benchEnvInt("SHOAL_BENCH_MIB"); v > 0 {
+		size = v << 20
+	}
+	d := makeUnixFSDAG(b, size)
+	for _, tr := range []string{"tcp", "quic"} {
+		b.Run("raw/"+tr, func(b *testing.B) { benchRaw(b, tr, size) })
+		for _, seeders := range []int{1, 3} {
+			b.Run(fmt.Sprintf("shoal/%s/seeders=%d", tr, seeders), func(b *testing.B) { benchShoal(b, tr, seeders, d) })
+			b.Run(fmt.Sprintf("boxo/%s/seeders=%d", tr, seeders), func(b *testing.B) { benchBoxo(b, tr, seeders, d) })
+		}
+	}
+}
+
+type unixfsDAG struct {
+	root   cid.Cid
+	blocks []blocks.Block
+	size   int64
+}
+
+// makeUnixFSDAG imports size random bytes with boxo's importer configured
+// to the unixfs-v1-2025 profile.
+func makeUnixFSDAG(tb testing.TB, size int) *unixfsDAG {
+	tb.Helper()
+	data := benchData(size, 1)
+	bstore := bsblockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	dag := merkledag.NewDAGService(blockservice.New(bstore, nil))
+	nd := boxoImportFile(tb, dag, data)
+	return collectDAG(tb, bstore, nd.Cid(), int64(size))
+}
+
+func benchData(size int, seed uint64) []byte {
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(seed, 2))
+	for i := 0; i+8 <= len(data); i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			data[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return data
+}
+
+// boxoImportFile imports data into dag the way Kubo does with the
+// unixfs-v1-2025 profile.
+func boxoImportFile(tb testing.TB, dag ipld.DAGService, data []byte) ipld.Node {
+	tb.Helper()
+	ufsio.UnixFS_v1_2025.ApplyGlobals()
+	params := uhelpers.DagBuilderParams{
+		Maxlinks:   ufsio.UnixFS_v1_2025.FileDAGWidth,
+		RawLeaves:  true,
+		CidBuilder: ufsio.UnixFS_v1_2025.CidBuilder(),
+		Dagserv:    dag,
+	}
+	db, err := params.New(chunk.NewSizeSplitter(bytes.NewReader(data), ufsio.UnixFS_v1_2025.ChunkSize))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nd, err := balanced.Layout(db)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return nd
+}
+
+// collectDAG lists the blocks under root, walking from the root: the
+// blockstore's key listing would give raw-codec CIDs, not the ones the DAG
+// links by.
+func collectDAG(tb testing.TB, bstore bsblockstore.Blockstore, root cid.Cid, size int64) *unixfsDAG {
+	tb.Helper()
+	out := &unixfsDAG{root: root, size: size}
+	queue := []cid.Cid{root}
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		blk, err := bstore.Get(context.Background(), c)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out.blocks = append(out.blocks, blk)
+		links, err := dagPBLinks(c, blk.RawData())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		queue = append(queue, links...)
+	}
+	return out
+}
+
+// dagPBLinks is the Links function of the shoal client, from boxo's
+// decoder (the benchmark must not import shoal's content package).
+func dagPBLinks(c cid.Cid, data []byte) ([]cid.Cid, error) {
+	if c.Type() != cid.DagProtobuf {
+		return nil, nil
+	}
+	nd, err := merkledag.DecodeProtobuf(data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cid.Cid, 0, len(nd.Links()))
+	for _, l := range nd.Links() {
+		out = append(out, l.Cid)
+	}
+	return out, nil
+}
+
+func benchHost(tb testing.TB, transport string) host.Host {
+	tb.Helper()
+	addr := "/ip4/127.0.0.1/tcp/0"
+	if transport == "quic" {
+		addr = "/ip4/127.0.0.1/udp/0/quic-v1"
+	}
+	h, err := libp2p.New(libp2p.ListenAddrStrings(addr), libp2p.DisableRelay(),
+		libp2p.ResourceManager(&network.NullResourceManager{}))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { h.Close() })
+	return h
+}
+
+func benchConnect(tb testing.TB, a, b host.Host) {
+	tb.Helper()
+	if err := a.Connect(context.Background(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func benchRaw(b *testing.B, transport string, size int) {
+	src, dst := benchHost(b, transport), benchHost(b, transport)
+	buf := make([]byte, 1<<20)
+	src.SetStreamHandler("/shoal-bench/raw", func(s network.Stream) {
+		defer s.Close()
+		for sent := 0; sent < size; sent += len(buf) {
+			if _, err := s.Write(buf); err != nil {
+				return
+			}
+		}
+	})
+	benchConnect(b, dst, src)
+	b.SetBytes(int64(size))
+	rbuf := make([]byte, 1<<20)
+	for b.Loop() {
+		s, err := dst.NewStream(context.Background(), src.ID(), "/shoal-bench/raw")
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.CopyBuffer(io.Discard, s, rbuf)
+		if err != nil || n != int64(size) {
+			b.Fatalf("raw stream: %d bytes, %v", n, err)
+		}
+		s.Close()
+	}
+}
+
+// benchStore keeps the slice it is given, as boxo's in-memory datastore
+// does (clientStore copies each block, a 1 MiB allocation per block that
+// neither boxo's side nor a disk store has). Received block data is never
+// reused by the network (a fresh buffer per message), so keeping it is safe.
+type benchStore struct{ *clientStore }
+
+func (s benchStore) Put(_ context.Context, c cid.Cid, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[c] = data
+	return nil
+}
+
+// shoalPeer is one shoal exchange endpoint on its own host.
+type shoalPeer struct {
+	h     host.Host
+	store *clientStore
+	net   *Network
+	srv   *Server
+	cl    *Client
+}
+
+func newShoalPeer(tb testing.TB, transport string, store *clientStore) *shoalPeer {
+	tb.Helper()
+	p := &shoalPeer{h: benchHost(tb, transport), store: store}
+	var err error
+	if p.net, err = NewNetwork(p.h, DefaultNetworkConfig()); err != nil {
+		tb.Fatal(err)
+	}
+	if p.srv, err = NewServer(DefaultServerConfig(), benchStore{store}, p.net); err != nil {
+		tb.Fatal(err)
+	}
+	ccfg := DefaultClientConfig()
+	ccfg.Links = dagPBLinks
+	if p.cl, err = NewClient(ccfg, HostNetwork(p.net, p.h), benchStore{store}, nil); err != nil {
+		tb.Fatal(err)
+	}
+	p.net.SetReceivers(p.srv, p.cl)
+	p.net.AddPeerListener(p.srv)
+	p.net.AddPeerListener(p.cl)
+	for _, start := range []func() error{p.net.Start, p.srv.Start, p.cl.Start} {
+		if err := start(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	tb.Cleanup(func() {
+		p.cl.Close()
+		p.srv.Close()
+		p.net.Close()
+	})
+	return p
+}
+
+func benchShoal(b *testing.B, transport string, seeders int, d *unixfsDAG) {
+	var seeds []*shoalPeer
+	for range seeders {
+		s := newClientStore()
+		for _, blk := range d.blocks {
+			s.m[blk.Cid()] = blk.RawData()
+		}
+		seeds = append(seeds, newShoalPeer(b, transport, s))
+	}
+	b.SetBytes(d.size)
+	var dup float64
+	for b.Loop() {
+		b.StopTimer()
+		leech := newShoalPeer(b, transport, newClientStore())
+		for _, s := range seeds {
+			benchConnect(b, leech.h, s.h)
+		}
+		b.StartTimer()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		f, err := leech.cl.Fetch(ctx, d.root)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := f.Wait()
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Blocks != len(d.blocks) {
+			b.Fatalf("fetched %d blocks, DAG has %d", res.Blocks, len(d.blocks))
+		}
+		dup = res.DuplicateRatio
+		b.StopTimer()
+		leech.cl.Close()
+		leech.srv.Close()
+		leech.net.Close()
+		leech.h.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(dup, "dup-ratio")
+}
+
+// boxoPeer is one boxo Bitswap endpoint on its own host.
+type boxoPeer struct {
+	h     host.Host
+	bs    *bitswap.Bitswap
+	store bsblockstore.Blockstore
+}
+
+func newBoxoPeer(tb testing.TB, transport string, blks []blocks.Block) *boxoPeer {
+	tb.Helper()
+	h := benchHost(tb, transport)
+	store := bsblockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	if err := store.PutMany(context.Background(), blks); err != nil {
+		tb.Fatal(err)
+	}
+	bs := bitswap.New(context.Background(), bsnet.NewFromIpfsHost(h), nil, store)
+	tb.Cleanup(func() { bs.Close() })
+	return &boxoPeer{h: h, bs: bs, store: store}
+}
+
+func benchBoxo(b *testing.B, transport string, seeders int, d *unixfsDAG) {
+	var seeds []*boxoPeer
+	for range seeders {
+		seeds = append(seeds, newBoxoPeer(b, transport, d.blocks))
+	}
+	b.SetBytes(d.size)
+	for b.Loop() {
+		b.StopTimer()
+		leech := newBoxoPeer(b, transport, nil)
+		for _, s := range seeds {
+			benchConnect(b, leech.h, s.h)
+		}
+		dag := merkledag.NewDAGService(blockservice.New(leech.store, leech.bs))
+		b.StartTimer()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		err := merkledag.FetchGraph(ctx, d.root, dag)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		for _, blk := range d.blocks {
+			if ok, _ := leech.store.Has(context.Background(), blk.Cid()); !ok {
+				b.Fatalf("boxo fetch finished without block %s", blk.Cid())
+			}
+		}
+		leech.bs.Close()
+		leech.h.Close()
+		b.StartTimer()
+	}
+}
+
+func benchEnvInt(name string) int {
+	var v int
+	if s := os.Getenv(name); s != "" {
+		fmt.Sscan(s, &v)
+	}
+	return v
+}

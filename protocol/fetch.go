@@ -1,0 +1,291 @@
+package protocol
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// FetchProgress is a progress event of a running fetch.
+type FetchProgress struct {
+	Progress
+	Elapsed time.Duration
+	Rate    float64 // useful bytes per second since the fetch started
+}
+
+// FetchResult is the outcome of a completed fetch.
+type FetchResult struct {
+	Root           cid.Cid
+	Blocks         int   // blocks in the DAG
+	BlocksLocal    int   // of which already held locally
+	Bytes          int64 // useful bytes received from peers
+	BytesReceived  int64 // all block bytes received, duplicates included
+	DuplicateRatio float64
+	Elapsed        time.Duration
+	Peers          []PeerProgress // per-peer contribution
+}
+
+// Fetch is one running DAG download. Its Scheduler belongs to the client's
+// loop goroutine; everything else is safe for concurrent use.
+type Fetch struct {
+	c         *Client
+	root      cid.Cid
+	recursive bool
+	start     time.Time
+	s         *Scheduler      // loop-owned
+	ctx       context.Context // ends with the fetch; bounds its provider search
+	userCtx   context.Context // the caller's: cancelling it abandons the fetch
+	cancel    context.CancelFunc
+	stopWatch func() bool
+
+	updates    chan FetchProgress
+	lastUpdate time.Time // loop-owned
+
+	done   chan struct{}
+	mu     sync.Mutex
+	result FetchResult
+	err    error
+}
+
+// Fetch starts downloading the DAG under root from every connected peer and
+// every provider found for it. Blocks already in the store are not
+// requested. Cancel ctx to abandon the fetch.
+func (c *Client) Fetch(ctx context.Context, root cid.Cid) (*Fetch, error) {
+	return c.startFetch(ctx, root, true)
+}
+
+func (c *Client) startFetch(ctx context.Context, root cid.Cid, recursive bool) (*Fetch, error) {
+	s, err := NewScheduler(c.cfg.Scheduler, root)
+	if err != nil {
+		return nil, err
+	}
+	fctx, cancel := context.WithCancel(c.ctx)
+	f := &Fetch{
+		c: c, root: root, recursive: recursive, start: time.Now(), s: s, ctx: fctx, cancel: cancel,
+		updates: make(chan FetchProgress, 1), done: make(chan struct{}),
+	}
+	// Resume: mark what the store already holds before any want goes out.
+	now := time.Now()
+	c.storeInline(ctx, root)
+	if has, err := c.store.Has(ctx, root); err == nil && has {
+		if e, ok := c.localBlock(ctx, root); ok {
+			if !recursive {
+				e.links = nil
+			}
+			s.MarkLocal(root, e.size, e.links, now)
+			for _, l := range c.localSubtree(ctx, e.links, nil) {
+				s.MarkLocal(l.c, l.size, l.links, now)
+			}
+		}
+	}
+	f.userCtx = ctx
+	if !c.post(func() { c.addFetch(f) }) {
+		cancel()
+		return nil, ErrFetchClosed
+	}
+	return f, nil
+}
+
+// addFetch runs on the loop.
+func (c *Client) addFetch(f *Fetch) {
+	c.fetches[f] = struct{}{}
+	uctx := f.userCtx
+	f.stopWatch = context.AfterFunc(uctx, func() { c.post(func() { c.abandon(f, uctx.Err()) }) })
+	now := time.Now()
+	for p := range c.peers {
+		f.s.AddPeer(p, now)
+	}
+	if c.providers == nil || f.s.Done() {
+		f.s.SetSearching(false, now)
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.findProviders(f.ctx, f)
+	}()
+}
+
+// abandon ends a fetch early with err (on the loop).
+func (c *Client) abandon(f *Fetch, err error) {
+	if _, ok := c.fetches[f]; ok {
+		f.s.closeWith(err)
+		c.finish(f, time.Now())
+	}
+}
+
+// findProviders connects to providers as the search streams them in and
+// tells the fetch when the search is over.
+func (c *Client) findProviders(ctx context.Context, f *Fetch) {
+	var dials sync.WaitGroup
+	sem := make(chan struct{}, c.cfg.DialConcurrency)
+	for ai := range c.providers.FindProviders(ctx, f.root) {
+		if ai.ID == c.net.Self() || ai.ID == "" {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		dials.Add(1)
+		go func(ai peer.AddrInfo) {
+			defer dials.Done()
+			defer func() { <-sem }()
+			dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+			err := c.net.Connect(dctx, ai)
+			cancel()
+			if err != nil {
+				c.log.Debug("bitswap client: provider unreachable", "peer", ai.ID, "err", err)
+				return
+			}
+			c.post(func() {
+				c.peers[ai.ID] = true
+				f.s.AddPeer(ai.ID, time.Now())
+			})
+		}(ai)
+	}
+	dials.Wait()
+	c.post(func() { f.s.SetSearching(false, time.Now()) })
+}
+
+// finish retires a fetch that is done, failed or abandoned (on the loop).
+func (c *Client) finish(f *Fetch, now time.Time) {
+	if _, ok := c.fetches[f]; !ok {
+		return
+	}
+	delete(c.fetches, f)
+	if f.s.HasReady() {
+		c.route(f.s.Ready(), now)
+	}
+	pr := f.s.Progress()
+	res := FetchResult{
+		Root: f.root, Blocks: pr.BlocksDone, BlocksLocal: pr.BlocksLocal,
+		Bytes: pr.BytesUseful, BytesReceived: pr.BytesReceived,
+		DuplicateRatio: pr.DuplicateRatio(), Elapsed: now.Sub(f.start), Peers: pr.Peers,
+	}
+	err := f.s.Err()
+	if !f.s.Done() && err == nil {
+		err = ErrFetchClosed
+	}
+	f.publish(now)
+	f.mu.Lock()
+	f.result, f.err = res, err
+	f.mu.Unlock()
+	if err != nil {
+		// Readers waiting for blocks of this fetch will not get them from it.
+		for k := range c.waiters {
+			if f.s.Known(k) && !c.wantedElsewhere(k) {
+				c.wake(k, err)
+			}
+		}
+	}
+	close(f.done)
+	f.cancel()
+	if f.stopWatch != nil {
+		f.stopWatch()
+	}
+}
+
+func (c *Client) wantedElsewhere(k cid.Cid) bool {
+	for g := range c.fetches {
+		if g.s.Wanted(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// publish offers the latest progress, replacing an unread older one.
+func (f *Fetch) publish(now time.Time) {
+	f.lastUpdate = now
+	ev := FetchProgress{Progress: f.s.Progress(), Elapsed: now.Sub(f.start)}
+	if secs := ev.Elapsed.Seconds(); secs > 0 {
+		ev.Rate = float64(ev.BytesUseful) / secs
+	}
+	select {
+	case <-f.updates:
+	default:
+	}
+	f.updates <- ev
+}
+
+// Root is the CID being fetched.
+func (f *Fetch) Root() cid.Cid { return f.root }
+
+// Updates delivers progress snapshots every ProgressInterval and a last one
+// when the fetch ends; a slow reader sees only the latest.
+func (f *Fetch) Updates() <-chan FetchProgress { return f.updates }
+
+// Done is closed when the fetch has ended.
+func (f *Fetch) Done() <-chan struct{} { return f.done }
+
+// Wait blocks until the fetch ends and returns its result; the error is a
+// *FetchError when some block could not be found, the fetch context's
+// error when it was cancelled, or ErrFetchClosed when the client closed.
+func (f *Fetch) Wait() (FetchResult, error) {
+	<-f.done
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.result, f.err
+}
+
+// Cancel abandons the fetch.
+func (f *Fetch) Cancel() {
+	f.c.post(func() { f.c.abandon(f, ErrFetchClosed) })
+}
+
+// Get returns block k: from the store if it is there, else fetched with
+// priority — ahead of other blocks of a running fetch that contains it, or
+// alone. It is the "network getter" a streaming file reader uses.
+func (c *Client) Get(ctx context.Context, k cid.Cid) ([]byte, error) {
+	c.storeInline(ctx, k)
+	if has, err := c.store.Has(ctx, k); err == nil && has {
+		return c.store.Get(ctx, k)
+	}
+	ch := make(chan error, 1)
+	if !c.post(func() { c.getBlock(ctx, k, ch) }) {
+		return nil, ErrFetchClosed
+	}
+	select {
+	case err := <-ch:
+		if err != nil {
+			return nil, err
+		}
+		return c.store.Get(ctx, k)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// getBlock runs on the loop: prioritise k where it is already wanted, or
+// start a single-block fetch for it.
+func (c *Client) getBlock(ctx context.Context, k cid.Cid, ch chan error) {
+	if has, err := c.store.Has(ctx, k); err == nil && has {
+		ch <- nil
+		return
+	}
+	c.waiters[k] = append(c.waiters[k], ch)
+	now := time.Now()
+	for f := range c.fetches {
+		if f.s.Wanted(k) {
+			f.s.Prioritize(k, now)
+			return
+		}
+	}
+	s, err := NewScheduler(c.cfg.Scheduler, k)
+	if err != nil {
+		c.wake(k, err)
+		return
+	}
+	fctx, cancel := context.WithCancel(c.ctx)
+	f := &Fetch{c: c, root: k, start: now, s: s, ctx: fctx, userCtx: ctx, cancel: cancel,
+		updates: make(chan FetchProgress, 1), done: make(chan struct{})}
+	s.Prioritize(k, now)
+	c.addFetch(f)
+}

@@ -1,0 +1,175 @@
+package protocol
+
+import (
+	"container/heap"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// maxWantCIDLen bounds the CIDs the server holds wants for, so that memory
+// per want is bounded too (identity CIDs can be arbitrarily long).
+const maxWantCIDLen = 256
+
+// A want is one entry of a peer's wantlist as the server holds it. It is in
+// exactly one state: queued (in the heap, index >= 0), in flight (a worker
+// is answering it), or waiting (answered "don't have"; kept so that the
+// block is sent if it arrives later, until the peer cancels).
+type want struct {
+	e        Entry
+	seq      uint64 // arrival order, ties in priority are served FIFO
+	index    int    // position in the heap; -1 when not queued
+	inflight bool
+	dirty    bool // updated while in flight: answer again
+}
+
+// wantHeap orders queued wants by priority (high first), then arrival.
+type wantHeap []*want
+
+func (h wantHeap) Len() int { return len(h) }
+func (h wantHeap) Less(i, j int) bool {
+	if h[i].e.Priority != h[j].e.Priority {
+		return h[i].e.Priority > h[j].e.Priority
+	}
+	return h[i].seq < h[j].seq
+}
+func (h wantHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *wantHeap) Push(x any) {
+	w := x.(*want)
+	w.index = len(*h)
+	*h = append(*h, w)
+}
+func (h *wantHeap) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	w.index = -1
+	return w
+}
+
+// ledger is the server's state for one peer. All fields are guarded by the
+// Server's mutex. Memory is bounded: at most maxWants wants (queued, in
+// flight or waiting) and at most maxWants pending DONT_HAVE answers.
+type ledger struct {
+	p         peer.ID
+	wants     map[cid.Cid]*want
+	queue     wantHeap
+	dontHaves []cid.Cid // refused wants (over the bound) that asked for DONT_HAVE
+	seq       uint64
+
+	queued   bool // in the server's ready ring
+	building bool // a worker is answering its wants
+	sending  int  // its batches handed to senders and not yet sent
+	gone     bool // peer disconnected; drop on sight
+	stats    PeerStats
+}
+
+func newLedger(p peer.ID) *ledger {
+	return &ledger{p: p, wants: make(map[cid.Cid]*want)}
+}
+
+func (l *ledger) hasWork() bool { return len(l.queue) > 0 || len(l.dontHaves) > 0 }
+
+// add records a want. An existing want for the same CID is updated in place
+// (want-block wins over want-have). Past maxWants the want is refused: it
+// gets a DONT_HAVE if it asked for one (itself bounded), else nothing.
+func (l *ledger) add(e Entry, maxWants int) {
+	if w := l.wants[e.CID]; w != nil {
+		if w.e.WantType == WantBlock {
+			e.WantType = WantBlock
+		}
+		w.e = e
+		switch {
+		case w.index >= 0:
+			heap.Fix(&l.queue, w.index)
+		case w.inflight:
+			w.dirty = true
+		default: // waiting: ask the blockstore again, the block may be here now
+			heap.Push(&l.queue, w)
+		}
+		return
+	}
+	if len(l.wants) >= maxWants || e.CID.ByteLen() > maxWantCIDLen {
+		l.stats.WantsRefused++
+		if e.SendDontHave && len(l.dontHaves) < maxWants && e.CID.ByteLen() <= maxWantCIDLen {
+			l.dontHaves = append(l.dontHaves, e.CID)
+		}
+		return
+	}
+	l.seq++
+	w := &want{e: e, seq: l.seq, index: -1}
+	l.wants[e.CID] = w
+	heap.Push(&l.queue, w)
+}
+
+func (l *ledger) cancel(c cid.Cid) {
+	w := l.wants[c]
+	if w == nil {
+		return
+	}
+	delete(l.wants, c)
+	if w.index >= 0 {
+		heap.Remove(&l.queue, w.index)
+	}
+}
+
+// clear drops the whole wantlist (a Full message replaces it).
+func (l *ledger) clear() {
+	for _, w := range l.queue {
+		w.index = -1
+	}
+	clear(l.wants)
+	l.queue = l.queue[:0]
+	l.dontHaves = nil
+}
+
+// pop takes the most urgent queued want and marks it in flight.
+func (l *ledger) pop() *want {
+	if len(l.queue) == 0 {
+		return nil
+	}
+	w := heap.Pop(&l.queue).(*want)
+	w.inflight, w.dirty = true, false
+	return w
+}
+
+// outcome of answering one want.
+type outcome int
+
+const (
+	served   outcome = iota // block or HAVE sent: forget the want
+	missing                 // we don't have it: keep it waiting
+	deferred                // not answered (batch full): queue it again
+)
+
+// finish ends a want's flight. A want canceled or replaced meanwhile is
+// ignored; one updated meanwhile is queued again.
+func (l *ledger) finish(w *want, o outcome) {
+	w.inflight = false
+	if l.wants[w.e.CID] != w {
+		return
+	}
+	if w.dirty {
+		o = deferred
+	}
+	switch o {
+	case served:
+		delete(l.wants, w.e.CID)
+	case deferred:
+		heap.Push(&l.queue, w)
+	}
+}
+
+// wake queues the waiting want for c again, if any; reports whether it did.
+func (l *ledger) wake(c cid.Cid) bool {
+	w := l.wants[c]
+	if w == nil || w.index >= 0 || w.inflight {
+		return false
+	}
+	heap.Push(&l.queue, w)
+	return true
+}

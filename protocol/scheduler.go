@@ -1,0 +1,324 @@
+package protocol
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// ActionKind is what the caller must send to a peer.
+type ActionKind uint8
+
+// Actions produced by the Scheduler.
+const (
+	ActWantBlock ActionKind = iota + 1 // want-block with send-dont-have
+	ActWantHave                        // want-have with send-dont-have
+	ActCancel                          // cancel an earlier want
+)
+
+func (k ActionKind) String() string {
+	switch k {
+	case ActWantBlock:
+		return "want-block"
+	case ActWantHave:
+		return "want-have"
+	case ActCancel:
+		return "cancel"
+	}
+	return fmt.Sprintf("action(%d)", k)
+}
+
+// Action is one message entry the caller must send.
+type Action struct {
+	Kind ActionKind
+	Peer peer.ID
+	CID  cid.Cid
+	// Urgent marks a want-block for a prioritised block (a reader waits for
+	// it); send it with a higher wire priority so the peer serves it first.
+	Urgent bool
+}
+
+func (a Action) String() string { return fmt.Sprintf("%s %s→%s", a.Kind, a.CID, a.Peer) }
+
+// SchedulerConfig tunes the fetch scheduler.
+type SchedulerConfig struct {
+	Window WindowConfig
+	// Lookahead bounds rarest-first: a pick considers the first Lookahead
+	// needed blocks (in file order) the peer can serve and takes the one
+	// fewest peers have, so delivery deviates from file order by at most
+	// Lookahead blocks per peer.
+	Lookahead int
+	// MaxScan bounds how many queued blocks one pick examines.
+	MaxScan int
+	// MaxWantHaves bounds the want-have probes outstanding per peer.
+	MaxWantHaves int
+	// MaxCopies bounds in-flight copies of one block in the endgame.
+	MaxCopies int
+	// OptimisticMisses is how many DONT_HAVE answers to optimistic
+	// want-blocks make the scheduler stop assuming a peer that has the root
+	// has everything; it is then probed with want-have like any other peer.
+	OptimisticMisses int
+	// Scores, when set, is the node-lifetime peer score table: banned peers
+	// are refused and windows start from the peer's last measured rate.
+	Scores *PeerScores
+}
+
+// DefaultSchedulerConfig returns the configuration used by Client.
+func DefaultSchedulerConfig() SchedulerConfig {
+	return SchedulerConfig{
+		Window:           DefaultWindowConfig(),
+		Lookahead:        16,
+		MaxScan:          4096,
+		MaxWantHaves:     64,
+		MaxCopies:        2,
+		OptimisticMisses: 4,
+	}
+}
+
+// Validate reports whether the configuration is usable.
+func (c SchedulerConfig) Validate() error {
+	if err := c.Window.Validate(); err != nil {
+		return err
+	}
+	if c.Lookahead < 1 || c.MaxScan < c.Lookahead || c.MaxWantHaves < 0 ||
+		c.MaxCopies < 1 || c.OptimisticMisses < 1 {
+		return fmt.Errorf("%w: scheduler Lookahead=%d MaxScan=%d MaxWantHaves=%d MaxCopies=%d OptimisticMisses=%d",
+			ErrFetchConfig, c.Lookahead, c.MaxScan, c.MaxWantHaves, c.MaxCopies, c.OptimisticMisses)
+	}
+	return nil
+}
+
+// Scheduler decides which block of one DAG to request from which peer. It
+// does no I/O, starts no goroutine and reads no clock: the caller feeds it
+// events with the current time and, after each, drains Ready() and sends the
+// actions — the shape of etcd-io/raft's RawNode. It is not safe for
+// concurrent use.
+//
+// The DAG is discovered as it arrives: the caller reports each verified block
+// with its child links, and the children become needed. Blocks the caller
+// already holds are reported with MarkLocal and never requested.
+//
+// Which peer may be asked for which block: a peer that said HAVE for it; any
+// peer for the root (it came from a provider search for the root); and,
+// optimistically, any peer that said HAVE for the root or sent it — such a
+// peer is assumed to hold the whole DAG, because a seeder nearly always has
+// whole files, and asking it want-block directly saves a round trip per
+// block. Each want-block carries send-dont-have, so a wrong guess costs one
+// round trip; after OptimisticMisses such answers the peer is treated like any
+// other and probed with want-have (at most MaxWantHaves outstanding) for the
+// needed blocks in file order.
+//
+// Order: urgent blocks (Prioritize) first, then file order with rarest-first
+// within a Lookahead window. Duplicates only in the endgame: once no block is
+// left unrequested, a peer with a free window slot takes a block in flight
+// elsewhere if it is expected to deliver it sooner than the peer holding it
+// (at most MaxCopies copies); the first copy to arrive cancels the others.
+type Scheduler struct {
+	cfg       SchedulerConfig
+	root      *block
+	blocks    map[cid.Cid]*block
+	order     []*block // discovered, not yet received, in file order (plus finished garbage before compaction)
+	head      int
+	queued    int // blocks needing a request
+	remaining int // discovered blocks not yet done
+	urgent    []*block
+	wantUrgnt map[cid.Cid]bool       // Prioritize before discovery
+	local     map[cid.Cid]localBlock // MarkLocal before discovery
+	peers     []*peerState           // active, in arrival order
+	all       []*peerState           // every peer ever added, in arrival order
+	byID      map[peer.ID]*peerState // every peer ever added
+	banned    map[peer.ID]bool
+	rr        int
+	gen       int // bumped when blocks are discovered, so probe scans resume
+	searching bool
+	actions   []Action
+	done      bool
+	err       error
+	stats     counters
+}
+
+type localBlock struct {
+	size  int
+	links []cid.Cid
+}
+
+type counters struct {
+	bytesReceived, bytesUseful, bytesLocal int64
+	blocksDone, blocksLocal                int
+	avgBlock                               float64
+}
+
+// NewScheduler starts the fetch of the DAG under root. Until SetSearching(false)
+// the scheduler assumes more peers may come and never fails for lack of one.
+func NewScheduler(cfg SchedulerConfig, root cid.Cid) (*Scheduler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if !root.Defined() {
+		return nil, fmt.Errorf("%w: undefined root CID", ErrFetchConfig)
+	}
+	s := &Scheduler{
+		cfg:       cfg,
+		blocks:    make(map[cid.Cid]*block),
+		wantUrgnt: make(map[cid.Cid]bool),
+		local:     make(map[cid.Cid]localBlock),
+		byID:      make(map[peer.ID]*peerState),
+		banned:    make(map[peer.ID]bool),
+		searching: true,
+	}
+	s.stats.avgBlock = 256 << 10
+	s.root = &block{c: root, queued: true}
+	s.blocks[root] = s.root
+	s.order = []*block{s.root}
+	s.queued, s.remaining = 1, 1
+	return s, nil
+}
+
+// Root returns the CID being fetched.
+func (s *Scheduler) Root() cid.Cid { return s.root.c }
+
+// Ready returns the actions produced since the last call and clears them.
+func (s *Scheduler) Ready() []Action {
+	a := s.actions
+	s.actions = nil
+	return a
+}
+
+// HasReady reports whether actions are waiting.
+func (s *Scheduler) HasReady() bool { return len(s.actions) > 0 }
+
+// Done reports whether every block of the DAG has been received or found locally.
+func (s *Scheduler) Done() bool { return s.done }
+
+// Err returns the *FetchError that ended the fetch, ErrFetchClosed after
+// Close, or nil.
+func (s *Scheduler) Err() error { return s.err }
+
+func (s *Scheduler) finished() bool { return s.done || s.err != nil }
+
+func (s *Scheduler) emit(k ActionKind, p *peerState, c cid.Cid) {
+	s.actions = append(s.actions, Action{Kind: k, Peer: p.id, CID: c})
+}
+
+// AddPeer makes p a candidate. It returns false if p is banned (for this
+// fetch or in the score table). A peer that left may be added again.
+func (s *Scheduler) AddPeer(p peer.ID, now time.Time) bool {
+	if s.finished() || s.banned[p] || (s.cfg.Scores != nil && s.cfg.Scores.Banned(p, now)) {
+		return false
+	}
+	ps := s.byID[p]
+	if ps != nil && ps.active {
+		return true
+	}
+	if ps == nil {
+		ps = &peerState{id: p, w: newWindow(s.cfg.Window), probedGen: -1}
+		if s.cfg.Scores != nil {
+			rate, lat := s.cfg.Scores.Hint(p)
+			ps.w.seed(rate, lat)
+		}
+		s.byID[p] = ps
+		s.all = append(s.all, ps)
+	}
+	ps.active, ps.reason = true, nil
+	s.peers = append(s.peers, ps)
+	// Ask every newcomer whether it has the root: a HAVE makes it an
+	// optimistic source for the whole DAG.
+	if !ps.claimsRoot {
+		s.emit(ActWantHave, ps, s.root.c)
+	}
+	s.schedule(now)
+	return true
+}
+
+// RemovePeer drops p from the fetch (disconnected, or the caller gave up on
+// it); its requests go back to the queue for other peers.
+func (s *Scheduler) RemovePeer(p peer.ID, now time.Time) {
+	s.removePeer(p, ErrPeerGone, now)
+}
+
+// BadBlock reports that p sent bytes that do not hash to the CID it claimed
+// or a block nobody asked it for. The peer is cut off for the rest of the
+// fetch and scored down in the shared score table.
+func (s *Scheduler) BadBlock(p peer.ID, cause error, now time.Time) {
+	s.banned[p] = true
+	if s.cfg.Scores != nil {
+		s.cfg.Scores.Bad(p, now)
+	}
+	err := ErrBadBlock
+	if cause != nil {
+		err = fmt.Errorf("%w: %w", ErrBadBlock, cause)
+	}
+	s.removePeer(p, err, now)
+}
+
+func (s *Scheduler) removePeer(p peer.ID, reason error, now time.Time) {
+	ps := s.byID[p]
+	if ps == nil || !ps.active || s.finished() {
+		return
+	}
+	ps.active, ps.reason = false, reason
+	s.peers = slices.DeleteFunc(s.peers, func(x *peerState) bool { return x == ps })
+	for _, r := range ps.reqs {
+		r.b.dropInflight(ps)
+		s.requeue(r.b)
+	}
+	for _, r := range ps.asks {
+		if r.b.state(ps) == availAsked {
+			r.b.setState(ps, availUnknown)
+		}
+	}
+	ps.reqs, ps.asks = nil, nil
+	s.checkAll()
+	s.schedule(now)
+}
+
+// SetSearching tells the scheduler whether more candidate peers may still
+// arrive (a provider search is running). While false, a block every
+// remaining peer lacks fails the fetch.
+func (s *Scheduler) SetSearching(searching bool, now time.Time) {
+	s.searching = searching
+	s.checkAll()
+	s.schedule(now)
+}
+
+// Prioritize moves c ahead of every other block (a reader is waiting for it).
+// c may be a block not yet discovered.
+func (s *Scheduler) Prioritize(c cid.Cid, now time.Time) {
+	b := s.blocks[c]
+	if b == nil {
+		s.wantUrgnt[c] = true
+		return
+	}
+	if !b.done && !b.urgent {
+		b.urgent = true
+		s.urgent = append(s.urgent, b)
+	}
+	s.schedule(now)
+}
+
+// Close ends the fetch: every outstanding want is cancelled (see Ready).
+func (s *Scheduler) Close() { s.closeWith(ErrFetchClosed) }
+
+func (s *Scheduler) closeWith(err error) {
+	if s.finished() {
+		return
+	}
+	s.cancelAll()
+	s.err = err
+}
+
+func (s *Scheduler) cancelAll() {
+	for _, p := range s.peers {
+		for _, r := range p.reqs {
+			s.emit(ActCancel, p, r.b.c)
+			r.b.dropInflight(p)
+		}
+		for _, r := range p.asks {
+			s.emit(ActCancel, p, r.b.c)
+		}
+		p.reqs, p.asks = nil, nil
+	}
+}

@@ -1,0 +1,222 @@
+package protocol
+
+import (
+	"math"
+	"time"
+)
+
+// schedule fills every peer's free window slots, then (at the tail) steals,
+// then probes non-optimistic peers with want-have.
+func (s *Scheduler) schedule(now time.Time) {
+	if s.finished() || len(s.peers) == 0 {
+		return
+	}
+	n := len(s.peers)
+	s.rr = (s.rr + 1) % n
+	stuck := make([]bool, n)
+	// Round robin, one block per peer per round, so equal peers share the
+	// front of the file instead of the first peer taking a whole window.
+	for progress := true; progress && s.queued > 0; {
+		progress = false
+		for k := range n {
+			i := (s.rr + k) % n
+			p := s.peers[i]
+			if stuck[i] || len(p.reqs) >= p.w.size() {
+				continue
+			}
+			b := s.pick(p)
+			if b == nil {
+				stuck[i] = true
+				continue
+			}
+			s.request(p, b, now)
+			progress = true
+		}
+	}
+	if s.queued == 0 {
+		s.endgame(now)
+	}
+	s.probe(now)
+}
+
+// canServe reports whether p may be sent a want-block for b now.
+func (s *Scheduler) canServe(p *peerState, b *block) bool {
+	if b.done || b.inflightAt(p) {
+		return false
+	}
+	switch b.state(p) {
+	case availDontHave:
+		return false
+	case availHave:
+	default:
+		if !p.claimsRoot && b != s.root {
+			return false
+		}
+	}
+	if b.timedOut[p.id] && s.otherSource(b, p) {
+		return false
+	}
+	return true
+}
+
+// rarity orders candidates: blocks some peers are known to have, fewest
+// first; blocks whose availability is unknown count as common.
+func rarity(b *block) int {
+	if b.haves > 0 {
+		return b.haves
+	}
+	return math.MaxInt
+}
+
+// pick chooses the next block to request from p, or nil.
+func (s *Scheduler) pick(p *peerState) *block {
+	for _, b := range s.urgent {
+		if b.queued && s.canServe(p, b) {
+			return b
+		}
+	}
+	var best *block
+	found, scanned := 0, 0
+	for _, b := range s.order[s.head:] {
+		if !b.queued {
+			continue
+		}
+		if scanned++; scanned > s.cfg.MaxScan {
+			break
+		}
+		if !s.canServe(p, b) {
+			continue
+		}
+		if best == nil || rarity(b) < rarity(best) {
+			best = b
+		}
+		if found++; found >= s.cfg.Lookahead {
+			break
+		}
+	}
+	if best != nil {
+		return best
+	}
+	// A partial source whose blocks lie beyond the scan: use its HAVE list.
+	for _, b := range p.haves {
+		if b.queued && s.canServe(p, b) {
+			return b
+		}
+	}
+	return nil
+}
+
+func (s *Scheduler) request(p *peerState, b *block, now time.Time) {
+	if b.queued {
+		b.queued = false
+		s.queued--
+	}
+	b.inflight = append(b.inflight, p)
+	p.reqs = append(p.reqs, req{b: b, sent: now, armed: now})
+	if b.state(p) == availAsked {
+		// The want-block supersedes the want-have.
+		p.asks, _ = removeReq(p.asks, b)
+		b.setState(p, availUnknown)
+	}
+	s.emit(ActWantBlock, p, b.c)
+	if b.urgent {
+		s.actions[len(s.actions)-1].Urgent = true
+	}
+}
+
+// endgame lets peers with free slots duplicate blocks in flight elsewhere
+// when they are expected to deliver them sooner. Only called when nothing is
+// left unrequested.
+func (s *Scheduler) endgame(now time.Time) {
+	for _, p := range s.peers {
+		for len(p.reqs) < p.w.size() {
+			b, due := s.stealCandidate(p, now)
+			if b == nil {
+				break
+			}
+			mine := now.Add(p.w.expectedLatency(len(p.reqs), s.stats.avgBlock))
+			if !due.After(mine) {
+				break
+			}
+			s.request(p, b, now)
+		}
+	}
+}
+
+// stealCandidate returns the block in flight elsewhere that p could serve and
+// that is expected to arrive last, with that expected arrival.
+func (s *Scheduler) stealCandidate(p *peerState, now time.Time) (*block, time.Time) {
+	var best *block
+	var bestDue time.Time
+	for _, v := range s.peers {
+		if v == p {
+			continue
+		}
+		for i, r := range v.reqs {
+			b := r.b
+			if len(b.inflight) >= s.cfg.MaxCopies || !s.canServe(p, b) {
+				continue
+			}
+			due := s.expectedArrival(v, i, r.sent, now)
+			if best == nil || due.After(bestDue) {
+				best, bestDue = b, due
+			}
+		}
+	}
+	return best, bestDue
+}
+
+// expectedArrival estimates when the i-th outstanding request to v, sent at
+// sent, will arrive: not before its usual latency, and not before the i
+// blocks queued ahead of it and itself have been transmitted at v's rate.
+func (s *Scheduler) expectedArrival(v *peerState, i int, sent, now time.Time) time.Time {
+	if v.w.samples == 0 || v.w.rate <= 0 {
+		return sent.Add(v.w.cfg.InitialTimeout / 2)
+	}
+	byLatency := sent.Add(v.w.srtt)
+	drain := time.Duration(float64(i+1) * s.stats.avgBlock / v.w.rate * float64(time.Second))
+	byRate := now.Add(drain)
+	if byRate.After(byLatency) {
+		return byRate
+	}
+	return byLatency
+}
+
+// probe sends want-have for needed blocks, in file order, to peers that are
+// not optimistic sources, keeping at most MaxWantHaves outstanding per peer.
+// Probes are refilled in batches (when half the budget is free) so a long
+// queue is not rescanned after every event.
+func (s *Scheduler) probe(now time.Time) {
+	if !s.root.done {
+		return
+	}
+	for _, p := range s.peers {
+		budget := s.cfg.MaxWantHaves - len(p.asks)
+		if p.claimsRoot || budget < max(1, s.cfg.MaxWantHaves/2) || p.probedGen == s.gen {
+			continue
+		}
+		scanned, sent := 0, 0
+		for _, b := range s.order[s.head:] {
+			if budget == 0 || scanned >= s.cfg.MaxScan {
+				break
+			}
+			if b.done || b.inflightAt(p) {
+				continue
+			}
+			scanned++
+			if b.state(p) != availUnknown {
+				continue
+			}
+			b.setState(p, availAsked)
+			p.asks = append(p.asks, req{b: b, sent: now, armed: now})
+			s.emit(ActWantHave, p, b.c)
+			budget--
+			sent++
+		}
+		if sent == 0 && scanned < s.cfg.MaxScan {
+			// Nothing left to ask this peer until new blocks appear or an
+			// answer is forgotten; skip the rescan until then.
+			p.probedGen = s.gen
+		}
+	}
+}

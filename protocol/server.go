@@ -1,0 +1,307 @@
+package protocol
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Blockstore is what the server reads blocks from.
+type Blockstore interface {
+	Get(ctx context.Context, c cid.Cid) ([]byte, error)
+	Has(ctx context.Context, c cid.Cid) (bool, error)
+	GetSize(ctx context.Context, c cid.Cid) (int, error)
+}
+
+// MessageSender sends a message to a peer; *Network is one.
+type MessageSender interface {
+	Send(ctx context.Context, p peer.ID, m *Message) error
+}
+
+// ErrServerClosed is returned by Start after Close.
+var ErrServerClosed = errors.New("protocol: server closed")
+
+// maxBatchBytes leaves room in a message for a batch, one maximal block and
+// the small entries that may overshoot the budget by one.
+const maxBatchBytes = MaxMessageSize - MaxBlockSize - 64<<10
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Workers answer wants; each serves one peer's batch at a time, peers
+	// taken in round-robin order.
+	Workers int
+	// MaxWantsPerPeer bounds the wants held per peer (queued or waiting for
+	// a block). Wants past it are refused: answered DONT_HAVE if asked
+	// (at most MaxWantsPerPeer such answers pending), else dropped.
+	MaxWantsPerPeer int
+	// MaxInflightSends bounds responses being written at once (each holds
+	// up to a batch in memory); a peer slow to read holds one of these, not
+	// a worker.
+	MaxInflightSends int
+	// MaxBatchBytes is the size a response message is filled up to. One
+	// block bigger than this still goes, alone.
+	MaxBatchBytes int
+	// UploadBytesPerSecond limits the bytes of all responses together;
+	// 0 means unlimited.
+	UploadBytesPerSecond int64
+	// IsNotFound tells a "not found" from a real blockstore failure; both
+	// are answered as "don't have", but real failures are logged. Nil means
+	// every error is "not found".
+	IsNotFound func(error) bool
+	Logger     *slog.Logger
+}
+
+// DefaultServerConfig returns the defaults.
+func DefaultServerConfig() ServerConfig {
+	return ServerConfig{
+		Workers:          4,
+		MaxWantsPerPeer:  1024,
+		MaxInflightSends: 32,
+		MaxBatchBytes:    1 << 20,
+		Logger:           slog.New(slog.DiscardHandler),
+	}
+}
+
+// Validate reports the first invalid field.
+func (c ServerConfig) Validate() error {
+	switch {
+	case c.Workers <= 0:
+		return errors.New("protocol: ServerConfig.Workers must be positive")
+	case c.MaxInflightSends <= 0:
+		return errors.New("protocol: ServerConfig.MaxInflightSends must be positive")
+	case c.MaxWantsPerPeer <= 0:
+		return errors.New("protocol: ServerConfig.MaxWantsPerPeer must be positive")
+	case c.MaxBatchBytes <= 0 || c.MaxBatchBytes > maxBatchBytes:
+		return fmt.Errorf("protocol: ServerConfig.MaxBatchBytes must be in (0, %d] so a batch plus one block fits a message", maxBatchBytes)
+	case c.UploadBytesPerSecond < 0:
+		return errors.New("protocol: ServerConfig.UploadBytesPerSecond must be >= 0 (0 = unlimited)")
+	case c.Logger == nil:
+		return errors.New("protocol: ServerConfig.Logger must be set (use slog.New(slog.DiscardHandler) for none)")
+	}
+	return nil
+}
+
+// Server answers other peers' wants from a Blockstore: HAVE/DONT_HAVE for
+// want-have, the block (or DONT_HAVE) for want-block. It keeps a bounded
+// ledger per peer and serves peers fairly, in round-robin order, under a
+// node-wide upload rate limit. Plug it into a Network as the server
+// Receiver and as a PeerListener.
+type Server struct {
+	cfg    ServerConfig
+	bs     Blockstore
+	sender MessageSender
+	log    *slog.Logger
+	limit  *uploadLimiter
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // workers and sender goroutines
+	sendSlots chan struct{}  // one token per send in flight
+
+	mu      sync.Mutex
+	cond    *sync.Cond // signals: ring non-empty, or closed
+	started bool
+	closed  bool
+	ledgers map[peer.ID]*ledger
+	ring    []*ledger // peers with work, served front to back
+	total   PeerStats // all peers, including departed ones
+}
+
+// NewServer returns a Server reading from bs and answering through sender.
+func NewServer(cfg ServerConfig, bs Blockstore, sender MessageSender) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if bs == nil || sender == nil {
+		return nil, errors.New("protocol: NewServer needs a Blockstore and a MessageSender")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg: cfg, bs: bs, sender: sender, log: cfg.Logger,
+		limit: newUploadLimiter(cfg.UploadBytesPerSecond),
+		ctx:   ctx, cancel: cancel,
+		ledgers:   make(map[peer.ID]*ledger),
+		sendSlots: make(chan struct{}, cfg.MaxInflightSends),
+	}
+	s.cond = sync.NewCond(&s.mu)
+	return s, nil
+}
+
+// Start launches the workers.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrServerClosed
+	}
+	if s.started {
+		return errors.New("protocol: Server.Start called twice")
+	}
+	s.started = true
+	for range s.cfg.Workers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.work()
+		}()
+	}
+	return nil
+}
+
+// Close stops the workers and waits for them; pending wants are dropped.
+// Safe to call twice.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// ReceiveMessage takes the wantlist part of a peer's message.
+func (s *Server) ReceiveMessage(_ context.Context, from peer.ID, m *Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || (!m.Full && len(m.Wants) == 0) {
+		return
+	}
+	l := s.ledgers[from]
+	if l == nil {
+		l = newLedger(from)
+		s.ledgers[from] = l
+	}
+	refusedBefore := l.stats.WantsRefused
+	if m.Full {
+		l.clear()
+	}
+	for _, e := range m.Wants {
+		if e.Cancel {
+			l.stats.CancelsReceived++
+			s.total.CancelsReceived++
+			l.cancel(e.CID)
+			continue
+		}
+		l.stats.WantsReceived++
+		s.total.WantsReceived++
+		l.add(e, s.cfg.MaxWantsPerPeer)
+	}
+	s.total.WantsRefused += l.stats.WantsRefused - refusedBefore
+	s.schedule(l)
+}
+
+// NotifyNewBlocks tells the server these blocks are now in the blockstore,
+// so peers whose wants for them were answered "don't have" get them now.
+func (s *Server) NotifyNewBlocks(cids ...cid.Cid) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.ledgers {
+		woke := false
+		for _, c := range cids {
+			woke = l.wake(c) || woke
+		}
+		if woke {
+			s.schedule(l)
+		}
+	}
+}
+
+// PeerConnected is part of PeerListener; ledgers are made on first want.
+func (s *Server) PeerConnected(peer.ID) {}
+
+// PeerDisconnected drops the peer's ledger and its wants.
+func (s *Server) PeerDisconnected(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.ledgers[p]; l != nil {
+		l.gone = true
+		delete(s.ledgers, p)
+	}
+}
+
+// schedule puts l at the back of the ready ring if it has work and is
+// neither queued nor being served. Caller holds s.mu.
+func (s *Server) schedule(l *ledger) {
+	if l.gone || l.queued || l.building || l.sending >= peerPipeline || !l.hasWork() {
+		return
+	}
+	l.queued = true
+	s.ring = append(s.ring, l)
+	s.cond.Signal()
+}
+
+// next blocks for the next peer to serve and marks it building; nil when closed.
+func (s *Server) next() *ledger {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.closed {
+			return nil
+		}
+		for len(s.ring) > 0 {
+			l := s.ring[0]
+			s.ring[0] = nil
+			s.ring = s.ring[1:]
+			l.queued = false
+			if !l.gone && l.hasWork() {
+				l.building = true
+				return l
+			}
+		}
+		s.cond.Wait()
+	}
+}
+
+// peerPipeline is how many batches of one peer may be on their way at
+// once: two, so the next batch is read from the blockstore while the
+// previous one is being written, keeping a single fast peer's stream busy.
+const peerPipeline = 2
+
+// work is one worker: take the next peer in round-robin order, answer a
+// batch of its wants, and hand the batch to a sender goroutine, so that a
+// peer slow to read holds a send slot, not a worker. A peer is back in the
+// ring as soon as its batch is handed over (if it has fewer than
+// peerPipeline batches on their way).
+func (s *Server) work() {
+	for {
+		select {
+		case s.sendSlots <- struct{}{}:
+		case <-s.ctx.Done():
+			return
+		}
+		l := s.next()
+		if l == nil {
+			<-s.sendSlots
+			return
+		}
+		b := s.buildBatch(l)
+		s.mu.Lock()
+		l.building = false
+		empty := b.m.Empty()
+		if !empty {
+			l.sending++
+		}
+		s.schedule(l)
+		s.mu.Unlock()
+		if empty {
+			<-s.sendSlots
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.sendBatch(l, b)
+			s.mu.Lock()
+			l.sending--
+			s.schedule(l)
+			s.mu.Unlock()
+			<-s.sendSlots
+		}()
+	}
+}

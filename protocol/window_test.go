@@ -1,0 +1,108 @@
+package protocol
+
+import (
+	"testing"
+	"time"
+)
+
+func TestWindowTable(t *testing.T) {
+	cfg := DefaultWindowConfig()
+	const blk = 256 << 10
+	// deliver feeds n blocks arriving every gap, each with latency lat.
+	deliver := func(w *window, start time.Time, n int, gap, lat time.Duration) time.Time {
+		now := start
+		for range n {
+			now = now.Add(gap)
+			w.delivered(blk, now.Add(-lat), now, blk)
+		}
+		return now
+	}
+	tests := []struct {
+		name    string
+		run     func(w *window)
+		wantMin int
+		wantMax int
+	}{
+		{"fresh peer starts at Initial", func(w *window) {}, cfg.Initial, cfg.Initial},
+		{"slow start grows one block per delivery", func(w *window) {
+			deliver(w, simEpoch, 6, ms(1), ms(10))
+		}, cfg.Initial + 6, cfg.Initial + 6},
+		{"queueing ends slow start; window settles at BDP + headroom", func(w *window) {
+			w.cfg.MinQueue = 0 // the plain BDP rule; the floor has its own case
+			// 100 MB/s link, 10 ms base latency: BDP = 1e8×0.01/262144 ≈ 4 blocks.
+			gap := time.Duration(float64(blk) / 1e8 * float64(time.Second))
+			now := deliver(w, simEpoch, 4, gap, ms(10))
+			deliver(w, now, 400, gap, ms(40)) // queue built up: latency 4× base
+		}, 5, 8},
+		{"a stall halves the window", func(w *window) {
+			deliver(w, simEpoch, 12, ms(1), ms(10)) // cwnd 16
+			w.stalled()
+		}, 8, 8},
+		{"repeated stalls shrink to Min", func(w *window) {
+			for range 10 {
+				w.stalled()
+			}
+		}, cfg.Min, cfg.Min},
+		{"growth is capped at Max", func(w *window) {
+			// BDP = 262 MB/s × 1 s ÷ 256 KiB ≈ 1000 blocks.
+			deliver(w, simEpoch, 500, ms(1), time.Second)
+		}, cfg.Max, cfg.Max},
+		{"past slow start the window follows the BDP down", func(w *window) {
+			w.cfg.MinQueue = 0
+			// BDP = 262 MB/s × 10 ms ÷ 256 KiB = 10 blocks (+2 headroom).
+			deliver(w, simEpoch, 500, ms(1), ms(10))
+		}, 12, 12},
+		{"on a short fast path the window covers MinQueue of the rate", func(w *window) {
+			// 26 MB/s, 1 ms latency: BDP is 1 block, but 250 ms of the
+			// rate is 25 blocks of 256 KiB (+2 headroom).
+			deliver(w, simEpoch, 500, ms(10), ms(1))
+		}, 27, 27},
+		{"a slow peer's window stays small despite MinQueue", func(w *window) {
+			// 256 KB/s, 20 ms latency: 250 ms of the rate is under one block.
+			w.slowStart = false // the target rule alone
+			deliver(w, simEpoch, 100, time.Second, ms(20))
+		}, cfg.Min, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWindow(cfg)
+			tc.run(&w)
+			if got := w.size(); got < tc.wantMin || got > tc.wantMax {
+				t.Errorf("size = %d, want [%d, %d] (cwnd %.2f rate %.0f base %v srtt %v)",
+					got, tc.wantMin, tc.wantMax, w.cwnd, w.rate, w.base, w.srtt)
+			}
+		})
+	}
+}
+
+func TestWindowTimeout(t *testing.T) {
+	cfg := DefaultWindowConfig()
+	w := newWindow(cfg)
+	if got := w.timeout(); got != cfg.InitialTimeout {
+		t.Errorf("timeout before samples = %v, want %v", got, cfg.InitialTimeout)
+	}
+	for i := range 20 {
+		now := simEpoch.Add(time.Duration(i) * time.Second)
+		w.delivered(1000, now.Add(-ms(200)), now, 1000)
+	}
+	// Steady 200 ms latency: rttvar decays, timeout near srtt, at least MinTimeout.
+	if got := w.timeout(); got < cfg.MinTimeout || got > 300*time.Millisecond+cfg.MinTimeout {
+		t.Errorf("timeout after steady 200ms = %v", got)
+	}
+	base := w.timeout()
+	w.stalled()
+	w.stalled()
+	if got := w.timeout(); got != 4*base {
+		t.Errorf("timeout after two stalls = %v, want 4×%v", got, base)
+	}
+	for range 10 {
+		w.stalled()
+	}
+	if got := w.timeout(); got != cfg.MaxTimeout {
+		t.Errorf("timeout after many stalls = %v, want MaxTimeout %v", got, cfg.MaxTimeout)
+	}
+	w.delivered(1000, simEpoch, simEpoch.Add(ms(200)), 1000)
+	if got := w.timeout(); got != base {
+		t.Errorf("timeout after delivery = %v, want backoff reset to %v", got, base)
+	}
+}

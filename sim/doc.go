@@ -1,0 +1,75 @@
+// Package sim runs testground-style plans: many real shoal nodes over
+// shaped simulated links in one process, and a report that sets what
+// they achieved beside the theoretical bound.
+//
+// Every simulated node is a real node.Node (DHT, Bitswap server and
+// fetch client, in-memory blockstore) built with node.NewWithParts on a
+// real libp2p QUIC host whose UDP socket is an endpoint of
+// github.com/marcopolo/simnet: per-node uplink and downlink bandwidth,
+// per-node access latency plus a latency between regions, FQ-CoDel
+// queues. Inside a testing/synctest bubble the whole run is in virtual
+// time: deterministic and limited by CPU, not by the simulated links.
+// Outside a bubble (the `shoal sim` command) the links are paced by the
+// real clock.
+//
+// # Virtual time and locks
+//
+// A synctest bubble advances its clock only when every goroutine in it
+// is durably blocked (channels, select, sync.Cond, timers). A goroutine
+// waiting for a sync.Mutex is not, so a mutex held across a blocking
+// network write freezes the clock while anyone waits for it. protocol's
+// per-peer sender holds such a mutex (peerSender.sendMu) across the
+// stream write; with it replaced by a one-slot channel every shipped plan
+// runs in virtual time. Until then the tests run the plans in real time
+// at tiny sizes; SHOAL_SIM_VIRTUAL=1 selects virtual time.
+//
+// # Plans
+//
+// A plan is a TOML file (see plans/*.toml):
+//
+//	name, description, seed      one seed for every random choice
+//	content_mib                  the content, pseudo-random from the seed
+//	timeout_s, settle_s, sample_s
+//	[[group]]  name, role, count, region, up_mbit, down_mbit,
+//	           latency_ms (one-way, own link), join_s, join_span_s, leave_s
+//	[[latency]] a, b, ms         one-way latency between two regions
+//	[partition] at_s, heal_s, side_a = [group names]
+//	[[expect]] one check each, optionally group = "...":
+//	           all_complete, p50_over_tmin_max, p99_over_tmin_max,
+//	           complete_s_max, leecher_throughput_min_fraction_of_seeder_uplink,
+//	           byzantine_cut_off (+ byzantine_max_blocks_per_leecher),
+//	           dht_median_hops_max, dht_lookup_p50_max_s, partition_heals
+//
+// Roles: seeder (holds the content from the start), leecher and
+// late-joiner (fetch when they join), churner (a leecher that leaves at
+// leave_s), byzantine (holds the content, serves every raw leaf with a
+// byte flipped), lookup (only looks the content's providers up in the
+// DHT, recording time and hops).
+//
+// # Timeline
+//
+// The first seeder starts alone and is everyone's bootstrap peer; every
+// other non-fetcher starts next; seeders and byzantine nodes share the
+// content; settle_s passes; then the plan's clock starts (t0) and each
+// fetcher starts its node and its fetch at join_s (spread over
+// join_span_s). A failed fetch is started again a second later, as a
+// user would. Nodes leave at leave_s; a partition drops packets between
+// its sides (a 24 h simnet latency) and refuses connections across it (a
+// libp2p ConnectionGater) from at_s to heal_s.
+//
+// # Files
+//
+//	plan.go        Plan, groups, expectations; LoadPlan, ParsePlan, Validate, Scale
+//	net.go         the simnet network, hosts, latency, partition and gater
+//	runner.go      Run: the timeline, fetches, sampling, verification
+//	lookup.go      DHT lookups with hops from kad-dht query events
+//	byzantine.go   the corrupting store of byzantine nodes
+//	results.go     Results (results.json), TMin (Kumar–Ross), percentiles
+//	expect.go      checking expectations
+//	report.go      report.html and the terminal summary
+//	svg.go         the inline SVG charts
+//	wallclock_*.go the real clock, read around synctest's fake one
+//
+// sim imports node (and blockstore, content for the in-memory store); only
+// cmd/shoal imports sim.
+package sim

@@ -1,0 +1,90 @@
+package sim
+
+import (
+	"context"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/routing"
+)
+
+// lookup starts a lookup node and times how long its DHT takes to find a
+// provider of the content, and over how many hops.
+//
+// Hops come from kad-dht's query events: peers from the node's own
+// routing table are hop 1, a peer first learned from a hop-d peer's
+// answer is hop d+1. The lookup's hops are the deepest hop queried before
+// the first provider arrived, an upper bound on the depth of the peer
+// that answered (queries run concurrently).
+func (r *run) lookup(sn *simNode) {
+	if sn.n == nil {
+		if err := r.start(sn); err != nil {
+			sn.setErr(err)
+			return
+		}
+	}
+	// A fresh node needs its routing table before it can look anything up.
+	deadline := time.Now().Add(30 * time.Second)
+	for sn.n.Router().Size() == 0 && time.Now().Before(deadline) && r.ctx.Err() == nil {
+		sleepCtx(r.ctx, 100*time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
+	defer cancel()
+	qctx, events := routing.RegisterForQueryEvents(ctx)
+	depth := map[peer.ID]int{}
+	for _, p := range sn.n.Router().Peers() {
+		depth[p] = 1
+	}
+	deepest := 0
+	start := time.Now()
+	provs := sn.n.Router().FindProviders(qctx, r.root)
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			d := depth[ev.ID]
+			if d == 0 {
+				d = 1
+				depth[ev.ID] = 1
+			}
+			switch ev.Type {
+			case routing.SendingQuery:
+				deepest = max(deepest, d)
+			case routing.PeerResponse:
+				for _, ai := range ev.Responses {
+					if _, seen := depth[ai.ID]; !seen {
+						depth[ai.ID] = d + 1
+					}
+				}
+			}
+		case _, ok := <-provs:
+			took := time.Since(start).Seconds()
+			sn.mu.Lock()
+			if ok {
+				sn.res.Completed = true
+				sn.res.DHTLookupS = &took
+				h := deepest
+				sn.res.DHTHops = &h
+			} else {
+				sn.res.Error = "the DHT found no provider of the content"
+			}
+			sn.mu.Unlock()
+			return
+		case <-ctx.Done():
+			sn.setErr(ctx.Err())
+			return
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,257 @@
+package sim
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
+	"github.com/marcopolo/simnet"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/quic-go/quic-go"
+	"go.uber.org/fx"
+)
+
+// simNet is the shaped network every simulated host sits on: one simnet
+// router, a link (uplink and downlink shaping) per host, a latency per
+// pair of regions, and a partition that drops packets and refuses
+// connections between the two sides while it lasts.
+type simNet struct {
+	sn *simnet.Simnet
+	// epMu serializes simnet.NewEndpoint, which writes the simnet's
+	// endpoint table without a lock (simnet v0.0.7), while hosts start
+	// concurrently.
+	epMu sync.Mutex
+
+	mu      sync.RWMutex
+	region  map[string]string   // "ip:port" → region name
+	access  map[string]int64    // "ip:port" → one-way latency of its own link, ns
+	latency map[[2]string]int64 // one-way latency in ns between two regions
+	side    map[string]int      // "ip:port" → partition side; empty when healed
+	bySide  map[peer.ID]int
+	dead    map[string]bool // "ip:port" of hosts that left: all their packets are lost
+	deadIDs map[peer.ID]bool
+}
+
+func newSimNet(latency map[[2]string]time.Duration) *simNet {
+	n := &simNet{
+		region:  map[string]string{},
+		access:  map[string]int64{},
+		latency: map[[2]string]int64{},
+		bySide:  map[peer.ID]int{},
+		dead:    map[string]bool{},
+		deadIDs: map[peer.ID]bool{},
+	}
+	for k, d := range latency {
+		n.latency[k] = int64(d)
+	}
+	n.sn = &simnet.Simnet{LatencyFunc: n.packetLatency}
+	return n
+}
+
+// dropLatency is how long a packet crossing a partition is held: far
+// past any QUIC timeout, so to the hosts it is lost.
+const dropLatency = 24 * time.Hour
+
+func (n *simNet) packetLatency(p *simnet.Packet) time.Duration {
+	from, to := p.From.String(), p.To.String()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if (n.side != nil && n.side[from] != n.side[to]) || n.dead[from] || n.dead[to] {
+		return dropLatency
+	}
+	// A packet pays both ends' access links and the one-way latency
+	// between their regions.
+	d := n.access[from] + n.access[to]
+	a, b := n.region[from], n.region[to]
+	if r, ok := n.latency[[2]string{a, b}]; ok {
+		d += r
+	} else {
+		d += n.latency[[2]string{b, a}]
+	}
+	return time.Duration(d)
+}
+
+// hostSpec says where a host sits and how its link is shaped.
+type hostSpec struct {
+	index    int
+	region   string
+	upMbit   float64
+	downMbit float64
+	latency  time.Duration // one-way, of its own access link
+	seed     uint64
+}
+
+// simHost is one host and the endpoint it sends through, whose byte
+// counters are the node's wire traffic.
+type simHost struct {
+	host host.Host
+	conn *simnet.SimConn
+	addr string // /ip4/.../udp/8000/quic-v1/p2p/<id>
+}
+
+// newHost builds a real libp2p host (QUIC, TLS, identify, the connection
+// gater) whose UDP socket is a shaped simnet endpoint.
+func (n *simNet) newHost(spec hostSpec) (*simHost, error) {
+	ip := simnet.IntToPublicIPv4(spec.index)
+	udp := &net.UDPAddr{IP: ip, Port: 8000}
+	n.mu.Lock()
+	n.region[udp.String()] = spec.region
+	n.access[udp.String()] = int64(spec.latency)
+	n.mu.Unlock()
+
+	// Keys come from the plan's seed, so peer IDs (and so DHT distances)
+	// are the same in every run of a plan.
+	r := rand.New(rand.NewPCG(spec.seed, uint64(spec.index)))
+	var seed [ed25519.SeedSize]byte
+	for i := range seed {
+		seed[i] = byte(r.Uint32())
+	}
+	key, err := crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(seed[:]))
+	if err != nil {
+		return nil, err
+	}
+	link := simnet.NodeBiDiLinkSettings{
+		Uplink:   simnet.LinkSettings{BitsPerSecond: int(spec.upMbit * 1e6)},
+		Downlink: simnet.LinkSettings{BitsPerSecond: int(spec.downMbit * 1e6)},
+	}
+	sh := &simHost{}
+	listen := fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", ip)
+	h, err := libp2p.New(
+		libp2p.Identity(key),
+		libp2p.ListenAddrStrings(listen),
+		libp2p.Transport(libp2pquic.NewTransport),
+		n.quicReuse(link, sh),
+		libp2p.DisableRelay(),
+		// Address discovery through identify stalls synctest bubbles
+		// (see go-libp2p x/simlibp2p).
+		libp2p.DisableIdentifyAddressDiscovery(),
+		libp2p.ResourceManager(&network.NullResourceManager{}),
+		libp2p.ConnectionGater(gater{n}),
+		libp2p.UserAgent("shoal-sim"),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("sim: host %d on %s: %w", spec.index, listen, err)
+	}
+	sh.host = h
+	sh.addr = listen + "/p2p/" + h.ID().String()
+	return sh, nil
+}
+
+// quicReuse makes the QUIC transport open its socket on the simnet rather
+// than the OS, as go-libp2p's x/simlibp2p does.
+func (n *simNet) quicReuse(link simnet.NodeBiDiLinkSettings, sh *simHost) libp2p.Option {
+	sel := &fixedSourceIP{}
+	opts := []quicreuse.Option{
+		quicreuse.OverrideSourceIPSelector(func() (quicreuse.SourceIPSelector, error) { return sel, nil }),
+		quicreuse.OverrideListenUDP(func(_ string, addr *net.UDPAddr) (net.PacketConn, error) {
+			sel.ip = addr.IP
+			n.epMu.Lock()
+			sh.conn = n.sn.NewEndpoint(addr, link)
+			n.epMu.Unlock()
+			return sh.conn, nil
+		}),
+	}
+	return libp2p.QUICReuse(func(l fx.Lifecycle, reset quic.StatelessResetKey, tok quic.TokenGeneratorKey, o ...quicreuse.Option) (*quicreuse.ConnManager, error) {
+		cm, err := quicreuse.NewConnManager(reset, tok, o...)
+		if err != nil {
+			return nil, err
+		}
+		// A conn manager passed in this way is not closed by libp2p.
+		l.Append(fx.StopHook(cm.Close))
+		return cm, nil
+	}, opts...)
+}
+
+type fixedSourceIP struct{ ip net.IP }
+
+func (s *fixedSourceIP) PreferredSourceIPForDestination(*net.UDPAddr) (net.IP, error) {
+	return s.ip, nil
+}
+
+// partition splits the hosts into sides: packets between sides are lost
+// and new connections between them are refused. Existing connections
+// across the split are closed.
+func (n *simNet) partition(sides map[*simHost]int) {
+	n.mu.Lock()
+	n.side = map[string]int{}
+	n.bySide = map[peer.ID]int{}
+	for h, s := range sides {
+		n.side[h.conn.LocalAddr().String()] = s
+		n.bySide[h.host.ID()] = s
+	}
+	n.mu.Unlock()
+	for h, s := range sides {
+		for _, c := range h.host.Network().Conns() {
+			if other, ok := n.sideOf(c.RemotePeer()); ok && other != s {
+				_ = c.Close()
+			}
+		}
+	}
+}
+
+// isolate takes a host off the network, as if its machine went away: its
+// connections are closed (their close frames still go out), then every
+// packet to or from it is lost and no connection to it is accepted. The
+// node itself is closed later (see run.leave).
+func (n *simNet) isolate(h *simHost) {
+	for _, c := range h.host.Network().Conns() {
+		_ = c.Close()
+	}
+	n.mu.Lock()
+	n.dead[h.conn.LocalAddr().String()] = true
+	n.deadIDs[h.host.ID()] = true
+	n.mu.Unlock()
+}
+
+// heal ends the partition.
+func (n *simNet) heal() {
+	n.mu.Lock()
+	n.side = nil
+	n.bySide = map[peer.ID]int{}
+	n.mu.Unlock()
+}
+
+func (n *simNet) sideOf(p peer.ID) (int, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	s, ok := n.bySide[p]
+	return s, ok
+}
+
+// gater refuses connections across a partition.
+type gater struct{ n *simNet }
+
+func (g gater) allowed(local, remote peer.ID) bool {
+	g.n.mu.RLock()
+	dead := g.n.deadIDs[local] || g.n.deadIDs[remote]
+	g.n.mu.RUnlock()
+	if dead {
+		return false
+	}
+	a, okA := g.n.sideOf(local)
+	b, okB := g.n.sideOf(remote)
+	return !okA || !okB || a == b
+}
+
+func (g gater) InterceptPeerDial(peer.ID) bool { return true }
+func (g gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool {
+	return true
+}
+func (g gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
+func (g gater) InterceptSecured(_ network.Direction, p peer.ID, c network.ConnMultiaddrs) bool {
+	return true
+}
+func (g gater) InterceptUpgraded(c network.Conn) (bool, control.DisconnectReason) {
+	return g.allowed(c.LocalPeer(), c.RemotePeer()), 0
+}

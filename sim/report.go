@@ -1,0 +1,281 @@
+package sim
+
+import (
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// groups lists the group names in the order their nodes appear.
+func (res *Results) groups() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range res.Nodes {
+		if !seen[n.Group] {
+			seen[n.Group] = true
+			out = append(out, n.Group)
+		}
+	}
+	return out
+}
+
+// cdfChart: fraction of each fetcher group complete against time since
+// its fetch started, with T_min marked.
+func (res *Results) cdfChart() string {
+	xmax := 0.0
+	for _, n := range res.Nodes {
+		xmax = max(xmax, n.CompleteS)
+	}
+	if res.TMinS != nil {
+		xmax = max(xmax, *res.TMinS)
+	}
+	c := newChart(xmax*1.05, 1, "seconds from the start of the fetch", "fraction complete")
+	var names []string
+	for _, g := range res.groups() {
+		times := completionTimes(res.Nodes, g)
+		if len(times) == 0 {
+			continue
+		}
+		xs, ys := []float64{0}, []float64{0}
+		for i, t := range times {
+			if math.IsInf(t, 0) {
+				break
+			}
+			xs = append(xs, t)
+			ys = append(ys, float64(i+1)/float64(len(times)))
+		}
+		c.line(xs, ys, color(len(names)), true)
+		names = append(names, g)
+	}
+	if res.TMinS != nil {
+		c.vline(*res.TMinS, "T_min")
+	}
+	c.legend(names)
+	return c.svg()
+}
+
+// servedChart: wire bytes each node sent, largest first, coloured by group.
+func (res *Results) servedChart() string {
+	nodes := append([]NodeResult(nil), res.Nodes...)
+	sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].BytesUp > nodes[j].BytesUp })
+	ymax := 0.0
+	if len(nodes) > 0 {
+		ymax = float64(nodes[0].BytesUp) / (1 << 20)
+	}
+	c := newChart(float64(len(nodes)), ymax, "nodes, by bytes sent", "MiB sent")
+	c.xmax = float64(max(len(nodes), 1))
+	gi := map[string]int{}
+	groups := res.groups()
+	for i, g := range groups {
+		gi[g] = i
+	}
+	for i, n := range nodes {
+		c.bar(float64(i), 0.9, float64(n.BytesUp)/(1<<20), color(gi[n.Group]), fmt.Sprintf("%s: %.1f MiB", n.ID, float64(n.BytesUp)/(1<<20)))
+	}
+	c.legend(groups)
+	return c.svg()
+}
+
+// bandwidthChart: each group's summed upload rate between samples.
+func (res *Results) bandwidthChart() string {
+	groups := res.groups()
+	gi := map[string]int{}
+	for i, g := range groups {
+		gi[g] = i
+	}
+	s := res.Samples
+	rates := make([][]float64, len(groups))
+	var xs []float64
+	ymax := 0.0
+	for k := 1; k < len(s); k++ {
+		dt := s[k].T - s[k-1].T
+		if dt <= 0 {
+			continue
+		}
+		xs = append(xs, s[k].T)
+		sum := make([]float64, len(groups))
+		for i, n := range res.Nodes {
+			if i < len(s[k].Up) && i < len(s[k-1].Up) {
+				sum[gi[n.Group]] += float64(s[k].Up[i]-s[k-1].Up[i]) * 8 / dt / 1e6
+			}
+		}
+		for g := range groups {
+			rates[g] = append(rates[g], sum[g])
+			ymax = max(ymax, sum[g])
+		}
+	}
+	xmax := 0.0
+	if len(xs) > 0 {
+		xmax = xs[len(xs)-1]
+	}
+	c := newChart(xmax, ymax, "seconds since the start", "upload, Mbit/s (group total)")
+	for g := range groups {
+		c.line(xs, rates[g], color(g), false)
+	}
+	c.legend(groups)
+	return c.svg()
+}
+
+// hopsChart: how many lookups took each number of hops.
+func (res *Results) hopsChart() string {
+	counts := map[int]int{}
+	maxHops, maxCount := 0, 0
+	for _, n := range res.Nodes {
+		if n.DHTHops != nil {
+			counts[*n.DHTHops]++
+			maxHops = max(maxHops, *n.DHTHops)
+			maxCount = max(maxCount, counts[*n.DHTHops])
+		}
+	}
+	if len(counts) == 0 {
+		return ""
+	}
+	c := newChart(float64(maxHops+1), float64(maxCount), "hops", "lookups")
+	c.xmax = float64(maxHops + 1)
+	for h, k := range counts {
+		c.bar(float64(h)+0.1, 0.8, float64(k), color(0), fmt.Sprintf("%d hops: %d lookups", h, k))
+	}
+	return c.svg()
+}
+
+var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+	"f2": func(v *float64) string {
+		if v == nil {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f", *v)
+	},
+	"mib": func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
+}).Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>shoal sim: {{.R.Plan}}</title>
+<style>
+body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
+.pass{color:#080;font-weight:bold}.fail{color:#c00;font-weight:bold}h2{margin-top:1.6em}
+</style></head><body>
+<h1>shoal sim: {{.R.Plan}} <span class="{{if .R.Pass}}pass{{else}}fail{{end}}">{{if .R.Pass}}PASS{{else}}FAIL{{end}}</span></h1>
+<p>{{.R.Description}}</p>
+<table>
+<tr><th>plan file</th><td>{{.R.PlanFile}}</td><th>seed</th><td>{{.R.Seed}}</td></tr>
+<tr><th>nodes</th><td>{{.R.NodeCount}}</td><th>content</th><td>{{mib .R.ContentBytes}} MiB ({{.R.Root}})</td></tr>
+<tr><th>mode</th><td>{{.R.Mode}} time</td><th>commit</th><td>{{.R.Commit}}</td></tr>
+<tr><th>simulated</th><td>{{printf "%.1f" .R.SimulatedS}} s</td><th>wall</th><td>{{printf "%.1f" .R.WallS}} s</td></tr>
+<tr><th>peak memory</th><td>{{mib (.PeakMem)}} MiB</td><th>per node</th><td>{{mib (.MemPerNode)}} MiB</td></tr>
+<tr><th>T_min (Kumar–Ross)</th><td>{{f2 .R.TMinS}} s</td><th>p50 / p99</th><td>{{f2 .R.P50S}} s / {{f2 .R.P99S}} s = {{f2 .R.P50OverTmin}} / {{f2 .R.P99OverTmin}} × T_min</td></tr>
+</table>
+<p>T_min = max(F/u<sub>s</sub>, F/d<sub>min</sub>, N·F/(u<sub>s</sub>+Σu<sub>i</sub>)): the least time in which any scheme can deliver the content to every fetcher over these links.</p>
+<h2>Expectations</h2>
+<table><tr><th>check</th><th>group</th><th>want</th><th>got</th><th>result</th></tr>
+{{range .R.Expectations}}<tr><td>{{.Check}}</td><td>{{.Group}}</td><td>{{.Want}}</td><td>{{.Got}}</td><td class="{{if .Pass}}pass{{else}}fail{{end}}">{{if .Pass}}pass{{else}}FAIL{{end}}</td></tr>
+{{end}}</table>
+<h2>Completion time (CDF per group)</h2>{{.CDF}}
+<h2>Bytes sent per node (who carried the load)</h2>{{.Served}}
+<h2>Bandwidth over time</h2>{{.BW}}
+{{if .Hops}}<h2>DHT lookup hops</h2>{{.Hops}}{{end}}
+<h2>Groups</h2>
+<table><tr><th>group</th><th>nodes</th><th>completed</th><th>p50 s</th><th>p99 s</th><th>MiB up</th><th>MiB down</th></tr>
+{{range .Groups}}<tr><td>{{.Name}}</td><td>{{.Nodes}}</td><td>{{.Completed}}</td><td>{{f2 .P50}}</td><td>{{f2 .P99}}</td><td>{{mib .Up}}</td><td>{{mib .Down}}</td></tr>
+{{end}}</table>
+</body></html>
+`))
+
+// GroupSummary is one line of the per-group table.
+type GroupSummary struct {
+	Name      string
+	Nodes     int
+	Completed int
+	P50, P99  *float64
+	Up, Down  int64
+}
+
+// GroupSummaries sums the results up per group.
+func (res *Results) GroupSummaries() []GroupSummary {
+	var out []GroupSummary
+	for _, g := range res.groups() {
+		s := GroupSummary{Name: g}
+		for _, n := range res.Nodes {
+			if n.Group != g {
+				continue
+			}
+			s.Nodes++
+			if n.Completed {
+				s.Completed++
+			}
+			s.Up += n.BytesUp
+			s.Down += n.BytesDown
+		}
+		times := completionTimes(res.Nodes, g)
+		s.P50, s.P99 = percentile(times, 0.5), percentile(times, 0.99)
+		out = append(out, s)
+	}
+	return out
+}
+
+// WriteReport writes the self-contained report.html into dir.
+func (res *Results) WriteReport(dir string) error {
+	path := filepath.Join(dir, "report.html")
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("sim: writing %s: %w", path, err)
+	}
+	err = reportTmpl.Execute(f, map[string]any{
+		"R": res, "PeakMem": int64(res.PeakMemBytes), "MemPerNode": int64(res.MemPerNode),
+		"CDF": template.HTML(res.cdfChart()), "Served": template.HTML(res.servedChart()),
+		"BW": template.HTML(res.bandwidthChart()), "Hops": template.HTML(res.hopsChart()),
+		"Groups": res.GroupSummaries(),
+	})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sim: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteSummary prints the terminal summary: a line per group, the bound
+// and the expectations.
+func (res *Results) WriteSummary(w io.Writer) {
+	f2 := func(v *float64) string {
+		if v == nil {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f", *v)
+	}
+	fmt.Fprintf(w, "plan %s (seed %d): %d nodes, %.1f MiB, %.1f s simulated in %.1f s wall (%s time), peak memory %.0f MiB (%.1f MiB/node)\n",
+		res.Plan, res.Seed, res.NodeCount, float64(res.ContentBytes)/(1<<20), res.SimulatedS, res.WallS, res.Mode,
+		float64(res.PeakMemBytes)/(1<<20), float64(res.MemPerNode)/(1<<20))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tNODES\tCOMPLETE\tP50 s\tP99 s\tMiB UP\tMiB DOWN")
+	for _, s := range res.GroupSummaries() {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%.1f\t%.1f\n", s.Name, s.Nodes, s.Completed, f2(s.P50), f2(s.P99),
+			float64(s.Up)/(1<<20), float64(s.Down)/(1<<20))
+	}
+	tw.Flush()
+	if res.TMinS != nil {
+		fmt.Fprintf(w, "T_min %.2f s; p50 %s s = %s × T_min; p99 %s s = %s × T_min\n",
+			*res.TMinS, f2(res.P50S), f2(res.P50OverTmin), f2(res.P99S), f2(res.P99OverTmin))
+	}
+	for _, e := range res.Expectations {
+		mark := "pass"
+		if !e.Pass {
+			mark = "FAIL"
+		}
+		g := ""
+		if e.Group != "" {
+			g = " [" + e.Group + "]"
+		}
+		fmt.Fprintf(w, "  %s  %s%s: want %s, got %s\n", mark, e.Check, g, e.Want, e.Got)
+	}
+	verdict := "PASS"
+	if !res.Pass {
+		verdict = "FAIL"
+	}
+	fmt.Fprintln(w, strings.Repeat("-", 20), verdict)
+}

@@ -1,0 +1,227 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"time"
+)
+
+// Results is what a run wrote to results.json.
+type Results struct {
+	Plan         string  `json:"plan"`
+	PlanFile     string  `json:"plan_file"`
+	Description  string  `json:"description,omitempty"`
+	Seed         uint64  `json:"seed"`
+	Commit       string  `json:"commit,omitempty"`
+	Mode         string  `json:"mode"` // "virtual" or "real"
+	GoVersion    string  `json:"go_version"`
+	FinishedAt   string  `json:"finished_at"`
+	WallS        float64 `json:"wall_s"`
+	SimulatedS   float64 `json:"simulated_s"`
+	PeakMemBytes uint64  `json:"peak_mem_bytes"` // heap + stacks in use, peak of the samples
+	MemPerNode   uint64  `json:"mem_per_node_bytes"`
+	NodeCount    int     `json:"node_count"`
+	ContentBytes int64   `json:"content_bytes"`
+	Root         string  `json:"root"`
+
+	// TMinS is the Kumar–Ross minimum distribution time for the plan's
+	// seeders and fetchers; nil when the plan has no fetchers.
+	TMinS       *float64 `json:"t_min_s"`
+	P50S        *float64 `json:"p50_s"`
+	P99S        *float64 `json:"p99_s"`
+	P50OverTmin *float64 `json:"p50_over_t_min"`
+	P99OverTmin *float64 `json:"p99_over_t_min"`
+
+	Pass         bool           `json:"pass"`
+	Expectations []ExpectResult `json:"expectations"`
+	Nodes        []NodeResult   `json:"nodes"`
+	Samples      []Sample       `json:"samples"`
+}
+
+// NodeResult is one node's record.
+type NodeResult struct {
+	ID        string  `json:"id"`
+	PeerID    string  `json:"peer_id"`
+	Group     string  `json:"group"`
+	Role      string  `json:"role"`
+	Completed bool    `json:"completed"`
+	BytesOK   bool    `json:"bytes_ok,omitempty"`
+	CompleteS float64 `json:"complete_s,omitempty"` // from the start of its fetch
+	LeftS     float64 `json:"left_s,omitempty"`
+	Retries   int     `json:"retries,omitempty"`
+	Error     string  `json:"error,omitempty"`
+	// BytesUp and BytesDown are wire bytes (QUIC packets) of the node's link.
+	BytesUp   int64 `json:"bytes_up"`
+	BytesDown int64 `json:"bytes_down"`
+	// BytesPerPeer is block bytes received from each remote node.
+	BytesPerPeer   map[string]int64 `json:"bytes_per_peer,omitempty"`
+	BlocksRejected int64            `json:"blocks_rejected"`
+	CorruptServed  int64            `json:"corrupt_blocks_served,omitempty"`
+	// CorruptTo is, for a byzantine node, the blocks it sent to each node
+	// (block bytes sent ÷ 1 MiB, rounded up: every leaf but the last is
+	// 1 MiB).
+	CorruptTo  map[string]int64 `json:"corrupt_blocks_to,omitempty"`
+	DHTLookupS *float64         `json:"dht_lookup_s"`
+	DHTHops    *int             `json:"dht_hops"`
+
+	servedTo map[string]int64 // byzantine: block bytes sent to each node
+}
+
+// Sample is everyone's cumulative wire bytes at one moment.
+type Sample struct {
+	T    float64 `json:"t_s"`
+	Up   []int64 `json:"up"`   // per node, in the order of nodes
+	Down []int64 `json:"down"` // per node
+}
+
+// ExpectResult is one checked expectation.
+type ExpectResult struct {
+	Check string `json:"check"`
+	Group string `json:"group,omitempty"`
+	Want  string `json:"want"`
+	Got   string `json:"got"`
+	Pass  bool   `json:"pass"`
+}
+
+// blockSize is the chunk size of the content (UnixFS 1 MiB chunks).
+const blockSize = 1 << 20
+
+func (r *run) results() *Results {
+	p := r.plan
+	res := &Results{
+		Plan: p.Name, PlanFile: p.File, Description: p.Description, Seed: p.Seed,
+		Commit: r.opts.Commit, Mode: r.opts.Mode, GoVersion: runtime.Version(),
+		FinishedAt: wallNow().UTC().Format(time.RFC3339), PeakMemBytes: r.peakMem,
+		NodeCount: len(r.nodes), ContentBytes: p.ContentBytes(), Root: r.root.String(),
+		Samples: r.samples,
+	}
+	if len(r.nodes) > 0 {
+		res.MemPerNode = r.peakMem / uint64(len(r.nodes))
+	}
+	rejected := map[string]int64{}
+	for _, sn := range r.nodes {
+		for to, b := range sn.res.servedTo {
+			if sn.res.CorruptTo == nil {
+				sn.res.CorruptTo = map[string]int64{}
+			}
+			blocks := (b + blockSize - 1) / blockSize
+			sn.res.CorruptTo[to] = blocks
+			rejected[to] += blocks
+		}
+	}
+	for _, sn := range r.nodes {
+		nr := sn.res
+		nr.BlocksRejected = rejected[sn.name]
+		res.Nodes = append(res.Nodes, nr)
+	}
+	res.TMinS = TMin(p)
+	times := completionTimes(res.Nodes, "")
+	res.P50S, res.P99S = percentile(times, 0.5), percentile(times, 0.99)
+	if res.TMinS != nil {
+		res.P50OverTmin, res.P99OverTmin = ratio(res.P50S, *res.TMinS), ratio(res.P99S, *res.TMinS)
+	}
+	res.Pass = true
+	for _, e := range p.Expect {
+		er := evaluate(p, res, e)
+		res.Expectations = append(res.Expectations, er)
+		res.Pass = res.Pass && er.Pass
+	}
+	return res
+}
+
+// IsFetcherRole reports whether nodes of the role fetch the content.
+func IsFetcherRole(role string) bool {
+	return role == RoleLeecher || role == RoleLateJoiner || role == RoleChurner
+}
+
+// TMin is the Kumar–Ross minimum distribution time of the plan's content
+// from its seeders to its fetchers, in seconds:
+//
+//	T_min = max(F/u_s, F/d_min, N·F/(u_s + Σu_i))
+//
+// F the content size, u_s the seeders' summed uplink, d_min the slowest
+// fetcher's downlink, N the number of fetchers and u_i their uplinks.
+// Byzantine and lookup nodes are left out. Nil without fetchers.
+func TMin(p *Plan) *float64 {
+	f := float64(p.ContentBytes()) * 8 // bits, as the links are in bit/s
+	var us, sumUI, dmin float64
+	n := 0
+	dmin = math.Inf(1)
+	for _, g := range p.Groups {
+		switch {
+		case g.Role == RoleSeeder:
+			us += float64(g.Count) * g.UpMbit * 1e6
+		case IsFetcherRole(g.Role):
+			n += g.Count
+			sumUI += float64(g.Count) * g.UpMbit * 1e6
+			dmin = min(dmin, g.DownMbit*1e6)
+		}
+	}
+	if n == 0 || us == 0 {
+		return nil
+	}
+	t := max(f/us, f/dmin, float64(n)*f/(us+sumUI))
+	return &t
+}
+
+// completionTimes lists the fetchers' completion times (of one group, or
+// all when group is ""); a fetcher that did not complete counts as +Inf.
+func completionTimes(nodes []NodeResult, group string) []float64 {
+	var out []float64
+	for _, n := range nodes {
+		if !IsFetcherRole(n.Role) || (group != "" && n.Group != group) {
+			continue
+		}
+		if n.Role == RoleChurner && n.LeftS > 0 && !n.Completed {
+			continue // left before it could finish: not a failure
+		}
+		if n.Completed {
+			out = append(out, n.CompleteS)
+		} else {
+			out = append(out, math.Inf(1))
+		}
+	}
+	sort.Float64s(out)
+	return out
+}
+
+// percentile is the nearest-rank percentile; nil for no values or when it
+// falls on a fetcher that never completed.
+func percentile(sorted []float64, q float64) *float64 {
+	if len(sorted) == 0 {
+		return nil
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	i = max(0, min(i, len(sorted)-1))
+	v := sorted[i]
+	if math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func ratio(v *float64, d float64) *float64 {
+	if v == nil || d <= 0 {
+		return nil
+	}
+	r := *v / d
+	return &r
+}
+
+// WriteJSON writes results.json into dir.
+func (res *Results) WriteJSON(dir string) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "results.json")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("sim: writing %s: %w", path, err)
+	}
+	return nil
+}

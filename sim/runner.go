@@ -1,0 +1,580 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/shoalnet/shoal/blockstore"
+	"github.com/shoalnet/shoal/content"
+	"github.com/shoalnet/shoal/node"
+)
+
+// Options tune a run without changing the plan.
+type Options struct {
+	Logger *slog.Logger
+	// Progress, when set, is called after every traffic sample.
+	Progress func(Progress)
+	// Commit is recorded in the results (the caller knows it; sim does not).
+	Commit string
+	// Mode is "virtual" (inside a testing/synctest bubble) or "real".
+	Mode string
+}
+
+// Progress is a snapshot of a running simulation for a progress line.
+type Progress struct {
+	SimS      float64
+	Fetchers  int
+	Completed int
+	BytesDown int64
+}
+
+// simNode is one simulated node and what the runner records of it.
+type simNode struct {
+	name   string
+	group  *Group
+	index  int
+	joinAt time.Duration
+	spec   hostSpec
+
+	mu      sync.Mutex
+	sh      *simHost
+	n       *node.Node
+	corrupt *corruptStore
+	left    bool
+	closed  bool
+	res     NodeResult
+	// upAtLeave/downAtLeave keep the wire counters of a node that left.
+	up, down int64
+}
+
+func (sn *simNode) fetcher() bool {
+	switch sn.group.Role {
+	case RoleLeecher, RoleLateJoiner, RoleChurner:
+		return true
+	}
+	return false
+}
+
+// run is the state of one simulation.
+type run struct {
+	plan    *Plan
+	opts    Options
+	log     *slog.Logger
+	net     *simNet
+	nodes   []*simNode
+	data    []byte
+	sum     [32]byte
+	root    cid.Cid
+	boot    string
+	t0      time.Time
+	ctx     context.Context
+	wg      sync.WaitGroup
+	samples []Sample
+	peakMem uint64
+
+	idsMu sync.Mutex
+	ids   map[string]string // peer ID → node name
+}
+
+// Run executes a plan: it builds every node on the shaped network, lets
+// the seeders share the content, starts the fetches on the plan's
+// timeline and records what happened. Inside a testing/synctest bubble
+// all of it runs in virtual time.
+func Run(ctx context.Context, p *Plan, opts Options) (*Results, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Mode == "" {
+		opts.Mode = "real"
+	}
+	wall0 := wallNow()
+	r := &run{plan: p, opts: opts, log: opts.Logger}
+	r.data = makeContent(p.Seed, p.ContentBytes())
+	r.sum = sha256.Sum256(r.data)
+	lat := map[[2]string]time.Duration{}
+	for _, l := range p.Latency {
+		lat[[2]string{l.A, l.B}] = seconds(l.MS / 1000)
+	}
+	r.net = newSimNet(lat)
+	// simnet logs every packet to a host that has left at Error level.
+	r.net.sn.Logger = slog.New(slog.DiscardHandler)
+	r.net.sn.Start()
+	defer r.net.sn.Close()
+	r.layout()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.ctx = ctx
+	sim0 := time.Now()
+	err := r.setup()
+	if err == nil {
+		r.t0 = time.Now()
+		r.schedule()
+		r.sample()
+	}
+	cancel()
+	r.wg.Wait()
+	r.collect()
+	simulated := time.Since(sim0) // the closing drain is not part of the run
+	r.closeAll()
+	if err != nil {
+		return nil, err
+	}
+	res := r.results()
+	res.SimulatedS = simulated.Seconds()
+	res.WallS = wallNow().Sub(wall0).Seconds()
+	return res, nil
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// makeContent is the plan's content: pseudo-random bytes from its seed.
+func makeContent(seed uint64, n int64) []byte {
+	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
+	b := make([]byte, n)
+	for i := 0; i+8 <= len(b); i += 8 {
+		v := rng.Uint64()
+		for j := range 8 {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return b
+}
+
+// layout names every node and gives it an address and a join time.
+func (r *run) layout() {
+	idx := 0
+	for gi := range r.plan.Groups {
+		g := &r.plan.Groups[gi]
+		for i := range g.Count {
+			join := g.JoinS
+			if g.Count > 1 {
+				join += g.JoinSpanS * float64(i) / float64(g.Count-1)
+			}
+			sn := &simNode{
+				name:   fmt.Sprintf("%s-%d", g.Name, i),
+				group:  g,
+				index:  idx,
+				joinAt: seconds(join),
+				spec: hostSpec{index: idx + 1, region: g.Region, upMbit: g.UpMbit, downMbit: g.DownMbit,
+					latency: seconds(g.LatencyMS / 1000), seed: r.plan.Seed},
+			}
+			sn.res = NodeResult{ID: sn.name, Group: g.Name, Role: g.Role}
+			r.nodes = append(r.nodes, sn)
+			idx++
+		}
+	}
+}
+
+// setup starts the nodes that are there from the beginning, has the
+// seeders (and byzantine nodes) share the content, and lets the DHT
+// settle.
+func (r *run) setup() error {
+	// The first seeder is everyone's bootstrap peer, so it starts alone.
+	var first *simNode
+	for _, sn := range r.nodes {
+		if sn.group.Role == RoleSeeder {
+			first = sn
+			break
+		}
+	}
+	if err := r.start(first); err != nil {
+		return err
+	}
+	r.boot = first.sh.addr
+	for _, sn := range r.nodes {
+		// Fetchers start when they join; lookup nodes start now so their
+		// routing tables fill while the DHT settles, and look up later.
+		if sn == first || sn.fetcher() {
+			continue
+		}
+		if err := r.start(sn); err != nil {
+			return err
+		}
+	}
+	for _, sn := range r.nodes {
+		if sn.n == nil || (sn.group.Role != RoleSeeder && sn.group.Role != RoleByzantine) {
+			continue
+		}
+		res, err := sn.n.AddFile(r.ctx, bytes.NewReader(r.data))
+		if err != nil {
+			return fmt.Errorf("sim: %s sharing the content: %w", sn.name, err)
+		}
+		r.root = res.CID
+		sn.res.Completed = true
+	}
+	select {
+	case <-time.After(seconds(r.plan.SettleS)):
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	}
+	return nil
+}
+
+// start builds a node on a fresh simulated host and starts it.
+func (r *run) start(sn *simNode) error {
+	sh, err := r.net.newHost(sn.spec)
+	if err != nil {
+		return err
+	}
+	cfg := node.DefaultConfig("")
+	cfg.Network.Listen = []string{sh.host.Addrs()[0].String()}
+	cfg.Network.MDNS = false
+	if r.boot != "" {
+		cfg.Network.Bootstrap = []string{r.boot}
+	}
+	cfg.Store.Sync = false
+	cfg.Logger = r.log.With("node", sn.name)
+	bcfg := blockstore.DefaultConfig("")
+	bcfg.Sync = false
+	bcfg.Links = content.Links
+	var store blockstore.Store = blockstore.NewMemory(bcfg)
+	if sn.group.Role == RoleByzantine {
+		sn.corrupt = &corruptStore{Store: store}
+		store = sn.corrupt
+	}
+	n, err := node.NewWithParts(cfg, node.Parts{Host: sh.host, Store: store})
+	if err != nil {
+		return fmt.Errorf("sim: node %s: %w", sn.name, err)
+	}
+	if err := n.Start(r.ctx); err != nil {
+		n.Close()
+		return fmt.Errorf("sim: starting node %s: %w", sn.name, err)
+	}
+	sn.mu.Lock()
+	sn.sh, sn.n = sh, n
+	sn.res.PeerID = sh.host.ID().String()
+	sn.mu.Unlock()
+	r.idsMu.Lock()
+	if r.ids == nil {
+		r.ids = map[string]string{}
+	}
+	r.ids[sh.host.ID().String()] = sn.name
+	r.idsMu.Unlock()
+	return nil
+}
+
+// schedule starts a goroutine per fetcher, lookup node, leaver and the
+// partition, each following the plan's timeline from t0.
+func (r *run) schedule() {
+	for _, sn := range r.nodes {
+		switch {
+		case sn.fetcher():
+			r.goAt(sn.joinAt, func() { r.fetch(sn) })
+		case sn.group.Role == RoleLookup:
+			r.goAt(sn.joinAt, func() { r.lookup(sn) })
+		}
+		if sn.group.LeaveS > 0 {
+			r.goAt(seconds(sn.group.LeaveS), func() { r.leave(sn) })
+		}
+	}
+	if pt := r.plan.Partition; pt != nil {
+		r.goAt(seconds(pt.AtS), r.partition)
+		r.goAt(seconds(pt.HealS), r.net.heal)
+	}
+}
+
+// goAt runs f in a tracked goroutine at t0+d, unless the run ends first.
+func (r *run) goAt(d time.Duration, f func()) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if wait := time.Until(r.t0.Add(d)); wait > 0 {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-r.ctx.Done():
+				return
+			}
+		}
+		f()
+	}()
+}
+
+// fetch starts a fetcher's node (if new) and fetches the content,
+// starting again after a failure (as a user would) until the run ends.
+func (r *run) fetch(sn *simNode) {
+	if sn.n == nil {
+		if err := r.start(sn); err != nil {
+			sn.setErr(err)
+			return
+		}
+	}
+	start := time.Now()
+	for r.ctx.Err() == nil {
+		sn.mu.Lock()
+		n, left := sn.n, sn.left
+		sn.mu.Unlock()
+		if left {
+			return
+		}
+		tr, err := n.Fetch(r.ctx, r.root, "sim")
+		if err == nil {
+			select {
+			case <-tr.Done():
+				err = tr.Err()
+			case <-r.ctx.Done():
+				return
+			}
+		}
+		if err == nil {
+			sn.mu.Lock()
+			sn.res.Completed = true
+			sn.res.CompleteS = time.Since(start).Seconds()
+			sn.res.Error = ""
+			sn.mu.Unlock()
+			return
+		}
+		sn.setErr(err)
+		sn.mu.Lock()
+		sn.res.Retries++
+		sn.mu.Unlock()
+		select {
+		case <-time.After(time.Second):
+		case <-r.ctx.Done():
+		}
+	}
+}
+
+func (sn *simNode) setErr(err error) {
+	sn.mu.Lock()
+	sn.res.Error = err.Error()
+	sn.mu.Unlock()
+}
+
+// leave takes a node off the network mid-run, keeping its counters. The
+// node is closed with everyone else at the end: closing it now can stall
+// a synctest bubble (kad-dht's SweepingProvider.Close waits on a mutex
+// that a provide in progress holds while it sleeps, and a goroutine
+// waiting on a mutex stops the bubble's clock). To its peers an isolated
+// node and a closed one look the same: connections closed, then silence.
+func (r *run) leave(sn *simNode) {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	if sn.n == nil || sn.left {
+		sn.left = true
+		return
+	}
+	sn.snapshotLocked(r)
+	sn.left = true
+	sn.res.LeftS = time.Since(r.t0).Seconds()
+	r.net.isolate(sn.sh)
+	if r.opts.Mode != "virtual" {
+		if err := sn.n.Close(); err != nil {
+			r.log.Debug("closing a leaving node", "node", sn.name, "err", err)
+		}
+		sn.closed = true
+	}
+}
+
+// partition splits the swarm by the plan's side_a groups.
+func (r *run) partition() {
+	sideA := map[string]bool{}
+	for _, g := range r.plan.Partition.SideA {
+		sideA[g] = true
+	}
+	sides := map[*simHost]int{}
+	for _, sn := range r.nodes {
+		sn.mu.Lock()
+		if sn.sh != nil && !sn.left {
+			side := 1
+			if sideA[sn.group.Name] {
+				side = 0
+			}
+			sides[sn.sh] = side
+		}
+		sn.mu.Unlock()
+	}
+	r.net.partition(sides)
+}
+
+// sample records everyone's traffic every sample_s until all fetchers are
+// done or the plan's timeout passes.
+func (r *run) sample() {
+	tick := time.NewTicker(seconds(r.plan.SampleS))
+	defer tick.Stop()
+	deadline := time.NewTimer(seconds(r.plan.TimeoutS))
+	defer deadline.Stop()
+	for {
+		done := r.record()
+		if done {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			r.record()
+			return
+		case <-r.ctx.Done():
+			return
+		}
+	}
+}
+
+// record takes one traffic sample; it reports whether every fetcher and
+// lookup has finished (or left).
+func (r *run) record() bool {
+	s := Sample{T: time.Since(r.t0).Seconds(), Up: make([]int64, len(r.nodes)), Down: make([]int64, len(r.nodes))}
+	pr := Progress{SimS: s.T}
+	finished := true
+	for i, sn := range r.nodes {
+		sn.mu.Lock()
+		s.Up[i], s.Down[i] = sn.trafficLocked()
+		waiting := sn.fetcher() || sn.group.Role == RoleLookup
+		if waiting {
+			pr.Fetchers++
+			if sn.res.Completed {
+				pr.Completed++
+			} else if !sn.left {
+				finished = false
+			}
+		}
+		pr.BytesDown += s.Down[i]
+		sn.mu.Unlock()
+	}
+	r.samples = append(r.samples, s)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	r.peakMem = max(r.peakMem, ms.HeapInuse+ms.StackInuse)
+	if r.opts.Progress != nil {
+		r.opts.Progress(pr)
+	}
+	return finished
+}
+
+// trafficLocked is the node's wire bytes up and down so far.
+func (sn *simNode) trafficLocked() (up, down int64) {
+	if sn.sh == nil || sn.sh.conn == nil || sn.left {
+		return sn.up, sn.down
+	}
+	st := sn.sh.conn.Stats()
+	return int64(st.BytesSent), int64(st.BytesRcvd)
+}
+
+// snapshotLocked keeps what a node did before it is closed.
+func (sn *simNode) snapshotLocked(r *run) {
+	if sn.n == nil || sn.left {
+		return
+	}
+	sn.up, sn.down = sn.trafficLocked()
+	sn.res.BytesUp, sn.res.BytesDown = sn.up, sn.down
+	peerName := r.peerNames()
+	for _, t := range sn.n.Transfers() {
+		if sn.res.BytesPerPeer == nil {
+			sn.res.BytesPerPeer = map[string]int64{}
+		}
+		for _, pc := range t.Peers {
+			sn.res.BytesPerPeer[nameOr(peerName, pc.Peer)] += int64(pc.Bytes)
+		}
+	}
+	if sn.corrupt != nil {
+		sn.res.CorruptServed = sn.corrupt.served.Load()
+		sn.res.servedTo = map[string]int64{}
+		for _, p := range sn.n.Peers() {
+			sn.res.servedTo[nameOr(peerName, p.ID)] += int64(p.BytesOut)
+		}
+	}
+}
+
+func nameOr(m map[string]string, id string) string {
+	if n, ok := m[id]; ok {
+		return n
+	}
+	return id
+}
+
+// peerNames maps peer IDs to node names (a copy).
+func (r *run) peerNames() map[string]string {
+	r.idsMu.Lock()
+	defer r.idsMu.Unlock()
+	out := make(map[string]string, len(r.ids))
+	for id, name := range r.ids {
+		out[id] = name
+	}
+	return out
+}
+
+// collect snapshots every node still running and checks that every
+// completed fetcher holds exactly the content.
+func (r *run) collect() {
+	for _, sn := range r.nodes {
+		sn.mu.Lock()
+		if sn.n != nil && !sn.left {
+			sn.snapshotLocked(r)
+			if sn.fetcher() && sn.res.Completed {
+				ok, err := verify(sn.n, r.root, r.sum)
+				sn.res.BytesOK = ok
+				if !ok {
+					sn.res.Completed = false
+					sn.res.Error = fmt.Sprintf("content check failed: %v", err)
+				}
+			}
+		}
+		sn.mu.Unlock()
+	}
+}
+
+// verify reads the whole file back from a node's store and compares its
+// hash with the content's.
+func verify(n *node.Node, root cid.Cid, sum [32]byte) (bool, error) {
+	f, err := n.Open(context.Background(), root)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false, err
+	}
+	if !bytes.Equal(h.Sum(nil), sum[:]) {
+		return false, fmt.Errorf("the bytes read back differ from the content")
+	}
+	return true, nil
+}
+
+// drainTime is how long, in virtual time, the isolated nodes are left
+// alone before they are closed, so that DHT work in progress (which may
+// hold locks that Close needs) runs into its timeouts first.
+const drainTime = 2 * time.Minute
+
+func (r *run) closeAll() {
+	for _, sn := range r.nodes {
+		sn.mu.Lock()
+		if sn.sh != nil && !sn.closed {
+			r.net.isolate(sn.sh)
+		}
+		sn.mu.Unlock()
+	}
+	if r.opts.Mode == "virtual" {
+		time.Sleep(drainTime)
+	}
+	var wg sync.WaitGroup
+	for _, sn := range r.nodes {
+		sn.mu.Lock()
+		n, closed := sn.n, sn.closed
+		sn.left, sn.closed = true, true
+		sn.mu.Unlock()
+		if n != nil && !closed {
+			wg.Go(func() {
+				if err := n.Close(); err != nil {
+					r.log.Debug("closing node", "node", sn.name, "err", err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+}

@@ -1,0 +1,164 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// APIConfig configures the JSON API.
+type APIConfig struct {
+	// Addr is the host:port the API is listening on (after binding, so a
+	// requested port 0 is the real port). Requests whose Host header names
+	// another port, or a host other than this one or a loopback name, are
+	// refused: that stops DNS-rebinding pages from reaching the API.
+	Addr string
+	// Token, when set, must be sent by every request as
+	// "Authorization: Bearer <token>". Required when Addr is not loopback.
+	Token string
+	// GatewayURL is reported by GET /api/v1/id so clients find the gateway.
+	GatewayURL string
+	// EventInterval is the period of the snapshots GET /api/v1/events
+	// sends.
+	EventInterval time.Duration
+	// Logger receives request errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultAPIConfig returns the configuration of an API on addr.
+func DefaultAPIConfig(addr string) APIConfig {
+	return APIConfig{Addr: addr, EventInterval: time.Second}
+}
+
+// Validate reports the first thing wrong with the configuration.
+func (c APIConfig) Validate() error {
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("%w: API address %q is not host:port: %v", ErrConfig, c.Addr, err)
+	}
+	if port == "0" || port == "" {
+		return fmt.Errorf("%w: API address %q has no port: pass the address after binding the listener", ErrConfig, c.Addr)
+	}
+	if !isLoopbackHost(host) && c.Token == "" {
+		return fmt.Errorf("%w: the API listens on %s, which is not loopback, so it needs a token: set --api-token", ErrConfig, c.Addr)
+	}
+	if c.EventInterval <= 0 {
+		return fmt.Errorf("%w: event interval %v must be positive", ErrConfig, c.EventInterval)
+	}
+	return nil
+}
+
+// URL is the API's base URL (http://host:port).
+func (c APIConfig) URL() string { return "http://" + c.Addr }
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// api serves /api/v1.
+type api struct {
+	cfg APIConfig
+	n   Node
+	log *slog.Logger
+}
+
+// NewAPI returns the handler of the JSON API under /api/v1. Every route
+// answers JSON; errors are {"error": "..."} with a status that classifies
+// them. State-changing routes accept only POST.
+func NewAPI(cfg APIConfig, n Node) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &api{cfg: cfg, n: n, log: cfg.Logger}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	get := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, onlyMethod(http.MethodGet, h)) }
+	post := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, onlyMethod(http.MethodPost, h)) }
+	get("/api/v1/id", a.handleID)
+	get("/api/v1/peers", a.handlePeers)
+	post("/api/v1/connect", a.handleConnect)
+	post("/api/v1/add", a.handleAdd)
+	post("/api/v1/fetch", a.handleFetch)
+	get("/api/v1/transfers", a.handleTransfers)
+	get("/api/v1/transfers/{id}", a.handleTransfer)
+	get("/api/v1/cat/{path...}", a.handleCat)
+	get("/api/v1/get/{path...}", a.handleGet)
+	get("/api/v1/ls", a.handleLs)
+	post("/api/v1/pin/{cid}", a.handlePin)
+	post("/api/v1/unpin/{cid}", a.handleUnpin)
+	post("/api/v1/gc", a.handleGC)
+	post("/api/v1/repo/verify", a.handleRepoVerify)
+	get("/api/v1/stat", a.handleStat)
+	get("/api/v1/stat/{path...}", a.handleStatCID)
+	get("/api/v1/events", a.handleEvents)
+	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no API route %s: see /api/v1/ routes in the shoal documentation", r.URL.Path))
+	})
+	return a.guard(mux), nil
+}
+
+// onlyMethod answers 405 with a JSON body to any other method (HEAD is
+// accepted where GET is).
+func onlyMethod(method string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == method || (method == http.MethodGet && r.Method == http.MethodHead) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		allow := method
+		if method == http.MethodGet {
+			allow = "GET, HEAD"
+		}
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s needs %s, not %s", r.URL.Path, method, r.Method))
+	})
+}
+
+// writeJSON sends v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// errorBody is every API error.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+// fail reports err with the status statusFor gives it; the message is the
+// error's own words without the package prefix of web's sentinels.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusFor(err)
+	if status >= 500 {
+		a.log.Warn("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, status, errorMessage(err))
+}
+
+// errorMessage strips web's own sentinel prefixes, which carry the status
+// and mean nothing to a user.
+func errorMessage(err error) string {
+	msg := err.Error()
+	for _, s := range []error{ErrBadRequest, ErrNotFound} {
+		msg = strings.TrimPrefix(msg, s.Error()+": ")
+	}
+	return msg
+}

@@ -1,0 +1,360 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/shoalnet/shoal/content"
+	"github.com/shoalnet/shoal/node"
+)
+
+// idResponse is GET /api/v1/id: the node's Info plus where its HTTP
+// surfaces are.
+type idResponse struct {
+	node.Info
+	API     string `json:"api"`
+	Gateway string `json:"gateway"`
+}
+
+func (a *api) handleID(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, idResponse{Info: a.n.Info(), API: a.cfg.URL(), Gateway: a.cfg.GatewayURL})
+}
+
+func (a *api) handlePeers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, nonNil(a.n.Peers()))
+}
+
+// connectRequest is the body of POST /api/v1/connect; ?addr= works too.
+type connectRequest struct {
+	Addr string `json:"addr"`
+}
+
+func (a *api) handleConnect(w http.ResponseWriter, r *http.Request) {
+	addr := r.URL.Query().Get("addr")
+	if addr == "" && r.ContentLength != 0 {
+		var req connectRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf(`body is not {"addr": "<multiaddr>"}: %v`, err))
+			return
+		}
+		addr = req.Addr
+	}
+	if addr == "" {
+		writeError(w, http.StatusBadRequest, `missing multiaddr: send {"addr": "/ip4/…/tcp/…/p2p/<peer id>"}`)
+		return
+	}
+	if !strings.Contains(addr, "/p2p/") {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("multiaddr %s has no /p2p/<peer id>: append the peer ID that `shoal id` prints on that machine", addr))
+		return
+	}
+	if err := a.n.Connect(r.Context(), addr); err != nil {
+		a.fail(w, r, fmt.Errorf("connecting to %s: %w", addr, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, connectRequest{Addr: addr})
+}
+
+// addResponse is POST /api/v1/add.
+type addResponse struct {
+	CID    string `json:"cid"`
+	Size   uint64 `json:"size"`
+	Blocks int    `json:"blocks"`
+}
+
+// handleAdd stores the body: a file, or a directory tree when the body is
+// a tar (Content-Type application/x-tar).
+func (a *api) handleAdd(w http.ResponseWriter, r *http.Request) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var (
+		res node.AddResult
+		err error
+	)
+	if mt == "application/x-tar" {
+		res, err = a.n.AddTar(r.Context(), r.Body)
+	} else {
+		res, err = a.n.AddFile(r.Context(), r.Body)
+	}
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("adding content: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, addResponse{CID: res.CID.String(), Size: res.Size, Blocks: res.Blocks})
+}
+
+// handleFetch starts fetching ?cid= and answers 202 with the transfer at
+// once, or with ?wait=true 200 once it has finished.
+func (a *api) handleFetch(w http.ResponseWriter, r *http.Request) {
+	c, err := parseCID(r.URL.Query().Get("cid"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	wait, _ := strconv.ParseBool(r.URL.Query().Get("wait"))
+	// A transfer started without wait outlives this request.
+	ctx := r.Context()
+	if !wait {
+		ctx = context.WithoutCancel(ctx)
+	}
+	t, err := a.n.Fetch(ctx, c, "api")
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("fetching %s: %w", c, err))
+		return
+	}
+	if !wait {
+		writeJSON(w, http.StatusAccepted, t.Info())
+		return
+	}
+	select {
+	case <-t.Done():
+	case <-r.Context().Done():
+		return
+	}
+	if err := t.Err(); err != nil {
+		a.fail(w, r, fmt.Errorf("fetching %s: %w", c, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, t.Info())
+}
+
+func (a *api) handleTransfers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, nonNil(a.n.Transfers()))
+}
+
+func (a *api) handleTransfer(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	for _, t := range a.n.Transfers() {
+		if t.ID == id {
+			writeJSON(w, http.StatusOK, t)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, fmt.Sprintf("no transfer %q: list them with GET /api/v1/transfers", id))
+}
+
+// resolve parses "<cid>[/path]" and follows the path.
+func (a *api) resolve(ctx context.Context, s string) (cid.Cid, string, error) {
+	root, p, err := parseCIDPath(s)
+	if err != nil {
+		return cid.Undef, "", err
+	}
+	if p == "" {
+		return root, root.String(), nil
+	}
+	c, err := a.n.Resolve(ctx, root, p)
+	if err != nil {
+		return cid.Undef, "", fmt.Errorf("resolving %s/%s: %w", root, p, err)
+	}
+	return c, root.String() + "/" + p, nil
+}
+
+// handleCat streams a file as it is fetched; Range requests are served.
+func (a *api) handleCat(w http.ResponseWriter, r *http.Request) {
+	c, name, err := a.resolve(r.Context(), r.PathValue("path"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	kind, err := a.n.Kind(r.Context(), c)
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("reading %s: %w", name, err))
+		return
+	}
+	if kind != content.TFile && kind != content.TRaw {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s is a %s, not a file: use GET /api/v1/get/%s for a tar of it", name, kind, name))
+		return
+	}
+	f, err := a.n.Open(r.Context(), c)
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("opening %s: %w", name, err))
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("X-Content-Size", strconv.FormatUint(f.Size(), 10))
+	w.Header().Set("ETag", `"`+c.String()+`"`)
+	serveFile(w, r, f)
+}
+
+// handleGet streams a directory (or a file) as a tar whose top entry is
+// named after the CID.
+func (a *api) handleGet(w http.ResponseWriter, r *http.Request) {
+	c, name, err := a.resolve(r.Context(), r.PathValue("path"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	kind, err := a.n.Kind(r.Context(), c)
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("reading %s: %w", name, err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.Header().Set("X-Content-Type", kind.String())
+	if r.Method == http.MethodHead {
+		return
+	}
+	tw := newTarStreamer(a.n, w)
+	if err := tw.write(r.Context(), c, kind, c.String()); err != nil {
+		// The status is sent; cutting the connection makes the client see
+		// a broken stream rather than a short but valid-looking tar.
+		a.log.Warn("tar stream failed", "cid", name, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func (a *api) handleLs(w http.ResponseWriter, r *http.Request) {
+	roots, err := a.n.Roots(r.Context())
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("listing roots: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, nonNil(roots))
+}
+
+// pinResponse is POST /api/v1/pin/{cid} and /unpin/{cid}.
+type pinResponse struct {
+	CID    string `json:"cid"`
+	Pinned bool   `json:"pinned"`
+}
+
+func (a *api) handlePin(w http.ResponseWriter, r *http.Request) {
+	a.setPin(w, r, true)
+}
+
+func (a *api) handleUnpin(w http.ResponseWriter, r *http.Request) {
+	a.setPin(w, r, false)
+}
+
+func (a *api) setPin(w http.ResponseWriter, r *http.Request, pin bool) {
+	c, err := parseCID(r.PathValue("cid"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if pin {
+		err = a.n.Pin(r.Context(), c)
+	} else {
+		err = a.n.Unpin(r.Context(), c)
+	}
+	if err != nil {
+		verb := map[bool]string{true: "pinning", false: "unpinning"}[pin]
+		a.fail(w, r, fmt.Errorf("%s %s: %w", verb, c, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, pinResponse{CID: c.String(), Pinned: pin})
+}
+
+func (a *api) handleGC(w http.ResponseWriter, r *http.Request) {
+	res, err := a.n.GC(r.Context())
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("garbage collection: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// statResponse is GET /api/v1/stat: the node's Info and counts.
+type statResponse struct {
+	node.Info
+	Peers           int `json:"peers"`
+	Roots           int `json:"roots"`
+	TransfersActive int `json:"transfers_active"`
+}
+
+func (a *api) handleStat(w http.ResponseWriter, r *http.Request) {
+	roots, err := a.n.Roots(r.Context())
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("listing roots: %w", err))
+		return
+	}
+	s := statResponse{Info: a.n.Info(), Peers: len(a.n.Peers()), Roots: len(roots)}
+	for _, t := range a.n.Transfers() {
+		if t.State == node.TransferRunning {
+			s.TransfersActive++
+		}
+	}
+	writeJSON(w, http.StatusOK, s)
+}
+
+// cidStat is GET /api/v1/stat/{cid}[/path].
+type cidStat struct {
+	CID     string `json:"cid"`
+	Type    string `json:"type"` // "file", "directory" or "symlink"
+	Size    uint64 `json:"size"` // file bytes; for a directory the sum of its entries' sizes
+	Entries int    `json:"entries,omitempty"`
+	Root    bool   `json:"root"`   // a root this node holds
+	Pinned  bool   `json:"pinned"` // a pinned root
+}
+
+func (a *api) handleStatCID(w http.ResponseWriter, r *http.Request) {
+	c, name, err := a.resolve(r.Context(), r.PathValue("path"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	st, err := a.stat(r.Context(), c)
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("stat %s: %w", name, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (a *api) stat(ctx context.Context, c cid.Cid) (cidStat, error) {
+	st := cidStat{CID: c.String()}
+	kind, err := a.n.Kind(ctx, c)
+	if err != nil {
+		return st, err
+	}
+	switch kind {
+	case content.TDirectory, content.THAMTShard:
+		st.Type = "directory"
+		entries, err := a.n.List(ctx, c)
+		if err != nil {
+			return st, err
+		}
+		st.Entries = len(entries)
+		for _, e := range entries {
+			st.Size += e.Size
+		}
+	case content.TSymlink:
+		st.Type = "symlink"
+	default:
+		st.Type = "file"
+		f, err := a.n.Open(ctx, c)
+		if err != nil {
+			return st, err
+		}
+		st.Size = f.Size()
+		f.Close()
+	}
+	roots, err := a.n.Roots(ctx)
+	if err != nil {
+		return st, err
+	}
+	for _, rt := range roots {
+		if rt.CID == st.CID {
+			st.Root, st.Pinned = true, rt.Pinned
+			if st.Type == "directory" {
+				st.Size = rt.Size
+			}
+		}
+	}
+	return st, nil
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,278 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/shoalnet/shoal/node"
+)
+
+// findChromium returns the browser to drive: $SHOAL_CHROMIUM, or the first
+// of Debian's and Google's names on PATH.
+func findChromium() string {
+	if p := os.Getenv("SHOAL_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// startSeeder starts a node that shares every file of files, serving at
+// most uploadLimit bytes per second (0 = unlimited).
+func startSeeder(t *testing.T, uploadLimit int64, files ...[]byte) *node.Node {
+	t.Helper()
+	cfg := node.DefaultConfig("")
+	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.Network.MDNS = false
+	cfg.Store.Sync = false
+	cfg.Transfer.UploadLimit = uploadLimit
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if _, err := n.AddFile(context.Background(), bytes.NewReader(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+// TestBrowserDashboard drives the fetching node's dashboard in headless
+// Chromium: two seeders share the same files, the fetching node connects
+// to both, and every action goes through the page (fetch a CID, share a
+// file by upload, pin). It checks the page shows the node's peer ID, the
+// peer count, the transfer with its per-peer bar and the content rows,
+// and saves a screenshot in the test's directory and, when
+// SHOAL_SCREENSHOT names a path, there too (SHOAL_SCREENSHOT_SCHEME=dark
+// shows the dark theme).
+//
+// Without Chromium it skips, unless SHOAL_REQUIRE_BROWSER=1.
+func TestBrowserDashboard(t *testing.T) {
+	chromium := findChromium()
+	if chromium == "" {
+		if os.Getenv("SHOAL_REQUIRE_BROWSER") == "1" {
+			t.Fatal("SHOAL_REQUIRE_BROWSER=1 but no Chromium found: apt-get install -y chromium, or set SHOAL_CHROMIUM")
+		}
+		t.Skip("no Chromium on PATH (apt-get install -y chromium, or set SHOAL_CHROMIUM): skipping the browser test")
+	}
+	shotPath := os.Getenv("SHOAL_SCREENSHOT")
+	// For the README picture, a slower and bigger fetch so the shot
+	// catches it running; the default run stays quick.
+	bigSize, limit, interval := 12<<20, int64(0), 200*time.Millisecond
+	if shotPath != "" {
+		bigSize, limit, interval = 200<<20, 12<<20, time.Second
+	}
+	small, big := randomData(6<<20+4321, 21), randomData(bigSize, 22)
+	shared := [][]byte{small, big}
+	var medium []byte
+	if shotPath != "" {
+		medium = randomData(40<<20, 23)
+		shared = append(shared, medium)
+	}
+	seedA := startSeeder(t, limit, shared...)
+	seedC := startSeeder(t, limit, shared...)
+	b := startRealNode(t)
+	srv := startSiteEvery(t, b, "", interval)
+	smallCID, bigCID := rootCID(t, seedA, len(small)), rootCID(t, seedA, len(big))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.WindowSize(1360, 900),
+	)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer bcancel()
+
+	// Start the browser on bctx itself: the browser lives as long as the
+	// context of the first Run, and run's steps have shorter ones.
+	if err := chromedp.Run(bctx); err != nil {
+		t.Fatalf("starting %s: %v", chromium, err)
+	}
+	if scheme := os.Getenv("SHOAL_SCREENSHOT_SCHEME"); scheme != "" { // "dark" or "light"
+		run(t, bctx, "emulate "+scheme, emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}))
+	}
+	bID := b.Info().ID
+	var shownID string
+	run(t, bctx, "load the dashboard",
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(`#live[data-state="live"]`, chromedp.ByQuery),
+		chromedp.Text(`#node-id`, &shownID, chromedp.ByID),
+	)
+	if shownID != bID {
+		t.Fatalf("dashboard shows peer ID %q, want %q", shownID, bID)
+	}
+	for _, seed := range []*node.Node{seedA, seedC} {
+		if err := b.Connect(ctx, seed.Info().Addresses[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var peerCount string
+	run(t, bctx, "see both peers",
+		chromedp.WaitVisible(`#peers-table tr[data-peer="`+seedA.Info().ID+`"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#peers-table tr[data-peer="`+seedC.Info().ID+`"]`, chromedp.ByQuery),
+		chromedp.Text(`#peer-count`, &peerCount, chromedp.ByID),
+	)
+	if peerCount != "2" {
+		t.Fatalf("peer count shows %q, want 2", peerCount)
+	}
+
+	// Fetch through the page's form; the request carries the page's
+	// Origin, which the API accepts as its own.
+	fetchViaForm := func(c string) chromedp.Tasks {
+		return chromedp.Tasks{
+			// Enter submits the form (a click could land on a toast).
+			chromedp.SendKeys(`#fetch-cid`, c+kb.Enter, chromedp.ByID),
+		}
+	}
+	run(t, bctx, "fetch the small file",
+		fetchViaForm(smallCID),
+		chromedp.WaitVisible(`.transfer[data-cid="`+smallCID+`"][data-state="done"] .t-peers`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#roots-table tr[data-cid="`+smallCID+`"]`, chromedp.ByQuery),
+	)
+
+	// Share a file by upload, then pin the fetched root from its row.
+	upload := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(upload, []byte(strings.Repeat("shoal dashboard upload\n", 5000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, bctx, "share a file and pin",
+		chromedp.SetUploadFiles(`#share-file`, []string{upload}, chromedp.ByID),
+		chromedp.Poll(`document.querySelectorAll('#roots-table tbody tr').length === 2`, nil, chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.Click(`#roots-table tr[data-cid="`+smallCID+`"] button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#roots-table tr[data-cid="`+smallCID+`"] .pill.accent`, chromedp.ByQuery),
+	)
+	checkRoots(t, b, smallCID, 115000)
+
+	if shotPath != "" {
+		// Some history for the bandwidth chart: a pause, a medium
+		// fetch, another pause.
+		time.Sleep(8 * time.Second)
+		mediumCID := rootCID(t, seedA, len(medium))
+		run(t, bctx, "fetch the medium file", fetchViaForm(mediumCID),
+			chromedp.WaitVisible(`.transfer[data-cid="`+mediumCID+`"][data-state="done"]`, chromedp.ByQuery))
+		time.Sleep(6 * time.Second)
+	}
+	run(t, bctx, "fetch the big file", fetchViaForm(bigCID))
+	if shotPath != "" {
+		// Catch the big fetch about half way, with rate and ETA showing.
+		waitFor(t, ctx, "the big fetch to pass 45%", func() bool {
+			for _, tr := range b.Transfers() {
+				if tr.CID == bigCID {
+					return tr.BytesDone*100 >= uint64(len(big))*45
+				}
+			}
+			return false
+		})
+		var shot []byte
+		run(t, bctx, "screenshot",
+			chromedp.WaitVisible(`.transfer[data-cid="`+bigCID+`"][data-state="running"] .t-peers`, chromedp.ByQuery),
+			chromedp.Evaluate(`document.getElementById('toasts').replaceChildren()`, nil),
+			chromedp.FullScreenshot(&shot, 100),
+		)
+		if err := os.WriteFile(shotPath, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot saved to %s", shotPath)
+	}
+	var shot []byte
+	run(t, bctx, "see the big fetch finish",
+		chromedp.WaitVisible(`.transfer[data-cid="`+bigCID+`"][data-state="done"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#roots-table tr[data-cid="`+bigCID+`"]`, chromedp.ByQuery),
+		chromedp.FullScreenshot(&shot, 100),
+	)
+	path := filepath.Join(t.TempDir(), "dashboard.png")
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// run runs browser actions for at most 20 seconds, failing the test with
+// what it was doing and what the page said.
+func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Run(sctx, actions...); err != nil {
+		var text string
+		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer dcancel()
+		_ = chromedp.Run(dctx, chromedp.Text("body", &text, chromedp.ByQuery))
+		t.Fatalf("browser: %s: %v\npage text:\n%s", what, err, text)
+	}
+}
+
+// waitFor polls cond until it holds or ctx ends.
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// rootCID finds the root of the given size a seeder shares.
+func rootCID(t *testing.T, n *node.Node, size int) string {
+	t.Helper()
+	roots, err := n.Roots(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range roots {
+		if r.Size == uint64(size) {
+			return r.CID
+		}
+	}
+	t.Fatalf("no root of %d bytes among %+v", size, roots)
+	return ""
+}
+
+// checkRoots: the node holds the fetched root, now pinned, and the
+// uploaded file, pinned, of uploadSize bytes.
+func checkRoots(t *testing.T, n *node.Node, fetched string, uploadSize uint64) {
+	t.Helper()
+	roots, err := n.Roots(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	ok := 0
+	for _, r := range roots {
+		got = append(got, fmt.Sprintf("%s %d pinned=%v", r.CID, r.Size, r.Pinned))
+		if (r.CID == fetched || r.Size == uploadSize) && r.Pinned {
+			ok++
+		}
+	}
+	if ok != 2 {
+		t.Fatalf("roots after fetch, upload and pin: %v", got)
+	}
+}

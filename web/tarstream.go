@@ -1,0 +1,106 @@
+package web
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/shoalnet/shoal/content"
+)
+
+// maxTarDepth bounds directory nesting in a tar stream; a DAG from the
+// swarm may be arbitrarily deep.
+const maxTarDepth = 1024
+
+// tarStreamer writes a UnixFS DAG as a tar stream, reading each file as
+// it arrives from the swarm.
+type tarStreamer struct {
+	n  Node
+	tw *tar.Writer
+}
+
+func newTarStreamer(n Node, w io.Writer) *tarStreamer {
+	return &tarStreamer{n: n, tw: tar.NewWriter(w)}
+}
+
+// write emits c (of the given kind) under name, then closes the tar.
+func (t *tarStreamer) write(ctx context.Context, c cid.Cid, kind content.FSType, name string) error {
+	if err := t.entry(ctx, c, kind, name, 0); err != nil {
+		return err
+	}
+	return t.tw.Close()
+}
+
+func (t *tarStreamer) entry(ctx context.Context, c cid.Cid, kind content.FSType, name string, depth int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	switch kind {
+	case content.TDirectory, content.THAMTShard:
+		if depth > maxTarDepth {
+			return fmt.Errorf("%w: %s is nested more than %d directories deep", ErrBadRequest, name, maxTarDepth)
+		}
+		entries, err := t.n.List(ctx, c)
+		if err != nil {
+			return fmt.Errorf("listing %s: %w", name, err)
+		}
+		if err := t.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if err := t.entry(ctx, e.CID, e.Type, path.Join(name, e.Name), depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case content.TSymlink:
+		target, err := symlinkTarget(ctx, t.n, c)
+		if err != nil {
+			return fmt.Errorf("reading symlink %s: %w", name, err)
+		}
+		return t.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, Mode: 0o777, Format: tar.FormatPAX})
+	default:
+		f, err := t.n.Open(ctx, c)
+		if err != nil {
+			return fmt.Errorf("opening %s: %w", name, err)
+		}
+		defer f.Close()
+		if err := t.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(f.Size()), Mode: 0o644, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+		if _, err := io.Copy(t.tw, f); err != nil {
+			return fmt.Errorf("reading %s: %w", name, err)
+		}
+		return nil
+	}
+}
+
+// symlinkTarget reads a UnixFS symlink's target from its block.
+func symlinkTarget(ctx context.Context, n Node, c cid.Cid) (string, error) {
+	b, err := n.Block(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	pb, err := content.DecodePBNode(b)
+	if err != nil {
+		return "", err
+	}
+	d, err := content.DecodeFSData(pb.Data)
+	if err != nil {
+		return "", err
+	}
+	if d.Type != content.TSymlink {
+		return "", fmt.Errorf("%w: %s is a %s, not a symlink", content.ErrMalformed, c, d.Type)
+	}
+	return string(d.Data), nil
+}
+
+// serveFile answers a GET or HEAD of a file, with Range support, from f.
+func serveFile(w http.ResponseWriter, r *http.Request, f io.ReadSeeker) {
+	http.ServeContent(w, r, "", zeroTime, f)
+}
