@@ -266,6 +266,7 @@ func (t *Transfer) finish(res protocol.FetchResult, err error) {
 	t.info.Peers = contributions(res.Peers)
 	t.info.ETASeconds = 0
 	if err != nil {
+		n.log.Warn("fetch failed", "cid", t.root, "transfer", t.id, "source", t.source, "err", err)
 		t.info.State = TransferFailed
 		t.info.Error = err.Error()
 	} else {

@@ -255,6 +255,11 @@ func (c *Client) Get(ctx context.Context, k cid.Cid) ([]byte, error) {
 	select {
 	case err := <-ch:
 		if err != nil {
+			// The fetch that was to bring k failed, but another may have
+			// stored it meanwhile.
+			if has, herr := c.store.Has(ctx, k); herr == nil && has {
+				return c.store.Get(ctx, k)
+			}
 			return nil, err
 		}
 		return c.store.Get(ctx, k)

@@ -61,6 +61,17 @@ type SchedulerConfig struct {
 	// want-blocks make the scheduler stop assuming a peer that has the root
 	// has everything; it is then probed with want-have like any other peer.
 	OptimisticMisses int
+	// RecheckInterval is how long a "don't have" from a partial holder — a
+	// peer that has served or announced some block of this DAG, such as
+	// another node fetching it — is trusted before the peer is asked again.
+	// Such a peer is still gaining blocks, so while one remains the fetch
+	// waits for it (bounded by the caller's no-progress timeout) instead of
+	// failing for want of a source.
+	RecheckInterval time.Duration
+	// PartialPatience bounds that wait: a partial holder that has neither
+	// announced nor sent a new block for this long no longer keeps the
+	// fetch alive.
+	PartialPatience time.Duration
 	// Scores, when set, is the node-lifetime peer score table: banned peers
 	// are refused and windows start from the peer's last measured rate.
 	Scores *PeerScores
@@ -75,6 +86,8 @@ func DefaultSchedulerConfig() SchedulerConfig {
 		MaxWantHaves:     64,
 		MaxCopies:        2,
 		OptimisticMisses: 4,
+		RecheckInterval:  2 * time.Second,
+		PartialPatience:  30 * time.Second,
 	}
 }
 
@@ -84,9 +97,9 @@ func (c SchedulerConfig) Validate() error {
 		return err
 	}
 	if c.Lookahead < 1 || c.MaxScan < c.Lookahead || c.MaxWantHaves < 0 ||
-		c.MaxCopies < 1 || c.OptimisticMisses < 1 {
-		return fmt.Errorf("%w: scheduler Lookahead=%d MaxScan=%d MaxWantHaves=%d MaxCopies=%d OptimisticMisses=%d",
-			ErrFetchConfig, c.Lookahead, c.MaxScan, c.MaxWantHaves, c.MaxCopies, c.OptimisticMisses)
+		c.MaxCopies < 1 || c.OptimisticMisses < 1 || c.RecheckInterval <= 0 || c.PartialPatience < 0 {
+		return fmt.Errorf("%w: scheduler Lookahead=%d MaxScan=%d MaxWantHaves=%d MaxCopies=%d OptimisticMisses=%d RecheckInterval=%v PartialPatience=%v",
+			ErrFetchConfig, c.Lookahead, c.MaxScan, c.MaxWantHaves, c.MaxCopies, c.OptimisticMisses, c.RecheckInterval, c.PartialPatience)
 	}
 	return nil
 }
@@ -271,7 +284,7 @@ func (s *Scheduler) removePeer(p peer.ID, reason error, now time.Time) {
 		}
 	}
 	ps.reqs, ps.asks = nil, nil
-	s.checkAll()
+	s.checkAll(now)
 	s.schedule(now)
 }
 
@@ -280,7 +293,7 @@ func (s *Scheduler) removePeer(p peer.ID, reason error, now time.Time) {
 // remaining peer lacks fails the fetch.
 func (s *Scheduler) SetSearching(searching bool, now time.Time) {
 	s.searching = searching
-	s.checkAll()
+	s.checkAll(now)
 	s.schedule(now)
 }
 

@@ -33,11 +33,12 @@ func (s *Scheduler) presence(p peer.ID, c cid.Cid, have bool, now time.Time) {
 	}
 	ps.asks, _ = removeReq(ps.asks, b)
 	if have {
+		ps.gained(now)
 		b.setState(ps, availHave)
 		s.schedule(now)
 		return
 	}
-	b.setState(ps, availDontHave)
+	s.dontHave(ps, b, now)
 	var wasRequested bool
 	ps.reqs, wasRequested = removeReq(ps.reqs, b)
 	if wasRequested {
@@ -53,7 +54,7 @@ func (s *Scheduler) presence(p peer.ID, c cid.Cid, have bool, now time.Time) {
 	if b == s.root {
 		ps.claimsRoot = false
 	}
-	s.checkSource(b)
+	s.checkSource(b, now)
 	s.schedule(now)
 }
 
@@ -73,6 +74,7 @@ func (s *Scheduler) BlockReceived(p peer.ID, c cid.Cid, size int, links []cid.Ci
 	ps := s.byID[p]
 	s.stats.bytesReceived += int64(size)
 	if ps != nil {
+		ps.gained(now)
 		ps.bytes += int64(size)
 		if i := findReq(ps.reqs, b); i >= 0 {
 			ps.w.delivered(size, ps.reqs[i].sent, now, s.stats.avgBlock)
@@ -191,10 +193,50 @@ func (s *Scheduler) Tick(now time.Time) {
 	if s.finished() {
 		return
 	}
+	lapsed := false
 	for _, p := range slices.Clone(s.peers) {
 		s.tickPeer(p, now)
+		if p.partial && !p.lapsed && now.Sub(p.gainedAt) >= s.cfg.PartialPatience {
+			// It gains nothing: its "don't have" answers now stand.
+			p.lapsed, lapsed = true, true
+			p.recheckAt = time.Time{}
+		}
+		if !p.lapsed && !p.recheckAt.IsZero() && !now.Before(p.recheckAt) {
+			s.recheck(p)
+		}
+	}
+	if lapsed {
+		s.checkAll(now) // only that partial holder may have kept the fetch alive
 	}
 	s.schedule(now)
+}
+
+// dontHave records that p lacks b; from a partial holder that is
+// provisional, so a recheck is due.
+func (s *Scheduler) dontHave(p *peerState, b *block, now time.Time) {
+	b.setState(p, availDontHave)
+	if p.partial && !p.lapsed && p.recheckAt.IsZero() {
+		p.recheckAt = now.Add(s.cfg.RecheckInterval)
+	}
+}
+
+// recheck forgets p's "don't have" answers for the next needed blocks (in
+// file order, at most MaxScan), so they are asked again.
+func (s *Scheduler) recheck(p *peerState) {
+	p.recheckAt = time.Time{}
+	scanned := 0
+	for _, b := range s.order[s.head:] {
+		if scanned >= s.cfg.MaxScan {
+			break
+		}
+		if b.done {
+			continue
+		}
+		scanned++
+		if b.state(p) == availDontHave {
+			b.setState(p, availUnknown)
+		}
+	}
 }
 
 func (s *Scheduler) tickPeer(p *peerState, now time.Time) {
@@ -242,8 +284,8 @@ func (s *Scheduler) tickPeer(p *peerState, now time.Time) {
 		if now.Sub(r.sent) > rto {
 			// An unanswered want-have (we always ask for DONT_HAVE) is a no.
 			p.asks, _ = removeReq(p.asks, r.b)
-			r.b.setState(p, availDontHave)
-			s.checkSource(r.b)
+			s.dontHave(p, r.b, now)
+			s.checkSource(r.b, now)
 		}
 	}
 }
@@ -265,26 +307,28 @@ func (s *Scheduler) mayHave(q *peerState, b *block) bool {
 }
 
 // checkSource fails the fetch if b is needed, not in flight, no search is
-// running, and every remaining peer said it does not have b.
-func (s *Scheduler) checkSource(b *block) {
+// running, and every remaining peer said it does not have b — unless one
+// is a partial holder that gained blocks within PartialPatience: it may
+// get b soon.
+func (s *Scheduler) checkSource(b *block, now time.Time) {
 	if s.searching || s.finished() || b.done || len(b.inflight) > 0 {
 		return
 	}
 	for _, q := range s.peers {
-		if s.mayHave(q, b) {
+		if s.mayHave(q, b) || (q.partial && !q.lapsed && now.Sub(q.gainedAt) < s.cfg.PartialPatience) {
 			return
 		}
 	}
 	s.fail(b)
 }
 
-func (s *Scheduler) checkAll() {
+func (s *Scheduler) checkAll(now time.Time) {
 	if s.searching || s.finished() {
 		return
 	}
 	for _, b := range s.order[s.head:] {
 		if b.queued {
-			s.checkSource(b)
+			s.checkSource(b, now)
 			if s.err != nil {
 				return
 			}

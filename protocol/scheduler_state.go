@@ -85,9 +85,22 @@ type peerState struct {
 	misses     int
 	haves      []*block
 
+	// partial: the peer said HAVE for, or sent, some block of this DAG.
+	// Its DONT_HAVEs are provisional (it may be fetching the DAG too):
+	// they are forgotten at recheckAt, and it keeps the fetch from failing.
+	partial   bool
+	gainedAt  time.Time // last HAVE or block from it
+	lapsed    bool      // gainedAt is PartialPatience old (seen by Tick)
+	recheckAt time.Time // zero: nothing to recheck
+
 	bytes    int64 // all block bytes received, duplicates included
 	blocks   int   // blocks this peer delivered first
 	dupBytes int64
+}
+
+// gained records that p showed it holds a block of the DAG.
+func (p *peerState) gained(now time.Time) {
+	p.partial, p.gainedAt, p.lapsed = true, now, false
 }
 
 func removeReq(rs []req, b *block) ([]req, bool) {

@@ -239,6 +239,12 @@ func TestSchedulerTable(t *testing.T) {
 				t.Fatalf("failed early: %v", h.s.Err())
 			}
 			h.do(step{at: ms(8), kind: "donthave", peer: "A", c: leaf[5]})
+			// A holds part of the DAG (it sent the root), so its answer
+			// may change: the fetch waits PartialPatience for it.
+			if h.s.Err() != nil {
+				t.Fatalf("failed while a partial holder was within its patience: %v", h.s.Err())
+			}
+			h.do(step{at: ms(5) + DefaultSchedulerConfig().PartialPatience, kind: "tick"})
 			var fe *FetchError
 			if !errors.As(h.s.Err(), &fe) {
 				t.Fatalf("Err() = %v, want *FetchError", h.s.Err())
@@ -253,6 +259,36 @@ func TestSchedulerTable(t *testing.T) {
 			}
 			if cancels := filter(h.log, ActCancel, "A"); len(cancels) == 0 {
 				t.Error("outstanding wants not cancelled on failure")
+			}
+		}},
+		{"partial holder: DONT_HAVE is asked again after RecheckInterval", func(t *testing.T, h *tableHarness) {
+			re := DefaultSchedulerConfig().RecheckInterval
+			h.run(step{kind: "add", peer: "A"}, step{kind: "have", peer: "A", c: d.root},
+				step{at: ms(1), kind: "block", peer: "A", c: d.root}, step{at: ms(2), kind: "searching-off"})
+			// A (another leecher) has only leaf 0 so far.
+			for i, l := range leaf {
+				if i > 0 {
+					h.do(step{at: ms(3), kind: "donthave", peer: "A", c: l})
+				}
+			}
+			h.do(step{at: ms(4), kind: "block", peer: "A", c: leaf[0]})
+			if h.s.Err() != nil {
+				t.Fatalf("failed while the partial holder was fetching: %v", h.s.Err())
+			}
+			before := len(h.log)
+			h.do(step{at: ms(3) + re/2, kind: "tick"})
+			if asked := filter(h.log[before:], ActWantHave, "A"); len(asked) != 0 {
+				t.Fatalf("re-asked %d blocks before RecheckInterval", len(asked))
+			}
+			h.do(step{at: ms(3) + re, kind: "tick"})
+			asked := filter(h.log[before:], ActWantHave, "A")
+			if !slices.Contains(asked, leaf[1]) {
+				t.Fatalf("after RecheckInterval want-haves to A = %v, want leaf 1 among them", asked)
+			}
+			// A got leaf 1 meanwhile: it answers HAVE and is asked for it.
+			h.do(step{at: ms(5) + re, kind: "have", peer: "A", c: leaf[1]})
+			if !slices.Contains(filter(h.log, ActWantBlock, "A"), leaf[1]) {
+				t.Error("HAVE after a recheck did not lead to a want-block")
 			}
 		}},
 		{"no peers and no search: failure with no peers", func(t *testing.T, h *tableHarness) {

@@ -180,7 +180,7 @@ func (a *api) handleCat(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("X-Content-Size", strconv.FormatUint(f.Size(), 10))
 	w.Header().Set("ETag", `"`+c.String()+`"`)
-	serveFile(w, r, f)
+	serveFile(w, r, "", f, a.log, name)
 }
 
 // handleGet streams a directory (or a file) as a tar whose top entry is

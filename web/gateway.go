@@ -142,7 +142,7 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", `"`+c.String()+`"`)
 		w.Header().Set("Cache-Control", immutable)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		serveFile(w, r, strings.NewReader(target))
+		serveFile(w, r, "", strings.NewReader(target), g.log, c.String())
 	default:
 		g.serveUnixFSFile(w, r, c, path.Base("/"+p))
 	}
@@ -177,7 +177,7 @@ func (g *gateway) serveUnixFSFile(w http.ResponseWriter, r *http.Request, c cid.
 	if name == "/" || name == "." {
 		name = ""
 	}
-	http.ServeContent(w, r, name, zeroTime, f)
+	serveFile(w, r, name, f, g.log, c.String())
 }
 
 func (g *gateway) serveRaw(w http.ResponseWriter, r *http.Request, ctx context.Context, c cid.Cid) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"path"
 
@@ -101,6 +102,29 @@ func symlinkTarget(ctx context.Context, n Node, c cid.Cid) (string, error) {
 }
 
 // serveFile answers a GET or HEAD of a file, with Range support, from f.
-func serveFile(w http.ResponseWriter, r *http.Request, f io.ReadSeeker) {
-	http.ServeContent(w, r, "", zeroTime, f)
+// serveFile is http.ServeContent (name picks the type by extension) that
+// logs, as what, a read failure after the headers went out.
+func serveFile(w http.ResponseWriter, r *http.Request, name string, f io.ReadSeeker, log *slog.Logger, what string) {
+	rec := &readErrRecorder{ReadSeeker: f}
+	http.ServeContent(w, r, name, zeroTime, rec)
+	if rec.err != nil {
+		// The status and length are sent: ServeContent stops writing, and
+		// the client sees a body shorter than promised. Say why here.
+		log.Warn("file stream failed", "cid", what, "err", rec.err)
+	}
+}
+
+// readErrRecorder keeps the first read error other than io.EOF, which
+// http.ServeContent swallows.
+type readErrRecorder struct {
+	io.ReadSeeker
+	err error
+}
+
+func (r *readErrRecorder) Read(p []byte) (int, error) {
+	n, err := r.ReadSeeker.Read(p)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }

@@ -71,12 +71,21 @@ func newClient(cmd *cobra.Command, f *clientFlags) (*client, error) {
 // request sends one API request. A non-2xx answer becomes an error in the
 // daemon's own words.
 func (c *client) request(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	hdr := http.Header{}
+	if contentType != "" {
+		hdr.Set("Content-Type", contentType)
+	}
+	return c.requestHeader(ctx, method, path, body, hdr)
+}
+
+// requestHeader is request with any headers.
+func (c *client) requestHeader(ctx context.Context, method, path string, body io.Reader, hdr http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+"/api/v1/"+path, body)
 	if err != nil {
 		return nil, err
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

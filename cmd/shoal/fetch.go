@@ -103,7 +103,7 @@ func fetch(ctx context.Context, c *client, cidArg string, o *fetchOptions, stdou
 		final, err = waitTransfer(ctx, c, t.ID)
 		return err
 	}
-	n, err := writeContent(ctx, c, res.CID, st.Type, target, o.force, stdout, barWriter(bar), ready)
+	n, err := writeContent(ctx, c, res.CID, t.ID, st.Type, target, o.force, stdout, barWriter(bar), ready)
 	stop()
 	if err != nil {
 		barClear(bar)
@@ -119,7 +119,7 @@ func fetch(ctx context.Context, c *client, cidArg string, o *fetchOptions, stdou
 
 // writeContent streams the content to its target: stdout, a file or a
 // directory tree.
-func writeContent(ctx context.Context, c *client, cidStr, kind, target string, force bool, stdout, progress io.Writer, ready func() error) (uint64, error) {
+func writeContent(ctx context.Context, c *client, cidStr, transfer, kind, target string, force bool, stdout, progress io.Writer, ready func() error) (uint64, error) {
 	route := "cat/"
 	if kind == "directory" || kind == "symlink" {
 		route = "get/"
@@ -128,19 +128,75 @@ func writeContent(ctx context.Context, c *client, cidStr, kind, target string, f
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
+	body := &resumingBody{ctx: ctx, c: c, path: route + url.PathEscape(cidStr), transfer: transfer,
+		body: resp.Body, resumable: route == "cat/"}
+	defer body.Close()
 	switch {
 	case target == "-":
-		n, err := io.Copy(io.MultiWriter(stdout, progress), resp.Body)
+		n, err := io.Copy(io.MultiWriter(stdout, progress), body)
 		if err != nil {
 			return uint64(n), fmt.Errorf("fetching %s: %w", cidStr, err)
 		}
 		return uint64(n), ready()
 	case route == "cat/":
-		return writeFileAtomic(resp.Body, target, force, progress, ready)
+		return writeFileAtomic(body, target, force, progress, ready)
 	}
-	return extractTarAtomic(resp.Body, cidStr, target, force, progress, ready)
+	return extractTarAtomic(body, cidStr, target, force, progress, ready)
 }
+
+// maxResumes bounds how often a broken content stream is picked up again
+// without a byte arriving in between.
+const maxResumes = 3
+
+// resumingBody reads the daemon's content stream. When the stream breaks,
+// the transfer says why: if it failed, that is the error; if it is still
+// running (or done), a file stream is resumed with a Range request where
+// it broke — the daemon's reader may have failed on its own while the
+// transfer carries on.
+type resumingBody struct {
+	ctx       context.Context
+	c         *client
+	path      string
+	transfer  string
+	body      io.ReadCloser
+	resumable bool
+	off       int64
+	resumes   int
+}
+
+func (b *resumingBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	b.off += int64(n)
+	if n > 0 {
+		b.resumes = 0
+	}
+	if err == nil || err == io.EOF {
+		return n, err
+	}
+	if b.ctx.Err() != nil {
+		return n, b.ctx.Err()
+	}
+	var info node.TransferInfo
+	if b.c.getJSON(b.ctx, "transfers/"+url.PathEscape(b.transfer), &info) == nil && info.State == node.TransferFailed {
+		return n, fmt.Errorf("the daemon's fetch failed: %s", info.Error)
+	}
+	if !b.resumable || b.resumes >= maxResumes {
+		return n, fmt.Errorf("the daemon's content stream broke at byte %d: %w (see the daemon's log)", b.off, err)
+	}
+	b.resumes++
+	b.body.Close()
+	resp, rerr := b.c.requestHeader(b.ctx, http.MethodGet, b.path, nil, http.Header{"Range": {fmt.Sprintf("bytes=%d-", b.off)}})
+	if rerr != nil {
+		return n, fmt.Errorf("the daemon's content stream broke at byte %d (%v) and could not be resumed: %w", b.off, err, rerr)
+	}
+	b.body = resp.Body
+	if resp.StatusCode != http.StatusPartialContent {
+		return n, fmt.Errorf("the daemon's content stream broke at byte %d (%v) and the daemon did not resume it (HTTP %s)", b.off, err, resp.Status)
+	}
+	return n, nil
+}
+
+func (b *resumingBody) Close() error { return b.body.Close() }
 
 // writeFileAtomic writes r to a temporary file beside target and renames
 // it into place once all of it has arrived.
