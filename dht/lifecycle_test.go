@@ -9,6 +9,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 func TestNewRejectsBadInput(t *testing.T) {
@@ -169,5 +170,42 @@ func TestBootstrapFromSelf(t *testing.T) {
 	defer cancel()
 	if err := r.Bootstrap(ctx); err != nil {
 		t.Fatalf("Bootstrap from own address = %v, want nil", err)
+	}
+}
+
+// TestBootstrapRetriesUntilPeerListens: a node whose bootstrap peer is not
+// listening yet keeps retrying in the background and joins once it is.
+func TestBootstrapRetriesUntilPeerListens(t *testing.T) {
+	first := newNode(t, testConfig(t))
+	addrs := first.h.Network().ListenAddresses()
+	bootstrap := addrString(t, first.h)
+	lc, ok := first.h.Network().(interface{ ListenClose(...ma.Multiaddr) })
+	if !ok {
+		t.Skip("the swarm cannot close its listeners")
+	}
+	lc.ListenClose(addrs...)
+	cfg := testConfig(t)
+	cfg.BootstrapPeers = []string{bootstrap}
+	late := newNode(t, cfg)
+
+	deadline := time.Now().Add(30 * time.Second)
+	for late.r.bootstrapFailures.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed bootstrap attempt while the bootstrap peer was not listening")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if late.r.dht.RoutingTable().Size() != 0 {
+		t.Fatal("routing table filled while the bootstrap peer was not listening")
+	}
+	if err := first.h.Network().Listen(addrs...); err != nil {
+		t.Fatal(err)
+	}
+	for late.r.dht.RoutingTable().Find(first.h.ID()) == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("bootstrap peer not in the routing table 30 s after it listened again (%d failed attempts)",
+				late.r.bootstrapFailures.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

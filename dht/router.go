@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -69,6 +71,8 @@ type Router struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	bootstrapFailures atomic.Int64 // background bootstrap attempts that failed
 }
 
 // New builds a Router on h: it joins the DHT of cfg.Network in cfg.Mode and
@@ -216,11 +220,44 @@ func (r *Router) Start() error {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		if err := r.Bootstrap(r.ctx); err != nil && r.ctx.Err() == nil {
-			r.log.Warn("dht: bootstrap failed; will retry when the routing table is low", "err", err)
-		}
+		r.bootstrapUntilJoined()
 	}()
 	return nil
+}
+
+// Bootstrap retry backoff: doubling from the first delay up to the cap,
+// with ±25% jitter so nodes that failed together do not retry together.
+const (
+	bootstrapRetryFirst = time.Second
+	bootstrapRetryMax   = time.Minute
+)
+
+// bootstrapUntilJoined bootstraps, retrying with backoff while it fails
+// and the routing table is still empty: bootstrap peers may start after
+// us, and two nodes that list each other can collide on their first dials.
+func (r *Router) bootstrapUntilJoined() {
+	delay := bootstrapRetryFirst
+	for {
+		err := r.Bootstrap(r.ctx)
+		if err == nil || r.ctx.Err() != nil {
+			return
+		}
+		r.bootstrapFailures.Add(1)
+		if r.dht.RoutingTable().Size() > 0 {
+			// Someone found us: the DHT is joined through them, and
+			// kad-dht's own refresh takes it from here.
+			r.log.Info("dht: bootstrap peers unreachable, but the routing table has peers", "err", err)
+			return
+		}
+		wait := delay/2 + delay/4 + rand.N(delay/2)
+		r.log.Warn("dht: bootstrap failed; retrying", "in", wait.Round(time.Millisecond), "err", err)
+		select {
+		case <-time.After(wait):
+		case <-r.ctx.Done():
+			return
+		}
+		delay = min(2*delay, bootstrapRetryMax)
+	}
 }
 
 // Run starts the router and blocks until ctx is done, then closes it.
