@@ -26,7 +26,7 @@ var (
 	buildErr  error
 )
 
-func shoalBinary(t *testing.T) string {
+func shoalBinary(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test builds the binary and starts daemons; skipped with -short")
@@ -51,15 +51,16 @@ func shoalBinary(t *testing.T) string {
 
 // daemon is one `shoal daemon` process.
 type daemon struct {
-	t    *testing.T
+	t    testing.TB
 	home string
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
-	id   string
-	addr string // a /ip4/127.0.0.1/tcp/... multiaddr with /p2p/
+	id      string
+	addr    string // a /ip4/127.0.0.1/tcp/... multiaddr with /p2p/
+	gateway string // http://127.0.0.1:port
 }
 
-func startDaemon(t *testing.T, home string, bootstrap ...string) *daemon {
+func startDaemon(t testing.TB, home string, bootstrap ...string) *daemon {
 	t.Helper()
 	bin := shoalBinary(t)
 	args := []string{"daemon", "--home", home, "--no-mdns",
@@ -83,8 +84,11 @@ func startDaemon(t *testing.T, home string, bootstrap ...string) *daemon {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			line := sc.Text()
-			if strings.HasPrefix(strings.TrimSpace(line), "home:") {
+			line := strings.TrimSpace(sc.Text())
+			if gw, ok := strings.CutPrefix(line, "gateway:"); ok {
+				d.gateway, _, _ = strings.Cut(strings.TrimSpace(gw), "/ipfs/")
+			}
+			if strings.HasPrefix(line, "home:") {
 				close(ready)
 			}
 		}
