@@ -51,10 +51,10 @@ func shoalBinary(t testing.TB) string {
 
 // daemon is one `shoal daemon` process.
 type daemon struct {
-	t    testing.TB
-	home string
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	t       testing.TB
+	home    string
+	cmd     *exec.Cmd
+	log     *bytes.Buffer
 	id      string
 	addr    string // a /ip4/127.0.0.1/tcp/... multiaddr with /p2p/
 	gateway string // http://127.0.0.1:port
