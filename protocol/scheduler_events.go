@@ -43,6 +43,10 @@ func (s *Scheduler) presence(p peer.ID, c cid.Cid, have bool, now time.Time) {
 	ps.reqs, wasRequested = removeReq(ps.reqs, b)
 	if wasRequested {
 		b.dropInflight(ps)
+		// The server may keep the want and send the block once it gets
+		// it — by then fetched elsewhere: a duplicate. Withdraw it; a
+		// partial holder is asked again at its recheck.
+		s.emit(ActCancel, ps, b.c)
 		s.requeue(b)
 		if ps.claimsRoot && b != s.root {
 			ps.misses++
