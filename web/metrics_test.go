@@ -144,3 +144,31 @@ func TestMetricsObserveOnce(t *testing.T) {
 		t.Fatalf("seen keeps %v after the transfers left the list", m.seen)
 	}
 }
+
+// TestPprofBehindTheGuard: the profiler answers the owner (with the
+// token) and nobody without it.
+func TestPprofBehindTheGuard(t *testing.T) {
+	srv := startSite(t, startRealNode(t), "s3cret")
+	get := func(auth string) (int, string) {
+		req, err := http.NewRequest("GET", srv.URL+"/debug/pprof/goroutine?debug=1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("s3cret"); code != http.StatusOK || !strings.Contains(body, "goroutine profile:") {
+		t.Fatalf("with the token: %d %.200q, want 200 and a goroutine profile", code, body)
+	}
+	if code, _ := get(""); code != http.StatusUnauthorized {
+		t.Fatalf("without the token: %d, want 401", code)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
@@ -34,7 +35,8 @@ type site struct {
 // NewSite returns the handler of everything the API address serves: the
 // JSON API (NewAPI), the dashboard page at / with its assets under
 // /assets/, the dashboard's own event stream at /api/v1/dashboard/events,
-// and Prometheus metrics at /metrics. Every route sits behind the API's
+// Prometheus metrics at /metrics, and Go's profiler at /debug/pprof/.
+// Every route sits behind the API's
 // Host, Origin and token checks.
 //
 // With a token configured, a browser signs in once by opening
@@ -70,6 +72,13 @@ func NewSite(cfg APIConfig, n Node) (http.Handler, error) {
 	own.Handle("GET /favicon.ico", http.RedirectHandler("/assets/icon.svg", http.StatusMovedPermanently))
 	own.Handle("GET /metrics", metrics)
 	own.Handle("GET /api/v1/dashboard/events", http.HandlerFunc(s.handleDashboardEvents))
+	// Go's profiler, as Kubo serves it on its API port: CPU, heap,
+	// goroutines and traces of a running daemon, behind the same checks.
+	own.HandleFunc("GET /debug/pprof/", pprof.Index)
+	own.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	own.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	own.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	own.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	own.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("nothing at %s: the dashboard is at /, the API under /api/v1/, metrics at /metrics", r.URL.Path))
 	})
