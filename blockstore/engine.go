@@ -185,6 +185,18 @@ func (e *engine) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	if err := verifyBlock(c, data); err != nil {
 		return err
 	}
+	return e.put(ctx, c, data)
+}
+
+// PutVerified is Put for bytes the caller has just hashed to c itself.
+func (e *engine) PutVerified(ctx context.Context, c cid.Cid, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return e.put(ctx, c, data)
+}
+
+func (e *engine) put(ctx context.Context, c cid.Cid, data []byte) error {
 	if isIdentity(c) {
 		return nil // the bytes are the CID; nothing to store
 	}

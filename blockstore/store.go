@@ -101,6 +101,11 @@ type Store interface {
 	// Put stores data under c after checking that data hashes to c's
 	// multihash. Putting a block already present only marks it used.
 	Put(ctx context.Context, c cid.Cid, data []byte) error
+	// PutVerified is Put without the hash check, for a caller that has
+	// just hashed data to c itself (the block exchange checks every block
+	// it receives): hashing twice costs as much as writing. Bytes that do
+	// not match c break the store's guarantee; Verify finds them.
+	PutVerified(ctx context.Context, c cid.Cid, data []byte) error
 	// Get returns a copy of the block's bytes; ErrNotFound if absent.
 	Get(ctx context.Context, c cid.Cid) ([]byte, error)
 	// Has reports presence from the in-memory index; it reads nothing.

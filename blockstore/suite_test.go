@@ -76,6 +76,7 @@ func TestStore(t *testing.T) {
 		{"AnyCidSameMultihash", testAnyCid},
 		{"HashMismatch", testHashMismatch},
 		{"IdempotentPut", testIdempotentPut},
+		{"PutVerified", testPutVerified},
 		{"IdentityCid", testIdentity},
 		{"AllKeys", testAllKeys},
 		{"PinsAndGC", testPinsAndGC},
@@ -191,6 +192,31 @@ func testIdempotentPut(t *testing.T, im impl) {
 		t.Fatalf("Stat = %+v", st)
 	}
 	mustGet(t, s, a)
+}
+
+// testPutVerified: PutVerified stores like Put; bytes that do not match
+// (the caller's bug) are stored, and Verify finds and removes them.
+func testPutVerified(t *testing.T, im impl) {
+	ctx := context.Background()
+	s := im.open(t, testConfig(t))
+	a, b := sizedBlock("a", 1000), sizedBlock("b", 700)
+	if err := s.PutVerified(ctx, a.c, a.data); err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, s, a)
+	if err := s.PutVerified(ctx, b.c, []byte("not b")); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Verify(ctx)
+	if err != nil || rep.Checked != 2 || len(rep.Corrupt) != 1 || string(rep.Corrupt[0].Hash()) != string(b.c.Hash()) {
+		t.Fatalf("Verify = %+v, %v; want b reported corrupt", rep, err)
+	}
+	if has(t, s, b) {
+		t.Fatal("the mismatched block is still present after Verify")
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	wantErr(t, s.PutVerified(cctx, b.c, b.data), context.Canceled)
 }
 
 func testIdentity(t *testing.T, im impl) {

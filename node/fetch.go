@@ -42,6 +42,15 @@ func (s clientStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	return notifyingPutter(s).Put(ctx, c, data)
 }
 
+// PutVerified stores a block the client has already hashed to c.
+func (s clientStore) PutVerified(ctx context.Context, c cid.Cid, data []byte) error {
+	if err := s.n.store.PutVerified(ctx, c, data); err != nil {
+		return err
+	}
+	s.n.server.NotifyNewBlocks(c)
+	return nil
+}
+
 // getter reads blocks from the store, fetching missing ones from the swarm.
 func (n *Node) getter() content.BlockGetter { return n.client }
 

@@ -22,6 +22,12 @@ type Blocks interface {
 	Put(ctx context.Context, c cid.Cid, data []byte) error
 }
 
+// VerifiedPutter is a Blocks that can store a block without hashing it
+// again; the client uses it for blocks it has just verified.
+type VerifiedPutter interface {
+	PutVerified(ctx context.Context, c cid.Cid, data []byte) error
+}
+
 type sizer interface {
 	GetSize(ctx context.Context, c cid.Cid) (int, error)
 }
