@@ -122,7 +122,7 @@ func TestBrowserDashboard(t *testing.T) {
 	run(t, bctx, "load the dashboard",
 		chromedp.Navigate(srv.URL+"/"),
 		chromedp.WaitVisible(`#live[data-state="live"]`, chromedp.ByQuery),
-		chromedp.Text(`#node-id`, &shownID, chromedp.ByID),
+		textOf(`#node-id`, &shownID),
 	)
 	if shownID != bID {
 		t.Fatalf("dashboard shows peer ID %q, want %q", shownID, bID)
@@ -136,7 +136,7 @@ func TestBrowserDashboard(t *testing.T) {
 	run(t, bctx, "see both peers",
 		chromedp.WaitVisible(`#peers-table tr[data-peer="`+seedA.Info().ID+`"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#peers-table tr[data-peer="`+seedC.Info().ID+`"]`, chromedp.ByQuery),
-		chromedp.Text(`#peer-count`, &peerCount, chromedp.ByID),
+		textOf(`#peer-count`, &peerCount),
 	)
 	if peerCount != "2" {
 		t.Fatalf("peer count shows %q, want 2", peerCount)
@@ -164,7 +164,7 @@ func TestBrowserDashboard(t *testing.T) {
 	run(t, bctx, "share a file and pin",
 		chromedp.SetUploadFiles(`#share-file`, []string{upload}, chromedp.ByID),
 		chromedp.Poll(`document.querySelectorAll('#roots-table tbody tr').length === 2`, nil, chromedp.WithPollingTimeout(20*time.Second)),
-		chromedp.Click(`#roots-table tr[data-cid="`+smallCID+`"] button`, chromedp.ByQuery),
+		clickOn(`#roots-table tr[data-cid="`+smallCID+`"] button`),
 		chromedp.WaitVisible(`#roots-table tr[data-cid="`+smallCID+`"] .pill.accent`, chromedp.ByQuery),
 	)
 	checkRoots(t, b, smallCID, 115000)
@@ -213,6 +213,22 @@ func TestBrowserDashboard(t *testing.T) {
 	t.Logf("screenshot: %s", path)
 }
 
+// textOf reads an element's text in one script call. chromedp.Text
+// resolves a DOM node first and reads it in a second call; the live page
+// may replace the node in between ("No node with given id found").
+func textOf(sel string, out *string) chromedp.Action {
+	return chromedp.Evaluate(fmt.Sprintf(`document.querySelector(%q).textContent`, sel), out)
+}
+
+// clickOn clicks the element sel names once it is visible, in one script
+// call (for the same reason as textOf).
+func clickOn(sel string) chromedp.Action {
+	return chromedp.Tasks{
+		chromedp.WaitVisible(sel, chromedp.ByQuery),
+		chromedp.Evaluate(fmt.Sprintf(`document.querySelector(%q).click()`, sel), nil),
+	}
+}
+
 // run runs browser actions for at most 20 seconds, failing the test with
 // what it was doing and what the page said.
 func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
@@ -223,7 +239,7 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 		var text string
 		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
 		defer dcancel()
-		_ = chromedp.Run(dctx, chromedp.Text("body", &text, chromedp.ByQuery))
+		_ = chromedp.Run(dctx, textOf("body", &text))
 		t.Fatalf("browser: %s: %v\npage text:\n%s", what, err, text)
 	}
 }
