@@ -5,7 +5,7 @@ STATICCHECK := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.7.0
 FUZZTIME    ?= 10s
 
-.PHONY: all build test lint tools bench fuzz fuzz-ci clean image
+.PHONY: all build test lint tools bench bench-store fuzz fuzz-ci clean image
 
 all: build
 
@@ -26,9 +26,21 @@ lint: tools
 test: lint
 	$(GO) test -race -timeout 20m ./...
 
-# bench: the benchmarks whose numbers BENCHMARKS.md records.
+# bench: the headline benchmarks of BENCHMARKS.md in one run — import vs
+# sha256 and boxo; block exchange vs the raw libp2p stream and boxo's
+# Bitswap; end to end through daemons and the CLI, gateway TTFB and peak
+# RSS — then a comparison with bench/baseline.txt that fails on a drop of
+# more than 20%. After a deliberate change: cp out/bench.txt bench/baseline.txt
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./content/ ./blockstore/
+	@mkdir -p out
+	$(GO) test -run '^$$' -bench 'BenchmarkImportHashOnly|BenchmarkImportIntoMemory' -benchtime 3x -timeout 30m ./content/ | tee out/bench.txt
+	$(GO) test -run '^$$' -bench BenchmarkExchange -benchtime 1x -count 3 -timeout 60m ./protocol/ | tee -a out/bench.txt
+	$(GO) test -run '^$$' -bench 'BenchmarkDaemon|BenchmarkGatewayTTFB' -benchtime 1x -count 3 -timeout 60m ./cmd/shoal/ | tee -a out/bench.txt
+	$(GO) run ./bench/regress bench/baseline.txt out/bench.txt
+
+# bench-store: the block store engine comparison (long).
+bench-store:
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./blockstore/
 
 # fuzz: every Fuzz target for FUZZTIME each.
 fuzz:

@@ -264,6 +264,13 @@ func (s *Scheduler) BadBlock(p peer.ID, cause error, now time.Time) {
 	if cause != nil {
 		err = fmt.Errorf("%w: %w", ErrBadBlock, cause)
 	}
+	if ps := s.byID[p]; ps != nil && ps.active && !s.finished() {
+		// Withdraw what it still owes us: wants it has queued would be
+		// answered with more bad blocks.
+		for _, r := range ps.reqs {
+			s.emit(ActCancel, ps, r.b.c)
+		}
+	}
 	s.removePeer(p, err, now)
 }
 

@@ -18,10 +18,9 @@
 // is durably blocked (channels, select, sync.Cond, timers). A goroutine
 // waiting for a sync.Mutex is not, so a mutex held across a blocking
 // network write freezes the clock while anyone waits for it. protocol's
-// per-peer sender holds such a mutex (peerSender.sendMu) across the
-// stream write; with it replaced by a one-slot channel every shipped plan
-// runs in virtual time. Until then the tests run the plans in real time
-// at tiny sizes; SHOAL_SIM_VIRTUAL=1 selects virtual time.
+// per-peer sender therefore serialises its sends with a one-slot channel
+// (peerSender.sendMu), and every shipped plan runs in virtual time: the
+// tests run them so by default (SHOAL_SIM_REAL=1 selects real time).
 //
 // # Plans
 //

@@ -4,10 +4,12 @@
 //	go run ./bench/regress [-max-drop 0.2] bench/baseline.txt new.txt
 //
 // Each benchmark line ("BenchmarkX-2  1  123 ns/op  45.6 MB/s ...") gives
-// metrics by unit. Throughputs and ratios (units with "MB/s", "of-raw",
-// "x-boxo") are better when higher; times and sizes ("ns/op", "ms-",
-// "RSS") when lower; other units are shown but not judged. A benchmark
-// that appears several times is compared by its median.
+// metrics by unit. Throughputs and ratios ("MB/s", "of-raw", "speedup",
+// "ratio-to-ideal") are better when higher; times, sizes and costs
+// ("ns/op", "ms-…", "…RSS…", "…cpu-s/…", "dup-ratio") when lower. The
+// references measured in the same run (raw stream, boxo, sha256,
+// net/http) and other units are shown but not judged. A benchmark that
+// appears several times is compared by its median.
 package main
 
 import (
@@ -97,12 +99,20 @@ func parse(r io.Reader) (map[key][]float64, error) {
 	return out, sc.Err()
 }
 
-// direction is +1 when higher is better, -1 when lower is, 0 when unjudged.
-func direction(unit string) int {
+// direction is +1 when higher is better, -1 when lower is, 0 when the
+// metric is not judged: references measured alongside shoal (the raw
+// stream, boxo, bare sha256, net/http) describe the machine, not shoal.
+func direction(k key) int {
+	if strings.Contains(k.bench, "raw/") || strings.Contains(k.bench, "boxo/") ||
+		strings.HasPrefix(k.unit, "sha256-") || strings.HasPrefix(k.unit, "boxo-") || strings.Contains(k.unit, "net/http") {
+		return 0
+	}
 	switch {
-	case strings.Contains(unit, "MB/s"), strings.Contains(unit, "of-raw"), strings.Contains(unit, "x-boxo"):
+	case strings.Contains(k.unit, "MB/s"), strings.Contains(k.unit, "of-raw"),
+		k.unit == "speedup", k.unit == "ratio-to-ideal":
 		return 1
-	case unit == "ns/op", strings.HasPrefix(unit, "ms-"), strings.Contains(unit, "RSS"):
+	case k.unit == "ns/op", strings.HasPrefix(k.unit, "ms-"), strings.Contains(k.unit, "RSS"),
+		strings.Contains(k.unit, "cpu-s/"), k.unit == "dup-ratio":
 		return -1
 	}
 	return 0
@@ -142,7 +152,7 @@ func compare(w io.Writer, base, cur map[key][]float64, maxDrop float64) int {
 		if b != 0 {
 			rel := (c - b) / b
 			change = fmt.Sprintf("%+.1f%%", rel*100)
-			if d := direction(k.unit); d != 0 && float64(d)*rel < -maxDrop {
+			if d := direction(k); d != 0 && float64(d)*rel < -maxDrop {
 				verdict = "WORSE"
 				bad++
 			}

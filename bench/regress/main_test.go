@@ -11,7 +11,8 @@ BenchmarkDaemonFetch/seeders=1-2   1   3930713529 ns/op   200.0 MB/s   0.40 of-r
 BenchmarkDaemonFetch/seeders=1-2   1   3930713529 ns/op   220.0 MB/s   0.44 of-raw   41.3 peak-RSS-MiB
 BenchmarkDaemonFetch/seeders=1-2   1   3930713529 ns/op   210.0 MB/s   0.42 of-raw   41.3 peak-RSS-MiB
     bench_e2e_test.go:190: 1 seeder(s): 56 MB/s = 0.09 of raw
-BenchmarkGatewayTTFB-2   1   2644997666 ns/op   0.85 ms-TTFB-stored   3 widgets
+BenchmarkGatewayTTFB-2   1   2644997666 ns/op   0.85 ms-TTFB-stored   3 widgets   0.5 ms-TTFB-net/http
+BenchmarkExchange/raw/tcp-2   1   1 ns/op   700 MB/s
 `
 
 func TestCompareFlagsDrops(t *testing.T) {
@@ -31,6 +32,7 @@ func TestCompareFlagsDrops(t *testing.T) {
 		{"throughput down 10% is tolerated", "BenchmarkDaemonFetch/seeders=1-2 1 3930713529 ns/op 189 MB/s 0.42 of-raw 41 peak-RSS-MiB\n", 0},
 		{"throughput down 30%", "BenchmarkDaemonFetch/seeders=1-2 1 3930713529 ns/op 147 MB/s 0.42 of-raw 41 peak-RSS-MiB\n", 1},
 		{"RSS up 50% and TTFB doubled", "BenchmarkDaemonFetch/seeders=1-2 1 3930713529 ns/op 210 MB/s 0.42 of-raw 62 peak-RSS-MiB\nBenchmarkGatewayTTFB-2 1 2644997666 ns/op 1.7 ms-TTFB-stored 1 widgets\n", 2},
+		{"a slower reference is not shoal's regression", "BenchmarkExchange/raw/tcp-2 1 1 ns/op 10 MB/s\nBenchmarkGatewayTTFB-2 1 2644997666 ns/op 0.85 ms-TTFB-stored 9 ms-TTFB-net/http\n", 0},
 		{"better is never flagged", "BenchmarkDaemonFetch/seeders=1-2 1 100 ns/op 900 MB/s 0.9 of-raw 10 peak-RSS-MiB\n", 0},
 	}
 	for _, tc := range tests {
