@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -171,6 +172,11 @@ func NewClient(cfg ClientConfig, net ClientNetwork, store Blocks, providers Prov
 		waiters:  make(map[cid.Cid][]chan error),
 	}
 	c.cfg.Scheduler.Scores = c.scores
+	if c.cfg.Scheduler.TieBreak == 0 {
+		h := fnv.New64a()
+		h.Write([]byte(net.Self()))
+		c.cfg.Scheduler.TieBreak = h.Sum64() | 1
+	}
 	return c, nil
 }
 

@@ -72,6 +72,10 @@ type SchedulerConfig struct {
 	// announced nor sent a new block for this long no longer keeps the
 	// fetch alive.
 	PartialPatience time.Duration
+	// TieBreak salts the order in which equally rare blocks are picked;
+	// zero keeps file order. A Client sets it from its own peer ID, so
+	// nodes fetching the same DAG spread their first requests.
+	TieBreak uint64
 	// Scores, when set, is the node-lifetime peer score table: banned peers
 	// are refused and windows start from the peer's last measured rate.
 	Scores *PeerScores
@@ -145,7 +149,8 @@ type Scheduler struct {
 	byID      map[peer.ID]*peerState // every peer ever added
 	banned    map[peer.ID]bool
 	rr        int
-	gen       int // bumped when blocks are discovered, so probe scans resume
+	gen       int    // bumped when blocks are discovered, so probe scans resume
+	seq       uint64 // blocks discovered so far
 	searching bool
 	actions   []Action
 	done      bool

@@ -167,7 +167,8 @@ func (s *Scheduler) addChildren(parent *block, links []cid.Cid) {
 		if _, ok := s.blocks[c]; ok {
 			continue
 		}
-		b := &block{c: c, path: append(slices.Clip(parent.path), uint32(i)), queued: true}
+		s.seq++
+		b := &block{c: c, path: append(slices.Clip(parent.path), uint32(i)), queued: true, seq: s.seq}
 		s.blocks[c] = b
 		if s.wantUrgnt[c] {
 			delete(s.wantUrgnt, c)

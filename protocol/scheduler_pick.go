@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"math"
 	"time"
 )
 
@@ -59,13 +58,30 @@ func (s *Scheduler) canServe(p *peerState, b *block) bool {
 	return true
 }
 
-// rarity orders candidates: blocks some peers are known to have, fewest
-// first; blocks whose availability is unknown count as common.
-func rarity(b *block) int {
-	if b.haves > 0 {
-		return b.haves
+// rarer orders candidates: fewer peers known to hold the block first —
+// a block no peer has announced is held only by the optimistic sources
+// (seeders), so those are asked for it and the blocks other peers hold are
+// left to them. Equally rare blocks are taken in an order of this node's
+// own (TieBreak; file order when it is zero): a crowd that starts together
+// does not ask the seeder for the same first block, so each leecher soon
+// holds something the others want, as BitTorrent's random first pieces.
+func (s *Scheduler) rarer(a, b *block) bool {
+	if a.haves != b.haves {
+		return a.haves < b.haves
 	}
-	return math.MaxInt
+	if s.cfg.TieBreak == 0 {
+		return false // keep the earlier (file order)
+	}
+	return mix64(s.cfg.TieBreak^a.seq) < mix64(s.cfg.TieBreak^b.seq)
+}
+
+// mix64 is splitmix64's finaliser: a cheap, well-spread hash of x.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // pick chooses the next block to request from p, or nil.
@@ -87,7 +103,7 @@ func (s *Scheduler) pick(p *peerState) *block {
 		if !s.canServe(p, b) {
 			continue
 		}
-		if best == nil || rarity(b) < rarity(best) {
+		if best == nil || s.rarer(b, best) {
 			best = b
 		}
 		if found++; found >= s.cfg.Lookahead {

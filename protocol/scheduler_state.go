@@ -22,6 +22,7 @@ const (
 type block struct {
 	c    cid.Cid
 	path []uint32 // link indices from the root: file order is path order
+	seq  uint64   // discovery order, for the tie-break of equally rare blocks
 
 	done     bool
 	queued   bool // needed and not in flight to any peer
