@@ -35,7 +35,8 @@ and a busy CPU slows the simulated network (use it for calibration, and
 at sizes this machine can carry). Virtual time, deterministic and fast
 for hundreds of nodes, needs a testing/synctest bubble, which only
 "go test" provides: run a plan there with
-  SHOAL_SIM_PLAN=path/to/plan.toml SHOAL_SIM_OUT=DIR go test ./sim -run TestPlanFromEnv -timeout 0`,
+  SHOAL_SIM_PLAN=$PWD/sim/plans/flash-crowd.toml SHOAL_SIM_OUT=DIR go test ./sim -run TestPlanFromEnv -timeout 0
+(an absolute path: go test runs in the sim directory)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := sim.LoadPlan(args[0])
