@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -19,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shoalnet/shoal/internal/dockercli"
 )
 
 // apiURL is where every container's daemon answers, on its own loopback:
@@ -102,36 +103,8 @@ func buildImage(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp("", "shoal-image-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "bin", "linux", "shoal"), "./cmd/shoal")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/shoal: %w: %s", err, out)
-	}
-	for _, f := range []string{"Dockerfile", ".dockerignore"} {
-		b, err := os.ReadFile(filepath.Join(root, f))
-		if err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			return "", err
-		}
-	}
-	if err := os.CopyFS(filepath.Join(dir, "deploy", "image"), os.DirFS(filepath.Join(root, "deploy", "image"))); err != nil {
-		return "", err
-	}
 	name := fmt.Sprintf("shoal-deploytest:%d-%06d", os.Getpid(), mrand.IntN(1e6))
-	cmd := exec.CommandContext(ctx, "docker", "build", "-q", "-t", name, dir)
-	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("docker build: %w: %s", err, out)
-	}
-	return name, nil
+	return name, dockercli.BuildImage(ctx, root, name)
 }
 
 // cluster is a set of shoal containers on user-defined Docker networks with
@@ -389,40 +362,14 @@ func (d *dnode) waitPeers(n int) {
 // putFile writes data into the container at /data/<name>.
 func (d *dnode) putFile(name string, data []byte) {
 	d.c.t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Uid: 65532, Gid: 65532, ModTime: time.Now()}
-	if err := tw.WriteHeader(hdr); err != nil {
+	if err := dockercli.PutFile(context.Background(), d.name, "/data/", name, data); err != nil {
 		d.c.t.Fatal(err)
 	}
-	_, _ = tw.Write(data)
-	_ = tw.Close()
-	d.c.must(dockerIn(context.Background(), &buf, "cp", "-", d.name+":/data/"))
 }
 
 // fileSHA256 hashes a file of the container, read with `docker cp`.
 func (d *dnode) fileSHA256(path string) (string, error) {
-	cmd := exec.Command("docker", "cp", d.name+":"+path, "-")
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", err
-	}
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	defer cmd.Wait()
-	tr := tar.NewReader(out)
-	if _, err := tr.Next(); err != nil {
-		return "", fmt.Errorf("docker cp %s:%s: %v: %s", d.name, path, err, errb.String())
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, tr); err != nil {
-		return "", err
-	}
-	_, _ = io.Copy(io.Discard, out)
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return dockercli.FileSHA256(context.Background(), d.name, path)
 }
 
 // share puts data into the node and shares it; it returns the root CID.

@@ -164,7 +164,7 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 <table>
 <tr><th>plan file</th><td>{{.R.PlanFile}}</td><th>seed</th><td>{{.R.Seed}}</td></tr>
 <tr><th>nodes</th><td>{{.R.NodeCount}}</td><th>content</th><td>{{mib .R.ContentBytes}} MiB ({{.R.Root}})</td></tr>
-<tr><th>mode</th><td>{{.R.Mode}} time</td><th>commit</th><td>{{.R.Commit}}</td></tr>
+<tr><th>mode</th><td>{{if eq .R.Mode "docker"}}containers (links not shaped){{else}}{{.R.Mode}} time{{end}}</td><th>commit</th><td>{{.R.Commit}}</td></tr>
 <tr><th>simulated</th><td>{{printf "%.1f" .R.SimulatedS}} s</td><th>wall</th><td>{{printf "%.1f" .R.WallS}} s</td></tr>
 <tr><th>peak memory</th><td>{{mib (.PeakMem)}} MiB</td><th>per node</th><td>{{mib (.MemPerNode)}} MiB</td></tr>
 <tr><th>T_min (Kumar–Ross)</th><td>{{f2 .R.TMinS}} s</td><th>p50 / p99</th><td>{{f2 .R.P50S}} s / {{f2 .R.P99S}} s = {{f2 .R.P50OverTmin}} / {{f2 .R.P99OverTmin}} × T_min</td></tr>
@@ -248,9 +248,14 @@ func (res *Results) WriteSummary(w io.Writer) {
 		}
 		return fmt.Sprintf("%.2f", *v)
 	}
-	fmt.Fprintf(w, "plan %s (seed %d): %d nodes, %.1f MiB, %.1f s simulated in %.1f s wall (%s time), peak memory %.0f MiB (%.1f MiB/node)\n",
-		res.Plan, res.Seed, res.NodeCount, float64(res.ContentBytes)/(1<<20), res.SimulatedS, res.WallS, res.Mode,
-		float64(res.PeakMemBytes)/(1<<20), float64(res.MemPerNode)/(1<<20))
+	if res.Mode == "docker" {
+		fmt.Fprintf(w, "plan %s (seed %d): %d nodes as containers, %.1f MiB, %.1f s from the first fetch (links not shaped)\n",
+			res.Plan, res.Seed, res.NodeCount, float64(res.ContentBytes)/(1<<20), res.WallS)
+	} else {
+		fmt.Fprintf(w, "plan %s (seed %d): %d nodes, %.1f MiB, %.1f s simulated in %.1f s wall (%s time), peak memory %.0f MiB (%.1f MiB/node)\n",
+			res.Plan, res.Seed, res.NodeCount, float64(res.ContentBytes)/(1<<20), res.SimulatedS, res.WallS, res.Mode,
+			float64(res.PeakMemBytes)/(1<<20), float64(res.MemPerNode)/(1<<20))
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP\tNODES\tCOMPLETE\tP50 s\tP99 s\tMiB UP\tMiB DOWN")
 	for _, s := range res.GroupSummaries() {

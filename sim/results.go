@@ -119,6 +119,13 @@ func (r *run) results() *Results {
 		nr.BlocksRejected = rejected[sn.name]
 		res.Nodes = append(res.Nodes, nr)
 	}
+	summarize(p, res)
+	return res
+}
+
+// summarize fills in the bound, the percentiles and the expectations from
+// res.Nodes.
+func summarize(p *Plan, res *Results) {
 	res.TMinS = TMin(p)
 	times := completionTimes(res.Nodes, "")
 	res.P50S, res.P99S = percentile(times, 0.5), percentile(times, 0.99)
@@ -131,7 +138,6 @@ func (r *run) results() *Results {
 		res.Expectations = append(res.Expectations, er)
 		res.Pass = res.Pass && er.Pass
 	}
-	return res
 }
 
 // IsFetcherRole reports whether nodes of the role fetch the content.

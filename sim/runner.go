@@ -154,16 +154,22 @@ func makeContent(seed uint64, n int64) []byte {
 	return b
 }
 
+// joinS is when node i of g starts: the group's nodes join evenly over
+// JoinSpanS from JoinS.
+func (g *Group) joinS(i int) float64 {
+	if g.Count > 1 {
+		return g.JoinS + g.JoinSpanS*float64(i)/float64(g.Count-1)
+	}
+	return g.JoinS
+}
+
 // layout names every node and gives it an address and a join time.
 func (r *run) layout() {
 	idx := 0
 	for gi := range r.plan.Groups {
 		g := &r.plan.Groups[gi]
 		for i := range g.Count {
-			join := g.JoinS
-			if g.Count > 1 {
-				join += g.JoinSpanS * float64(i) / float64(g.Count-1)
-			}
+			join := g.joinS(i)
 			sn := &simNode{
 				name:   fmt.Sprintf("%s-%d", g.Name, i),
 				group:  g,

@@ -18,6 +18,8 @@ func newSimCmd(g *globalFlags) *cobra.Command {
 		scale   int
 		maxMiB  float64
 		verbose bool
+		runner  string
+		image   string
 	)
 	cmd := &cobra.Command{
 		Use:   "sim PLAN",
@@ -61,15 +63,23 @@ for hundreds of nodes, needs a testing/synctest bubble, which only
 			}
 			stderr := cmd.ErrOrStderr()
 			start := time.Now()
-			res, err := sim.Run(cmd.Context(), p, sim.Options{
-				Logger: log,
-				Mode:   "real",
-				Commit: buildVersion().Commit,
-				Progress: func(pr sim.Progress) {
-					fmt.Fprintf(stderr, "\r%6.1fs  %d/%d complete  %.1f MiB received  (wall %s)   ",
-						pr.SimS, pr.Completed, pr.Fetchers, float64(pr.BytesDown)/(1<<20), time.Since(start).Round(time.Second))
-				},
-			})
+			progress := func(pr sim.Progress) {
+				fmt.Fprintf(stderr, "\r%6.1fs  %d/%d complete  %.1f MiB received  (wall %s)   ",
+					pr.SimS, pr.Completed, pr.Fetchers, float64(pr.BytesDown)/(1<<20), time.Since(start).Round(time.Second))
+			}
+			var res *sim.Results
+			switch runner {
+			case "process":
+				res, err = sim.Run(cmd.Context(), p, sim.Options{
+					Logger: log, Mode: "real", Commit: buildVersion().Commit, Progress: progress,
+				})
+			case "docker":
+				res, err = sim.RunDocker(cmd.Context(), p, sim.DockerOptions{
+					Image: image, Logger: log, Commit: buildVersion().Commit, Progress: progress,
+				})
+			default:
+				return fmt.Errorf("--runner %q: want process (every node in this process, simulated links) or docker (a container per node)", runner)
+			}
 			fmt.Fprintln(stderr)
 			if err != nil {
 				return fmt.Errorf("running %s: %w", args[0], err)
@@ -98,5 +108,7 @@ for hundreds of nodes, needs a testing/synctest bubble, which only
 	cmd.Flags().IntVar(&scale, "max-per-group", 0, "shrink every group to at most this many nodes (0 = as planned)")
 	cmd.Flags().Float64Var(&maxMiB, "max-content-mib", 0, "shrink the content to at most this many MiB (0 = as planned)")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "log every node's debug output to stderr")
+	cmd.Flags().StringVar(&runner, "runner", "process", "process (every node in this process, on simulated links) or docker (a container per node, real addresses, links not shaped)")
+	cmd.Flags().StringVar(&image, "image", "shoal:dev", "with --runner docker: the shoal image to run (make image builds shoal:dev)")
 	return cmd
 }
