@@ -23,7 +23,7 @@ func newSimCmd(g *globalFlags) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "sim PLAN",
-		Short: "run a simulation plan: many real shoal nodes over shaped links, in this process",
+		Short: "run a simulation plan: many real shoal nodes over shaped links, in this process (or as containers: --runner docker)",
 		Long: `sim runs a plan (a TOML file such as sim/plans/flash-crowd.toml): every
 simulated node is a real shoal node (DHT, block exchange, in-memory store)
 on a simulated QUIC network with the plan's bandwidths and latencies. It
@@ -38,7 +38,12 @@ at sizes this machine can carry). Virtual time, deterministic and fast
 for hundreds of nodes, needs a testing/synctest bubble, which only
 "go test" provides: run a plan there with
   SHOAL_SIM_PLAN=$PWD/sim/plans/flash-crowd.toml SHOAL_SIM_OUT=DIR go test ./sim -run TestPlanFromEnv -timeout 0
-(an absolute path: go test runs in the sim directory)`,
+(an absolute path: go test runs in the sim directory)
+
+With --runner docker every node is a container of --image (make image
+builds shoal:dev) on a Docker network made for the run, driven through its
+CLI; links are not shaped, and plans with byzantine or lookup nodes,
+latency matrices or partitions are refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := sim.LoadPlan(args[0])
