@@ -48,7 +48,7 @@ func main() {
 	}
 	bad := compare(os.Stdout, base, cur, *maxDrop)
 	if bad > 0 {
-		fmt.Printf("\n%d metric(s) worse than the baseline by more than %.0f%%\n", bad, *maxDrop*100)
+		fmt.Printf("\n%d metric(s) worse than the baseline by more than %.0f%%, or missing\n", bad, *maxDrop*100)
 		os.Exit(1)
 	}
 }
@@ -128,7 +128,8 @@ func median(vs []float64) float64 {
 }
 
 // compare prints one row per metric present in both and returns how many
-// got worse by more than maxDrop.
+// got worse by more than maxDrop, plus the judged metrics of the baseline
+// that this run lacks.
 func compare(w io.Writer, base, cur map[key][]float64, maxDrop float64) int {
 	keys := make([]key, 0, len(cur))
 	for k := range cur {
@@ -160,10 +161,17 @@ func compare(w io.Writer, base, cur map[key][]float64, maxDrop float64) int {
 		fmt.Fprintf(tw, "%s\t%s\t%.4g\t%.4g\t%s\t%s\n", k.bench, k.unit, b, c, change, verdict)
 	}
 	tw.Flush()
+	var missing []key
 	for k := range base {
-		if _, ok := cur[k]; !ok {
-			fmt.Fprintf(w, "not measured now: %s %s\n", k.bench, k.unit)
+		if _, ok := cur[k]; !ok && direction(k) != 0 {
+			missing = append(missing, k)
 		}
 	}
-	return bad
+	sort.Slice(missing, func(i, j int) bool { return missing[i].bench+missing[i].unit < missing[j].bench+missing[j].unit })
+	for _, k := range missing {
+		// A benchmark that failed or was not run leaves no line: that is
+		// not a pass.
+		fmt.Fprintf(w, "MISSING: %s %s (in the baseline, not in this run)\n", k.bench, k.unit)
+	}
+	return bad + len(missing)
 }

@@ -15,6 +15,9 @@ BenchmarkGatewayTTFB-2   1   2644997666 ns/op   0.85 ms-TTFB-stored   3 widgets 
 BenchmarkExchange/raw/tcp-2   1   1 ns/op   700 MB/s
 `
 
+// ttfbOK is the baseline's gateway line, unchanged.
+const ttfbOK = "BenchmarkGatewayTTFB-2 1 2644997666 ns/op 0.85 ms-TTFB-stored\n"
+
 func TestCompareFlagsDrops(t *testing.T) {
 	base, err := parse(strings.NewReader(baseline))
 	if err != nil {
@@ -29,11 +32,12 @@ func TestCompareFlagsDrops(t *testing.T) {
 		bad  int
 	}{
 		{"same", baseline, 0},
-		{"throughput down 10% is tolerated", "BenchmarkDaemonFetch/seeders=1-2 1 3930713529 ns/op 189 MB/s 0.42 of-raw 41 peak-RSS-MiB\n", 0},
-		{"throughput down 30%", "BenchmarkDaemonFetch/seeders=1-2 1 3930713529 ns/op 147 MB/s 0.42 of-raw 41 peak-RSS-MiB\n", 1},
+		{"a benchmark that did not run is flagged", "BenchmarkDaemonFetch/seeders=1-2 1 3930713529 ns/op 210 MB/s 0.42 of-raw 41 peak-RSS-MiB\n", 2},
+		{"throughput down 10% is tolerated", "BenchmarkDaemonFetch/seeders=1-2 1 3930713529 ns/op 189 MB/s 0.42 of-raw 41 peak-RSS-MiB\n" + ttfbOK, 0},
+		{"throughput down 30%", "BenchmarkDaemonFetch/seeders=1-2 1 3930713529 ns/op 147 MB/s 0.42 of-raw 41 peak-RSS-MiB\n" + ttfbOK, 1},
 		{"RSS up 50% and TTFB doubled", "BenchmarkDaemonFetch/seeders=1-2 1 3930713529 ns/op 210 MB/s 0.42 of-raw 62 peak-RSS-MiB\nBenchmarkGatewayTTFB-2 1 2644997666 ns/op 1.7 ms-TTFB-stored 1 widgets\n", 2},
-		{"a slower reference is not shoal's regression", "BenchmarkExchange/raw/tcp-2 1 1 ns/op 10 MB/s\nBenchmarkGatewayTTFB-2 1 2644997666 ns/op 0.85 ms-TTFB-stored 9 ms-TTFB-net/http\n", 0},
-		{"better is never flagged", "BenchmarkDaemonFetch/seeders=1-2 1 100 ns/op 900 MB/s 0.9 of-raw 10 peak-RSS-MiB\n", 0},
+		{"a slower reference is not shoal's regression", "BenchmarkDaemonFetch/seeders=1-2 1 3930713529 ns/op 210 MB/s 0.42 of-raw 41 peak-RSS-MiB\nBenchmarkExchange/raw/tcp-2 1 1 ns/op 10 MB/s\nBenchmarkGatewayTTFB-2 1 2644997666 ns/op 0.85 ms-TTFB-stored 9 ms-TTFB-net/http\n", 0},
+		{"better is never flagged", "BenchmarkDaemonFetch/seeders=1-2 1 100 ns/op 900 MB/s 0.9 of-raw 10 peak-RSS-MiB\n" + ttfbOK, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
