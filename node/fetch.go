@@ -44,11 +44,7 @@ func (s clientStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
 
 // PutVerified stores a block the client has already hashed to c.
 func (s clientStore) PutVerified(ctx context.Context, c cid.Cid, data []byte) error {
-	if err := s.n.store.PutVerified(ctx, c, data); err != nil {
-		return err
-	}
-	s.n.server.NotifyNewBlocks(c)
-	return nil
+	return notifyingPutter(s).put(ctx, c, data, s.n.store.PutVerified)
 }
 
 // getter reads blocks from the store, fetching missing ones from the swarm.

@@ -99,7 +99,13 @@ func (n *Node) Connect(ctx context.Context, addr string) error {
 type notifyingPutter struct{ n *Node }
 
 func (p notifyingPutter) Put(ctx context.Context, c cid.Cid, data []byte) error {
-	if err := p.n.store.Put(ctx, c, data); err != nil {
+	return p.put(ctx, c, data, p.n.store.Put)
+}
+
+// put stores with store (Put, or PutVerified for bytes already hashed),
+// then offers the block to the peers waiting for it.
+func (p notifyingPutter) put(ctx context.Context, c cid.Cid, data []byte, store func(context.Context, cid.Cid, []byte) error) error {
+	if err := store(ctx, c, data); err != nil {
 		return err
 	}
 	p.n.server.NotifyNewBlocks(c)

@@ -125,12 +125,15 @@ func (c ClientConfig) Validate() error {
 // writes the loop's wants. Plug the Client into a Network as the client
 // Receiver and as a PeerListener.
 type Client struct {
-	cfg       ClientConfig
-	net       ClientNetwork
-	store     Blocks
-	providers Providers
-	log       *slog.Logger
-	scores    *PeerScores
+	cfg   ClientConfig
+	net   ClientNetwork
+	store Blocks
+	// putVerified stores a block accept has just hashed: the store's
+	// PutVerified when it is a VerifiedPutter (no second hash), else Put.
+	putVerified func(ctx context.Context, c cid.Cid, data []byte) error
+	providers   Providers
+	log         *slog.Logger
+	scores      *PeerScores
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -172,6 +175,10 @@ func NewClient(cfg ClientConfig, net ClientNetwork, store Blocks, providers Prov
 		waiters:  make(map[cid.Cid][]chan error),
 	}
 	c.cfg.Scheduler.Scores = c.scores
+	c.putVerified = store.Put
+	if vp, ok := store.(VerifiedPutter); ok {
+		c.putVerified = vp.PutVerified
+	}
 	if c.cfg.Scheduler.TieBreak == 0 {
 		h := fnv.New64a()
 		h.Write([]byte(net.Self()))

@@ -145,11 +145,7 @@ func (c *Client) accept(ctx context.Context, b Block) (received, error) {
 	}
 	r.links = links
 	if has, err := c.store.Has(ctx, b.CID); err != nil || !has {
-		put := c.store.Put
-		if vp, ok := c.store.(VerifiedPutter); ok {
-			put = vp.PutVerified // hashed just above: once is enough
-		}
-		if err := put(ctx, b.CID, b.Data); err != nil {
+		if err := c.putVerified(ctx, b.CID, b.Data); err != nil {
 			c.log.Error("bitswap client: storing block", "cid", b.CID, "err", err)
 			return received{}, nil // not the peer's fault; the loop sees nothing
 		}

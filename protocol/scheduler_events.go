@@ -201,12 +201,12 @@ func (s *Scheduler) Tick(now time.Time) {
 	lapsed := false
 	for _, p := range slices.Clone(s.peers) {
 		s.tickPeer(p, now)
-		if p.partial && !p.lapsed && now.Sub(p.gainedAt) >= s.cfg.PartialPatience {
+		if p.partial && !p.lapsed && !s.hopeful(p, now) {
 			// It gains nothing: its "don't have" answers now stand.
 			p.lapsed, lapsed = true, true
 			p.recheckAt = time.Time{}
 		}
-		if !p.lapsed && !p.recheckAt.IsZero() && !now.Before(p.recheckAt) {
+		if s.hopeful(p, now) && !p.recheckAt.IsZero() && !now.Before(p.recheckAt) {
 			s.recheck(p)
 		}
 	}
@@ -216,11 +216,17 @@ func (s *Scheduler) Tick(now time.Time) {
 	s.schedule(now)
 }
 
+// hopeful reports whether p is a partial holder that has gained a block
+// of the DAG within PartialPatience: its "don't have" may change soon.
+func (s *Scheduler) hopeful(p *peerState, now time.Time) bool {
+	return p.partial && now.Sub(p.gainedAt) < s.cfg.PartialPatience
+}
+
 // dontHave records that p lacks b; from a partial holder that is
 // provisional, so a recheck is due.
 func (s *Scheduler) dontHave(p *peerState, b *block, now time.Time) {
 	b.setState(p, availDontHave)
-	if p.partial && !p.lapsed && p.recheckAt.IsZero() {
+	if s.hopeful(p, now) && p.recheckAt.IsZero() {
 		p.recheckAt = now.Add(s.cfg.RecheckInterval)
 	}
 }
@@ -320,7 +326,7 @@ func (s *Scheduler) checkSource(b *block, now time.Time) {
 		return
 	}
 	for _, q := range s.peers {
-		if s.mayHave(q, b) || (q.partial && !q.lapsed && now.Sub(q.gainedAt) < s.cfg.PartialPatience) {
+		if s.mayHave(q, b) || s.hopeful(q, now) {
 			return
 		}
 	}

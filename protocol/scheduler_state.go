@@ -91,7 +91,7 @@ type peerState struct {
 	// they are forgotten at recheckAt, and it keeps the fetch from failing.
 	partial   bool
 	gainedAt  time.Time // last HAVE or block from it
-	lapsed    bool      // gainedAt is PartialPatience old (seen by Tick)
+	lapsed    bool      // Tick has seen it stop being hopeful (one checkAll)
 	recheckAt time.Time // zero: nothing to recheck
 
 	bytes    int64 // all block bytes received, duplicates included

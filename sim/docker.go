@@ -57,7 +57,7 @@ func RunDocker(ctx context.Context, p *Plan, opts DockerOptions) (*Results, erro
 	d.prefix = "shoalsim-" + hex.EncodeToString(tag[:])
 	defer d.cleanup()
 	if _, err := dockercli.Run(ctx, nil, "network", "create", "--internal", d.prefix); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("creating the run's network: %w", err)
 	}
 	d.layout()
 	if err := d.run(ctx); err != nil {
@@ -99,7 +99,6 @@ type dockerNode struct {
 	mu      sync.Mutex
 	res     NodeResult
 	running bool
-	ended   bool // fetch finished, failed, or the node left
 }
 
 type dockerRun struct {
@@ -156,7 +155,7 @@ func (d *dockerRun) startNode(ctx context.Context, n *dockerNode, boot *dockerNo
 		args = append(args, "--bootstrap", boot.addr)
 	}
 	if _, err := dockercli.Run(ctx, nil, args...); err != nil {
-		return err
+		return fmt.Errorf("starting %s: %w", n.name, err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -215,7 +214,7 @@ func (d *dockerRun) run(ctx context.Context) error {
 			boot = n
 		}
 		if err := dockercli.PutFile(ctx, n.container, "/tmp/", "content.bin", content); err != nil {
-			return err
+			return fmt.Errorf("copying the content into %s: %w", n.name, err)
 		}
 		out, err := n.shoal(ctx, "share", "/tmp/content.bin")
 		if err != nil {
@@ -232,7 +231,7 @@ func (d *dockerRun) run(ctx context.Context) error {
 	if boot == nil {
 		return fmt.Errorf("%w: %s: the docker runner needs a seeder that is there from the start", ErrPlan, d.plan.File)
 	}
-	d.opts.Logger.Info("sim docker: content shared", "root", d.root, "seeders", d.count(RoleSeeder))
+	d.opts.Logger.Info("sim docker: content shared", "root", d.root)
 	// The DHT needs a moment before the first lookups find providers.
 	select {
 	case <-time.After(seconds(d.plan.SettleS)):
@@ -258,16 +257,6 @@ func (d *dockerRun) run(ctx context.Context) error {
 			d.report()
 		}
 	}
-}
-
-func (d *dockerRun) count(role string) int {
-	k := 0
-	for _, n := range d.nodes {
-		if n.group.Role == role {
-			k++
-		}
-	}
-	return k
 }
 
 // lifetime starts n at its join time, fetches if it is a fetcher, and
@@ -353,7 +342,6 @@ func (d *dockerRun) fetch(ctx context.Context, n *dockerNode) {
 	got, err := dockercli.FileSHA256(hctx, n.container, "/tmp/fetched")
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.ended = true
 	n.res.Completed, n.res.CompleteS = true, el
 	n.res.BytesOK = err == nil && got == d.sum
 	n.res.Error = ""
@@ -370,7 +358,6 @@ func (d *dockerRun) fetch(ctx context.Context, n *dockerNode) {
 func (n *dockerNode) setErr(err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.ended = true
 	if n.res.Error == "" {
 		n.res.Error = err.Error()
 	}

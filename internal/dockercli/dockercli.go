@@ -37,11 +37,7 @@ func Run(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		verb := ""
-		if len(args) > 0 {
-			verb = args[0]
-		}
-		return "", fmt.Errorf("docker %s: %w: %s", verb, err, strings.TrimSpace(errb.String()))
+		return "", fmt.Errorf("docker %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
 	}
 	return strings.TrimSpace(out.String()), nil
 }
