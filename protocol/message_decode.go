@@ -86,6 +86,11 @@ func forEachField(b []byte, fn func(protowire.Number, protowire.Type, []byte, ui
 		if n < 0 {
 			return fmt.Errorf("%w: bad tag: %v", ErrMalformedMessage, protowire.ParseError(n))
 		}
+		if num > protowire.MaxValidNumber {
+			// protowire accepts any tag varint; protobuf (and so boxo)
+			// refuses field numbers past 2^29-1.
+			return fmt.Errorf("%w: field number %d is out of range", ErrMalformedMessage, num)
+		}
 		b = b[n:]
 		want, known := types[num]
 		if !known {
