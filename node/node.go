@@ -71,13 +71,16 @@ func NewWithParts(cfg Config, parts Parts) (n *Node, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	n = &Node{cfg: cfg, log: log, host: parts.Host, store: parts.Store}
-	n.ctx, n.cancel = context.WithCancel(context.Background())
+	nd := &Node{cfg: cfg, log: log, host: parts.Host, store: parts.Store}
+	nd.ctx, nd.cancel = context.WithCancel(context.Background())
+	// Every failure below returns nil, err; release what was built under
+	// the node's own name, not the (then nil) result.
 	defer func() {
 		if err != nil {
-			n.Close()
+			nd.Close()
 		}
 	}()
+	n = nd
 
 	if n.store == nil {
 		if n.store, err = openStore(cfg, log); err != nil {
@@ -154,11 +157,33 @@ func openStore(cfg Config, log *slog.Logger) (blockstore.Store, error) {
 	}
 	bcfg.Dir = cfg.Home
 	s, err := blockstore.Open(bcfg)
+	var inUse *blockstore.InUseError
+	if errors.As(err, &inUse) {
+		return nil, homeInUseError{home: cfg.Home, pid: inUse.PID, err: err}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("node: opening the block store in %s: %w", bcfg.Dir, err)
 	}
 	return s, nil
 }
+
+// homeInUseError: a second daemon started on a home whose store another
+// process holds. It unwraps to the store's error (blockstore.ErrInUse).
+type homeInUseError struct {
+	home string
+	pid  int
+	err  error
+}
+
+func (e homeInUseError) Error() string {
+	who := "another shoal daemon"
+	if e.pid > 0 {
+		who = fmt.Sprintf("another shoal daemon (pid %d)", e.pid)
+	}
+	return fmt.Sprintf("node: %s is using home %s: stop it first, or start this one with its own --home", who, e.home)
+}
+
+func (e homeInUseError) Unwrap() error { return e.err }
 
 // Start brings the node onto the network: block exchange, the DHT and its
 // bootstrap, and re-announcement of every root it holds. A failed
