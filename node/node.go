@@ -120,7 +120,11 @@ func NewWithParts(cfg Config, parts Parts) (n *Node, err error) {
 	}
 	scfg := protocol.DefaultServerConfig()
 	scfg.UploadBytesPerSecond = cfg.Transfer.UploadLimit
-	scfg.IsNotFound = func(err error) bool { return errors.Is(err, blockstore.ErrNotFound) }
+	// A corrupt block was dropped (and logged) by the store: to a peer it
+	// is simply missing, answered with DONT_HAVE.
+	scfg.IsNotFound = func(err error) bool {
+		return errors.Is(err, blockstore.ErrNotFound) || errors.Is(err, blockstore.ErrCorrupt)
+	}
 	scfg.Logger = log.With("part", "server")
 	if n.server, err = protocol.NewServer(scfg, n.store, n.net); err != nil {
 		return nil, err
@@ -149,7 +153,12 @@ func openStore(cfg Config, log *slog.Logger) (blockstore.Store, error) {
 	bcfg := blockstore.DefaultConfig("")
 	bcfg.CapacityBytes = cfg.Store.CapacityBytes
 	bcfg.Sync = cfg.Store.Sync
-	bcfg.VerifyOnRead = cfg.Store.VerifyOnRead
+	// Every block read is re-hashed, whatever store.verify_on_read says:
+	// the node serves what it reads (gateway, API, Bitswap), and a block
+	// rotted on disk must be dropped and fetched again, never handed out.
+	// One SHA-256 per read costs far less than the read itself and runs
+	// faster than any link it is served over (bench/blockstore.md).
+	bcfg.VerifyOnRead = true
 	bcfg.Links = content.Links
 	bcfg.Logger = log.With("part", "blockstore")
 	if cfg.Home == "" {
