@@ -78,7 +78,7 @@ func TestStartupMalformedRoots(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := mustFail(t, homeConfig(home))
-		wantText(t, err, "node: "+path+" is not a valid roots file", "fix it or remove it")
+		wantText(t, err, "node: "+path+" is not a valid roots file", "fix it or delete it")
 	}
 	// The failed starts released the store: removing the file is enough.
 	if err := os.Remove(path); err != nil {

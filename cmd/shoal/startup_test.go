@@ -87,7 +87,7 @@ func TestDaemonStartupSameTCPPort(t *testing.T) {
 
 func TestDaemonStartupDamagedHomeFiles(t *testing.T) {
 	for _, tc := range []struct{ file, content, want, todo string }{
-		{"roots.json", "{not json", "is not a valid roots file", "fix it or remove it"},
+		{"roots.json", "{not json", "is not a valid roots file", "fix it or delete it"},
 		{"identity.key", "not a key", "is damaged", "restore it from a backup, or delete it"},
 	} {
 		home := t.TempDir()
