@@ -21,7 +21,7 @@ import (
 
 // On-disk layout under Config.Dir:
 //
-//	LOCK                 flock(2) held while open
+//	LOCK                 flock(2) held while open; holds the holder's pid
 //	pins                 "shoal-pins v1" then one pin root CID per line
 //	DIRTY                present while open (see recover.go)
 //	blocks/<xy>/<name>   one file per block; name is the multihash in
@@ -31,6 +31,7 @@ import (
 //	blocks/<xy>/.tmp-*   a block being written; removed by Open
 const (
 	blocksDirName = "blocks"
+	lockFileName  = "LOCK"
 	pinsFileName  = "pins"
 	pinsHeader    = "shoal-pins v1"
 	tmpPrefix     = ".tmp-"
@@ -131,6 +132,8 @@ func (d *diskBackend) path(key string) string {
 	name := keyEncoding.EncodeToString([]byte(key))
 	return filepath.Join(d.blocks, name[len(name)-3:len(name)-1], name)
 }
+
+func (d *diskBackend) where(key string) string { return d.path(key) }
 
 func (d *diskBackend) write(key string, data []byte) error {
 	name := d.path(key)

@@ -25,6 +25,8 @@ type backend interface {
 	remove(key string) error
 	// savePins persists the pin roots atomically.
 	savePins(roots []cid.Cid) error
+	// where names the place key is kept, for logs ("" in memory).
+	where(key string) string
 	close() error
 }
 
@@ -300,7 +302,7 @@ func (e *engine) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	}
 	if e.cfg.VerifyOnRead {
 		if err := checkHash(c.Hash(), data); err != nil {
-			e.forget(en, "corrupt")
+			e.forget(en, "corrupt: failed its hash check on read; removed, so it counts as missing and is fetched again")
 			return nil, fmt.Errorf("%w: %s failed its hash check on read (%v) and was removed; fetch it again", ErrCorrupt, c, err)
 		}
 	}
@@ -316,7 +318,11 @@ func (e *engine) forget(en *entry, why string) bool {
 		e.mu.Unlock()
 		return false
 	}
-	e.log.Warn("blockstore: dropping block", "cid", keyCid(en.key), "reason", why)
+	args := []any{"cid", keyCid(en.key), "reason", why}
+	if w := e.be.where(en.key); w != "" {
+		args = append(args, "path", w)
+	}
+	e.log.Warn("blockstore: dropping block", args...)
 	e.dropLocked(en)
 	e.mu.Unlock()
 	e.removeKeys([]string{en.key})

@@ -58,3 +58,4 @@ func (m *memBackend) remove(key string) error {
 
 func (m *memBackend) savePins([]cid.Cid) error { return nil }
 func (m *memBackend) close() error             { return nil }
+func (m *memBackend) where(string) string      { return "" }

@@ -34,7 +34,27 @@ var (
 	ErrCorrupt = errors.New("blockstore: stored block is corrupt")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("blockstore: closed")
+	// ErrInUse: Open found the directory locked by another process; the
+	// error is an *InUseError naming it.
+	ErrInUse = errors.New("blockstore: in use by another process")
 )
+
+// InUseError is what Open returns when another process holds the store's
+// lock: two processes writing one store would corrupt its index.
+type InUseError struct {
+	Dir string
+	PID int // the holder's process id; 0 if it could not be read
+}
+
+func (e *InUseError) Error() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("blockstore: %s is in use by process %d", e.Dir, e.PID)
+	}
+	return fmt.Sprintf("blockstore: %s is in use by another process", e.Dir)
+}
+
+// Is makes errors.Is(err, ErrInUse) true for an *InUseError.
+func (e *InUseError) Is(target error) bool { return target == ErrInUse }
 
 // LinkFunc returns the CIDs a block links to. The node passes
 // content.Links; the store uses it only to walk pinned DAGs. It is never

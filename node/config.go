@@ -54,7 +54,9 @@ type APIConfig struct {
 type StoreConfig struct {
 	CapacityBytes int64 `toml:"capacity_bytes"`
 	Sync          bool  `toml:"sync"`
-	VerifyOnRead  bool  `toml:"verify_on_read"`
+	// VerifyOnRead is kept so older config files still load; a node
+	// always re-hashes the blocks it reads.
+	VerifyOnRead bool `toml:"verify_on_read"`
 }
 
 // TransferConfig covers block exchange.
@@ -280,7 +282,8 @@ capacity_bytes = %d
 # (writes are renamed into place), and a restart after an unclean stop
 # re-checks the newest blocks; see bench/blockstore.md for the cost.
 sync = %v
-# Re-hash blocks when reading them from disk.
+# Ignored: every block read is re-hashed, and a corrupt one is dropped
+# and fetched again. Kept so older config files load.
 verify_on_read = %v
 
 [transfer]

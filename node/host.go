@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -22,6 +23,7 @@ import (
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // KeyFile is the name of the node's private key inside its home.
@@ -73,7 +75,11 @@ func newHost(cfg Config, key crypto.PrivKey) (host.Host, error) {
 		libp2p.UserAgent(userAgent),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(tls.ID, tls.New),
-		libp2p.Transport(tcp.NewTCPTransport),
+		// Without SO_REUSEPORT a second daemon on the same port fails to
+		// listen instead of silently sharing (and splitting) the first's
+		// inbound connections. Outgoing dials then come from ephemeral
+		// ports, which only costs TCP hole punching (relay is off anyway).
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.DisableRelay(),
 	}
 	if cfg.Network.SwarmKey != "" {
@@ -89,7 +95,9 @@ func newHost(cfg Config, key crypto.PrivKey) (host.Host, error) {
 	} else {
 		opts = append(opts, libp2p.Transport(quic.NewTransport))
 	}
-	opts = append(opts, libp2p.ListenAddrStrings(listen...))
+	// Listen after New, one address at a time: libp2p's own Listen
+	// succeeds when any address works and only logs the others.
+	opts = append(opts, libp2p.NoListenAddrs)
 
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
@@ -107,9 +115,48 @@ func newHost(cfg Config, key crypto.PrivKey) (host.Host, error) {
 	if err != nil {
 		rm.Close()
 		cm.Close()
-		return nil, fmt.Errorf("node: starting libp2p on %s: %w", strings.Join(listen, ", "), err)
+		return nil, fmt.Errorf("node: starting libp2p: %w", err)
+	}
+	if err := listenAll(h, listen); err != nil {
+		h.Close()
+		return nil, err
 	}
 	return h, nil
+}
+
+// listenAll opens every listen address or fails naming the first that
+// cannot be opened: a node that quietly lost its TCP port would be
+// unreachable to half its peers.
+func listenAll(h host.Host, addrs []string) error {
+	// The swarm's AddListenAddr returns the transport's own error, which
+	// Listen flattens into a string.
+	type addListener interface{ AddListenAddr(ma.Multiaddr) error }
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return fmt.Errorf("%w: network.listen %q is not a multiaddr: %v", ErrConfig, s, err)
+		}
+		if al, ok := h.Network().(addListener); ok {
+			err = al.AddListenAddr(a)
+		} else {
+			err = h.Network().Listen(a)
+		}
+		if err != nil {
+			return listenError(s, err)
+		}
+	}
+	return nil
+}
+
+// ErrAddrInUse wraps a listen failure because another process holds the
+// address.
+var ErrAddrInUse = errors.New("address already in use")
+
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") {
+		return fmt.Errorf("node: listen %s: %w (another shoal daemon or another program has it): pass --listen with another port, or use port 0 for any free one", addr, ErrAddrInUse)
+	}
+	return fmt.Errorf("node: listen %s: %w: check network.listen in the config or --listen", addr, err)
 }
 
 func tcpOnly(addrs []string) []string {

@@ -71,13 +71,16 @@ func NewWithParts(cfg Config, parts Parts) (n *Node, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	n = &Node{cfg: cfg, log: log, host: parts.Host, store: parts.Store}
-	n.ctx, n.cancel = context.WithCancel(context.Background())
+	nd := &Node{cfg: cfg, log: log, host: parts.Host, store: parts.Store}
+	nd.ctx, nd.cancel = context.WithCancel(context.Background())
+	// Every failure below returns nil, err; release what was built under
+	// the node's own name, not the (then nil) result.
 	defer func() {
 		if err != nil {
-			n.Close()
+			nd.Close()
 		}
 	}()
+	n = nd
 
 	if n.store == nil {
 		if n.store, err = openStore(cfg, log); err != nil {
@@ -117,7 +120,11 @@ func NewWithParts(cfg Config, parts Parts) (n *Node, err error) {
 	}
 	scfg := protocol.DefaultServerConfig()
 	scfg.UploadBytesPerSecond = cfg.Transfer.UploadLimit
-	scfg.IsNotFound = func(err error) bool { return errors.Is(err, blockstore.ErrNotFound) }
+	// A corrupt block was dropped (and logged) by the store: to a peer it
+	// is simply missing, answered with DONT_HAVE.
+	scfg.IsNotFound = func(err error) bool {
+		return errors.Is(err, blockstore.ErrNotFound) || errors.Is(err, blockstore.ErrCorrupt)
+	}
 	scfg.Logger = log.With("part", "server")
 	if n.server, err = protocol.NewServer(scfg, n.store, n.net); err != nil {
 		return nil, err
@@ -146,7 +153,12 @@ func openStore(cfg Config, log *slog.Logger) (blockstore.Store, error) {
 	bcfg := blockstore.DefaultConfig("")
 	bcfg.CapacityBytes = cfg.Store.CapacityBytes
 	bcfg.Sync = cfg.Store.Sync
-	bcfg.VerifyOnRead = cfg.Store.VerifyOnRead
+	// Every block read is re-hashed, whatever store.verify_on_read says:
+	// the node serves what it reads (gateway, API, Bitswap), and a block
+	// rotted on disk must be dropped and fetched again, never handed out.
+	// One SHA-256 per read costs far less than the read itself and runs
+	// faster than any link it is served over (bench/blockstore.md).
+	bcfg.VerifyOnRead = true
 	bcfg.Links = content.Links
 	bcfg.Logger = log.With("part", "blockstore")
 	if cfg.Home == "" {
@@ -154,11 +166,33 @@ func openStore(cfg Config, log *slog.Logger) (blockstore.Store, error) {
 	}
 	bcfg.Dir = cfg.Home
 	s, err := blockstore.Open(bcfg)
+	var inUse *blockstore.InUseError
+	if errors.As(err, &inUse) {
+		return nil, homeInUseError{home: cfg.Home, pid: inUse.PID, err: err}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("node: opening the block store in %s: %w", bcfg.Dir, err)
 	}
 	return s, nil
 }
+
+// homeInUseError: a second daemon started on a home whose store another
+// process holds. It unwraps to the store's error (blockstore.ErrInUse).
+type homeInUseError struct {
+	home string
+	pid  int
+	err  error
+}
+
+func (e homeInUseError) Error() string {
+	who := "another shoal daemon"
+	if e.pid > 0 {
+		who = fmt.Sprintf("another shoal daemon (pid %d)", e.pid)
+	}
+	return fmt.Sprintf("node: %s is using home %s: stop it first, or start this one with its own --home", who, e.home)
+}
+
+func (e homeInUseError) Unwrap() error { return e.err }
 
 // Start brings the node onto the network: block exchange, the DHT and its
 // bootstrap, and re-announcement of every root it holds. A failed

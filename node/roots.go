@@ -46,7 +46,7 @@ func loadRoots(home string) (*rootRegistry, error) {
 		return nil, fmt.Errorf("node: reading %s: %w", r.path, err)
 	}
 	if err := json.Unmarshal(b, &r.roots); err != nil {
-		return nil, fmt.Errorf("node: %s is damaged (%v): delete it; roots are re-learned as content is shared or fetched", r.path, err)
+		return nil, fmt.Errorf("node: %s is not a valid roots file (%v): fix it or delete it (it only lists roots for `shoal ls` and reproviding; pins and blocks are kept in the block store)", r.path, err)
 	}
 	for k := range r.roots {
 		if _, err := cid.Decode(k); err != nil {

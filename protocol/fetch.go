@@ -246,7 +246,15 @@ func (f *Fetch) Cancel() {
 func (c *Client) Get(ctx context.Context, k cid.Cid) ([]byte, error) {
 	c.storeInline(ctx, k)
 	if has, err := c.store.Has(ctx, k); err == nil && has {
-		return c.store.Get(ctx, k)
+		data, err := c.store.Get(ctx, k)
+		if err == nil || ctx.Err() != nil {
+			return data, err
+		}
+		// A store that found k rotten (or lost it meanwhile) drops it:
+		// then it is missing like any other block, and fetched.
+		if has, herr := c.store.Has(ctx, k); herr != nil || has {
+			return nil, err
+		}
 	}
 	ch := make(chan error, 1)
 	if !c.post(func() { c.getBlock(ctx, k, ch) }) {
