@@ -68,13 +68,7 @@ func startSeeder(t *testing.T, uploadLimit int64, files ...[]byte) *node.Node {
 //
 // Without Chromium it skips, unless SHOAL_REQUIRE_BROWSER=1.
 func TestBrowserDashboard(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		if os.Getenv("SHOAL_REQUIRE_BROWSER") == "1" {
-			t.Fatal("SHOAL_REQUIRE_BROWSER=1 but no Chromium found: apt-get install -y chromium, or set SHOAL_CHROMIUM")
-		}
-		t.Skip("no Chromium on PATH (apt-get install -y chromium, or set SHOAL_CHROMIUM): skipping the browser test")
-	}
+	chromium := needChromium(t)
 	shotPath := os.Getenv("SHOAL_SCREENSHOT")
 	// For the README picture, a slower and bigger fetch so the shot
 	// catches it running; the default run stays quick.
@@ -97,23 +91,7 @@ func TestBrowserDashboard(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.WindowSize(1360, 900),
-	)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer bcancel()
-
-	// Start the browser on bctx itself: the browser lives as long as the
-	// context of the first Run, and run's steps have shorter ones.
-	if err := chromedp.Run(bctx); err != nil {
-		t.Fatalf("starting %s: %v", chromium, err)
-	}
+	bctx := startBrowser(t, ctx, chromium)
 	if scheme := os.Getenv("SHOAL_SCREENSHOT_SCHEME"); scheme != "" { // "dark" or "light"
 		run(t, bctx, "emulate "+scheme, emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}))
 	}
@@ -211,6 +189,43 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+}
+
+// needChromium returns the browser to drive, or skips the test without
+// one, unless SHOAL_REQUIRE_BROWSER=1.
+func needChromium(t *testing.T) string {
+	t.Helper()
+	chromium := findChromium()
+	if chromium == "" {
+		if os.Getenv("SHOAL_REQUIRE_BROWSER") == "1" {
+			t.Fatal("SHOAL_REQUIRE_BROWSER=1 but no Chromium found: apt-get install -y chromium, or set SHOAL_CHROMIUM")
+		}
+		t.Skip("no Chromium on PATH (apt-get install -y chromium, or set SHOAL_CHROMIUM): skipping the browser test")
+	}
+	return chromium
+}
+
+// startBrowser starts headless chromium for as long as ctx lasts and
+// returns the context of its first tab.
+func startBrowser(t *testing.T, ctx context.Context, chromium string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.WindowSize(1360, 900),
+	)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(bcancel)
+	// Start the browser on bctx itself: the browser lives as long as the
+	// context of the first Run, and run's steps have shorter ones.
+	if err := chromedp.Run(bctx); err != nil {
+		t.Fatalf("starting %s: %v", chromium, err)
+	}
+	return bctx
 }
 
 // textOf reads an element's text in one script call. chromedp.Text
