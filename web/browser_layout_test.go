@@ -125,20 +125,23 @@ func readPage(t *testing.T, ctx context.Context) pageState {
 func checkChart(t *testing.T, st pageState) {
 	t.Helper()
 	if len(st.Plot) != 4 || len(st.Paths) == 0 {
-		t.Fatalf("chart: plot area %v, paths %q", st.Plot, st.Paths)
+		t.Errorf("chart: plot area %v, paths %q, y ticks %q", st.Plot, st.Paths, st.Ticks)
+		return
 	}
 	x0, y0, x1, y1 := st.Plot[0], st.Plot[1], st.Plot[0]+st.Plot[2], st.Plot[1]+st.Plot[3]
 	num := regexp.MustCompile(`-?[0-9.]+`)
 	for _, d := range st.Paths {
 		v := num.FindAllString(d, -1)
 		if len(v) < 4 || len(v)%2 != 0 {
-			t.Fatalf("chart path %q: not x y pairs", d)
+			t.Errorf("chart path %q: not x y pairs", d)
+			return
 		}
 		for i := 0; i < len(v); i += 2 {
 			x, _ := strconv.ParseFloat(v[i], 64)
 			y, _ := strconv.ParseFloat(v[i+1], 64)
 			if x < x0-0.05 || x > x1+0.05 || y < y0-0.05 || y > y1+0.05 {
-				t.Fatalf("chart point (%v, %v) outside the plot area x %v..%v, y %v..%v; path %q", x, y, x0, x1, y0, y1, d)
+				t.Errorf("chart point (%v, %v) outside the plot area x %v..%v, y %v..%v; path %q", x, y, x0, x1, y0, y1, d)
+				return
 			}
 		}
 	}
@@ -146,7 +149,10 @@ func checkChart(t *testing.T, st pageState) {
 	if lastX, _ := strconv.ParseFloat(line[len(line)-2], 64); lastX < x1-3 {
 		t.Errorf("the newest point is at x %v, not at the right edge %v", lastX, x1)
 	}
-	top, step, unit := parseTicks(t, st.Ticks)
+	top, step, unit, ok := parseTicks(t, st.Ticks)
+	if !ok {
+		return
+	}
 	if top*unit < st.DataMax {
 		t.Errorf("y axis tops at %s but the chart holds %.0f B/s", st.Ticks[len(st.Ticks)-1], st.DataMax)
 	}
@@ -158,30 +164,34 @@ func checkChart(t *testing.T, st pageState) {
 
 // parseTicks reads y labels "0", "200 KiB/s", "400 KiB/s", ...: equal
 // steps in one unit. It returns the top value and the step in that unit,
-// and the unit in bytes per second.
-func parseTicks(t *testing.T, ticks []string) (top, step, unit float64) {
+// and the unit in bytes per second; ok is false after reporting ticks
+// that are not so.
+func parseTicks(t *testing.T, ticks []string) (top, step, unit float64, ok bool) {
 	t.Helper()
 	units := map[string]float64{"B/s": 1, "KiB/s": 1 << 10, "MiB/s": 1 << 20, "GiB/s": 1 << 30, "TiB/s": 1 << 40}
 	if len(ticks) < 3 || ticks[0] != "0" {
-		t.Fatalf("y ticks %q: want 0 and at least two steps", ticks)
+		t.Errorf("y ticks %q: want 0 and at least two steps", ticks)
+		return 0, 0, 0, false
 	}
 	var name string
 	for k, s := range ticks[1:] {
-		v, u, ok := strings.Cut(s, " ")
+		v, u, found := strings.Cut(s, " ")
 		f, err := strconv.ParseFloat(v, 64)
-		if !ok || err != nil || units[u] == 0 || (name != "" && u != name) {
-			t.Fatalf("y tick %q of %q: want a number and one unit for all", s, ticks)
+		if !found || err != nil || units[u] == 0 || (name != "" && u != name) {
+			t.Errorf("y tick %q of %q: want a number and one unit for all", s, ticks)
+			return 0, 0, 0, false
 		}
 		name = u
 		if k == 0 {
 			step = f
 		}
 		if math.Abs(f-float64(k+1)*step) > 1e-9*f {
-			t.Fatalf("y ticks %q: not equal steps of %v", ticks, step)
+			t.Errorf("y ticks %q: not equal steps of %v", ticks, step)
+			return 0, 0, 0, false
 		}
 		top = f
 	}
-	return top, step, units[name]
+	return top, step, units[name], true
 }
 
 // checkNarrow: nothing sticks out of a 420 px page.
@@ -262,14 +272,14 @@ func TestBrowserDashboardShapes(t *testing.T) {
 	names := map[string]string{pc: "holiday photos (2025).tar", nc: "notes.txt"}
 	namesJSON, _ := json.Marshal(names)
 	addNames := fmt.Sprintf(`(() => { const names = %s, orig = render;
-  render = (d) => { for (const x of [...(d.roots || []), ...(d.transfers || [])]) if (!x.name && names[x.cid]) x.name = names[x.cid]; orig(d); }; })()`, namesJSON)
+  render = (d) => { for (const x of [...(d.roots || []), ...(d.transfers || [])]) if (!x.name && names[x.cid]) x.name = names[x.cid]; orig(d); window.namedRenders = (window.namedRenders || 0) + 1; }; })()`, namesJSON)
 	ready := chromedp.Tasks{
 		chromedp.WaitVisible(`#live[data-state="live"]`, chromedp.ByQuery),
 		chromedp.Evaluate(addNames, nil),
-		chromedp.WaitVisible(`.transfer[data-cid="`+pc+`"] .name`, chromedp.ByQuery),
+		chromedp.WaitVisible(`.transfer[data-cid="`+pc+`"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#peers-table tr[data-peer="`+peerB+`"]`, chromedp.ByQuery),
-		// Four samples on the chart.
-		chromedp.Poll(`bandwidth.length >= 4 && document.querySelector('#bw-chart path.line-in') !== null`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		// Rendered with names, and four samples on the chart.
+		chromedp.Poll(`window.namedRenders >= 1 && bandwidth.length >= 4 && document.querySelector('#bw-chart path.line-in') !== null`, nil, chromedp.WithPollingTimeout(15*time.Second)),
 	}
 	run(t, bctx, "load the dashboard at 420 px", chromedp.EmulateViewport(420, 900), chromedp.Navigate(srv.URL+"/"), ready)
 
