@@ -106,7 +106,7 @@ const readPageJS = `(() => {
     peerColours: Object.fromEntries(all('#peers-table tr[data-peer]').map((tr) => [tr.dataset.peer, colour(tr.querySelector('.sw'))])),
     barColours: Object.fromEntries(all('.transfer .legend > span').map((x) => [x.querySelector('.mono').title, colour(x.querySelector('.sw'))])),
     transfers: Object.fromEntries(all('.transfer').map((el) => [el.dataset.cid, {
-      meta: el.querySelector('.t-meta').textContent, head: el.querySelector('.t-head').textContent,
+      meta: [...el.querySelector('.t-meta').children].map((x) => x.textContent).join(' · '), head: el.querySelector('.t-head').textContent,
       title: titled(el.querySelector('.t-head')), error: (el.querySelector('.t-error') || {}).textContent || '' }])),
     roots: Object.fromEntries(all('#roots-table tr[data-cid]').map((tr) => [tr.dataset.cid, { text: tr.cells[0].textContent, title: titled(tr.cells[0]) }])),
   };

@@ -269,7 +269,7 @@ function transferRow(t) {
     peers.length > 6 ? h('span', {}, '+ ' + (peers.length - 6) + ' more') : null)) : null;
   return h('div', { class: 'transfer', 'data-cid': t.cid, 'data-state': t.state },
     h('div', { class: 't-head' }, state, cidLabel(t.cid, t.name),
-      h('span', { class: 'right' }, done || failed ? 'finished ' + ago(t.finished) + ' · took ' + duration(took) : 'started ' + ago(t.started))),
+      h('span', { class: 'right' }, done || failed ? 'finished ' + ago(t.finished) + ' · took ' + (took < 10 ? took.toFixed(1) + ' s' : duration(took)) : 'started ' + ago(t.started))),
     h('div', { class: 't-progress' }, bar(p)),
     h('div', { class: 't-meta' }, meta),
     failed && t.error ? h('div', { class: 't-error' }, sentence(t.error)) : null,
@@ -298,7 +298,7 @@ function renderRoots(d) {
         h('td', { class: 'grow' }, h('div', { class: 'cell-id' }, cidLabel(r.cid, r.name))),
         h('td', { class: 'num' }, bytes(r.size)),
         h('td', {}, r.pinned ? h('span', { class: 'pill accent' }, 'pinned') : h('span', { class: 'pill' }, 'cached')),
-        h('td', {}, disc),
+        h('td', { class: 'disc' }, disc),
         h('td', { class: 'act' }, d.gateway ? h('a', { href: d.gateway + '/ipfs/' + r.cid, target: '_blank', rel: 'noopener', class: 'button small' }, 'Open') : null, ' ', btn));
     })))));
 }
