@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -35,6 +36,27 @@ type shapedNode struct {
 	transfers []node.TransferInfo
 	reads     uint64
 	grown     uint64
+	names     map[string]string // by CID, for roots and transfers
+}
+
+// setName sets the Name field of a node.RootInfo or node.TransferInfo
+// if this build has one (it is being added beside this test) and
+// reports whether it did.
+func setName(p any, name string) bool {
+	f := reflect.ValueOf(p).Elem().FieldByName("Name")
+	if !f.IsValid() || f.Kind() != reflect.String || name == "" {
+		return false
+	}
+	f.SetString(name)
+	return true
+}
+
+func (s *shapedNode) Roots(ctx context.Context) ([]node.RootInfo, error) {
+	roots, err := s.memNode.Roots(ctx)
+	for i := range roots {
+		setName(&roots[i], s.names[roots[i].CID])
+	}
+	return roots, err
 }
 
 func (s *shapedNode) Peers() []node.PeerInfo {
@@ -53,7 +75,11 @@ func (s *shapedNode) Peers() []node.PeerInfo {
 func (s *shapedNode) Transfers() []node.TransferInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.transfers)
+	out := slices.Clone(s.transfers)
+	for i := range out {
+		setName(&out[i], s.names[out[i].CID])
+	}
+	return out
 }
 
 // swapPeers reverses the order of the peers, here and in every transfer's
@@ -264,13 +290,19 @@ func TestBrowserDashboardShapes(t *testing.T) {
 			Error: "fetch of " + nc + " received nothing for 30s from the 1 peer (" + peerB + ")\n\tthey accept requests but do not answer; try other peers (shoal connect)",
 		}},
 	}
+	names := map[string]string{pc: "holiday photos (2025).tar", nc: "notes.txt"}
+	sn.names = names
 	srv := startSiteEvery(t, sn, "", 200*time.Millisecond)
 	bctx := startBrowser(t, ctx, chromium)
-	// The snapshot's roots and transfers carry no names yet in this
-	// build; the page gets them the way the node will send them, a name
-	// field beside the CID, by wrapping its render function.
-	names := map[string]string{pc: "holiday photos (2025).tar", nc: "notes.txt"}
+	// Where node.RootInfo has no Name yet, the page gets the names the
+	// way the node is to send them, a "name" field beside the CID, from
+	// a wrapper around its render function.
 	namesJSON, _ := json.Marshal(names)
+	if setName(&node.RootInfo{}, "x") {
+		namesJSON = []byte("{}")
+	} else {
+		t.Log("node.RootInfo has no Name field in this build: the page's render adds the names")
+	}
 	addNames := fmt.Sprintf(`(() => { const names = %s, orig = render;
   render = (d) => { for (const x of [...(d.roots || []), ...(d.transfers || [])]) if (!x.name && names[x.cid]) x.name = names[x.cid]; orig(d); window.namedRenders = (window.namedRenders || 0) + 1; }; })()`, namesJSON)
 	ready := chromedp.Tasks{
