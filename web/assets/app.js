@@ -64,11 +64,12 @@ function shortID(id) { return id && id.length > 16 ? id.slice(0, 8) + '…' + id
 function pct(part, whole) { return whole > 0 ? Math.min(100, (100 * part) / whole) : 0; }
 
 // sentence makes one readable sentence of a message: one line, a capital
-// first letter, a full stop.
+// first letter (unless it starts with an identifier such as a CID), a
+// full stop.
 function sentence(msg) {
   let text = String(msg === undefined || msg === null ? '' : msg).replace(/\s+/g, ' ').trim();
   if (!text) return 'Something went wrong, and the node did not say what.';
-  text = text[0].toUpperCase() + text.slice(1);
+  if (/^[a-z]+\b(?![-_./])/.test(text)) text = text[0].toUpperCase() + text.slice(1);
   return /[.!?…]$/.test(text) ? text : text + '.';
 }
 // apiMessage finds the message in an error response's body: the API's
@@ -130,7 +131,7 @@ async function fetchCID(ev) {
   if (!cid) { input.focus(); return; }
   try {
     const t = await post('/api/v1/fetch?cid=' + encodeURIComponent(cid));
-    toast(h('span', {}, 'Fetching ', h('span', { class: 'mono' }, shortID(t.cid))));
+    toast(h('span', {}, 'Fetching ', t.name ? t.name : h('span', { class: 'mono' }, shortID(t.cid))));
     input.value = '';
   } catch (e) { toast(sentence('Fetch failed: ' + errorText(e)), true); }
 }
