@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,13 +71,7 @@ func startSeeder(t *testing.T, uploadLimit int64, files ...[]byte) *node.Node {
 //
 // Without Chromium it skips, unless SHOAL_REQUIRE_BROWSER=1.
 func TestBrowserDashboard(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		if os.Getenv("SHOAL_REQUIRE_BROWSER") == "1" {
-			t.Fatal("SHOAL_REQUIRE_BROWSER=1 but no Chromium found: apt-get install -y chromium, or set SHOAL_CHROMIUM")
-		}
-		t.Skip("no Chromium on PATH (apt-get install -y chromium, or set SHOAL_CHROMIUM): skipping the browser test")
-	}
+	chromium := needChromium(t)
 	shotPath := os.Getenv("SHOAL_SCREENSHOT")
 	// For the README picture, a slower and bigger fetch so the shot
 	// catches it running; the default run stays quick.
@@ -97,23 +94,7 @@ func TestBrowserDashboard(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.WindowSize(1360, 900),
-	)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer bcancel()
-
-	// Start the browser on bctx itself: the browser lives as long as the
-	// context of the first Run, and run's steps have shorter ones.
-	if err := chromedp.Run(bctx); err != nil {
-		t.Fatalf("starting %s: %v", chromium, err)
-	}
+	bctx := startBrowser(t, ctx, chromium)
 	if scheme := os.Getenv("SHOAL_SCREENSHOT_SCHEME"); scheme != "" { // "dark" or "light"
 		run(t, bctx, "emulate "+scheme, emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}))
 	}
@@ -200,17 +181,89 @@ func TestBrowserDashboard(t *testing.T) {
 		}
 		t.Logf("screenshot saved to %s", shotPath)
 	}
-	var shot []byte
 	run(t, bctx, "see the big fetch finish",
 		chromedp.WaitVisible(`.transfer[data-cid="`+bigCID+`"][data-state="done"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#roots-table tr[data-cid="`+bigCID+`"]`, chromedp.ByQuery),
-		chromedp.FullScreenshot(&shot, 100),
 	)
-	path := filepath.Join(t.TempDir(), "dashboard.png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Fatal(err)
+	saveShot(t, bctx, "dashboard.png")
+	st := readPage(t, bctx)
+	checkChart(t, st)
+	checkAverageRate(t, b, bigCID, st.Transfers[bigCID].Meta)
+
+	// The same page at 420 px: nothing sticks out.
+	run(t, bctx, "narrow the page to 420 px", chromedp.EmulateViewport(420, 900),
+		chromedp.Evaluate(`document.getElementById('toasts').replaceChildren()`, nil),
+		// Wait for a snapshot drawn at the new width.
+		chromedp.Poll(`document.querySelector('#bw-chart svg').getAttribute('width') <= 420`, nil, chromedp.WithPollingTimeout(10*time.Second)))
+	narrow := readPage(t, bctx)
+	checkNarrow(t, narrow)
+	checkChart(t, narrow)
+	saveShot(t, bctx, "dashboard-420-live.png")
+}
+
+// checkAverageRate: the page shows a finished transfer's rate as its
+// bytes over its duration, as the node reports them.
+func checkAverageRate(t *testing.T, n *node.Node, c, meta string) {
+	t.Helper()
+	for _, tr := range n.Transfers() {
+		if tr.CID != c {
+			continue
+		}
+		took := tr.Finished.Sub(tr.Started).Seconds()
+		want := float64(tr.BytesDone) / took
+		m := regexp.MustCompile(`average ([0-9.]+) (B|KiB|MiB|GiB)/s · ([0-9]+) blocks`).FindStringSubmatch(meta)
+		if m == nil {
+			t.Fatalf("finished transfer shows %q: no average rate and block count", meta)
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		v *= map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[m[2]]
+		// Shown to three figures, from times the page reads to the ms.
+		if math.Abs(v-want) > want*(0.005+0.002/took) {
+			t.Errorf("finished transfer of %d bytes in %.3f s shows %q, want an average of %.0f B/s", tr.BytesDone, took, meta, want)
+		}
+		if m[3] != strconv.Itoa(tr.Blocks) || tr.Blocks == 0 {
+			t.Errorf("finished transfer of %d blocks shows %q", tr.Blocks, meta)
+		}
+		return
 	}
-	t.Logf("screenshot: %s", path)
+	t.Fatalf("node has no transfer of %s", c)
+}
+
+// needChromium returns the browser to drive, or skips the test without
+// one, unless SHOAL_REQUIRE_BROWSER=1.
+func needChromium(t *testing.T) string {
+	t.Helper()
+	chromium := findChromium()
+	if chromium == "" {
+		if os.Getenv("SHOAL_REQUIRE_BROWSER") == "1" {
+			t.Fatal("SHOAL_REQUIRE_BROWSER=1 but no Chromium found: apt-get install -y chromium, or set SHOAL_CHROMIUM")
+		}
+		t.Skip("no Chromium on PATH (apt-get install -y chromium, or set SHOAL_CHROMIUM): skipping the browser test")
+	}
+	return chromium
+}
+
+// startBrowser starts headless chromium for as long as ctx lasts and
+// returns the context of its first tab.
+func startBrowser(t *testing.T, ctx context.Context, chromium string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.WindowSize(1360, 900),
+	)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(bcancel)
+	// Start the browser on bctx itself: the browser lives as long as the
+	// context of the first Run, and run's steps have shorter ones.
+	if err := chromedp.Run(bctx); err != nil {
+		t.Fatalf("starting %s: %v", chromium, err)
+	}
+	return bctx
 }
 
 // textOf reads an element's text in one script call. chromedp.Text

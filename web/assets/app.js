@@ -63,13 +63,52 @@ function ago(t) {
 function shortID(id) { return id && id.length > 16 ? id.slice(0, 8) + '…' + id.slice(-6) : (id || ''); }
 function pct(part, whole) { return whole > 0 ? Math.min(100, (100 * part) / whole) : 0; }
 
-// Each peer gets its own colour, the same in every bar, handed out in the
-// order peers are first seen (a hash would give two peers one colour).
-const PALETTE = ['#0284c7', '#db2777', '#d97706', '#6366f1', '#65a30d', '#9333ea', '#0891b2', '#dc2626', '#ca8a04', '#0d9488'];
-const colours = new Map();
+// sentence makes one readable sentence of a message: one line, a capital
+// first letter (unless it starts with an identifier such as a CID), a
+// full stop.
+function sentence(msg) {
+  let text = String(msg === undefined || msg === null ? '' : msg).replace(/\s+/g, ' ').trim();
+  if (!text) return 'Something went wrong, and the node did not say what.';
+  if (/^[a-z]+\b(?![-_./])/.test(text)) text = text[0].toUpperCase() + text.slice(1);
+  return /[.!?…]$/.test(text) ? text : text + '.';
+}
+// apiMessage finds the message in an error response's body: the API's
+// {"error": "..."}, an {"error": {"message": "..."}} or {"message": "..."}
+// from elsewhere, or short plain text; never the raw JSON or HTML.
+function apiMessage(body, status) {
+  let data = null;
+  try { data = JSON.parse(body); } catch (e) { /* not JSON */ }
+  if (data && typeof data === 'object') {
+    const e = data.error !== undefined && data.error !== null ? data.error : data;
+    if (typeof e === 'string' && e.trim()) return e.trim();
+    if (e && typeof e.message === 'string' && e.message.trim()) return e.message.trim();
+  }
+  const text = String(body || '').trim();
+  if (text && data === null && !/^[<{[]/.test(text) && text.length <= 300) return text;
+  return 'the node answered ' + status;
+}
+// errorText is what went wrong in a thrown value, for a sentence.
+function errorText(e) {
+  if (e instanceof TypeError) return 'the node did not answer; is the daemon still running?';
+  if (e && typeof e.message === 'string' && e.message) return e.message;
+  return String(e);
+}
+
+// cidLabel shows a name when the node knows one, with the CID shortened
+// beside it, else the CID; the full CID is always in the tooltip.
+function cidLabel(cid, name) {
+  if (!name) return h('span', { class: 'mono cid', title: cid }, cid);
+  return h('span', { class: 'named', title: name + '\n' + cid },
+    h('span', { class: 'name' }, name), h('span', { class: 'mono cid' }, shortID(cid)));
+}
+
+// Each peer's colour comes from its ID (FNV-1a), so it is the same in
+// every bar and table, across refreshes and whatever order peers arrive in.
 function peerColour(id) {
-  if (!colours.has(id)) colours.set(id, PALETTE[colours.size % PALETTE.length]);
-  return colours.get(id);
+  let x = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) { x ^= id.charCodeAt(i); x = Math.imul(x, 0x01000193); }
+  x >>>= 0;
+  return 'hsl(' + (x % 360) + ' ' + (55 + ((x >>> 9) % 25)) + '% ' + (38 + ((x >>> 17) % 14)) + '%)';
 }
 function swatch(id) { const el = h('i', { class: 'sw' }); el.style.background = peerColour(id); return el; }
 
@@ -81,10 +120,9 @@ function toast(msg, bad) {
 }
 async function post(path, body, headers) {
   const resp = await fetch(path, { method: 'POST', body, headers, credentials: 'same-origin' });
-  let data = null;
-  try { data = await resp.json(); } catch (e) { /* not JSON */ }
-  if (!resp.ok) throw new Error((data && data.error) || resp.status + ' ' + resp.statusText);
-  return data;
+  const text = await resp.text();
+  if (!resp.ok) throw new Error(apiMessage(text, (resp.status + ' ' + resp.statusText).trim()));
+  try { return JSON.parse(text); } catch (e) { return null; }
 }
 async function fetchCID(ev) {
   ev.preventDefault();
@@ -93,9 +131,9 @@ async function fetchCID(ev) {
   if (!cid) { input.focus(); return; }
   try {
     const t = await post('/api/v1/fetch?cid=' + encodeURIComponent(cid));
-    toast(h('span', {}, 'Fetching ', h('span', { class: 'mono' }, shortID(t.cid))));
+    toast(h('span', {}, 'Fetching ', t.name ? t.name : h('span', { class: 'mono' }, shortID(t.cid))));
     input.value = '';
-  } catch (e) { toast('Fetch failed: ' + e.message, true); }
+  } catch (e) { toast(sentence('Fetch failed: ' + errorText(e)), true); }
 }
 async function shareFile() {
   const input = $('share-file');
@@ -105,7 +143,7 @@ async function shareFile() {
   try {
     const r = await post('/api/v1/add', file, { 'Content-Type': 'application/octet-stream' });
     toast(h('span', {}, 'Shared ' + file.name + ': ', h('span', { class: 'mono' }, r.cid)));
-  } catch (e) { toast('Sharing ' + file.name + ' failed: ' + e.message, true); }
+  } catch (e) { toast(sentence('Sharing ' + file.name + ' failed: ' + errorText(e)), true); }
   input.value = '';
 }
 async function setPin(btn, cid, pin) {
@@ -113,11 +151,11 @@ async function setPin(btn, cid, pin) {
   try {
     await post('/api/v1/' + (pin ? 'pin/' : 'unpin/') + encodeURIComponent(cid));
     toast((pin ? 'Pinned ' : 'Unpinned ') + shortID(cid));
-  } catch (e) { toast((pin ? 'Pinning ' : 'Unpinning ') + shortID(cid) + ' failed: ' + e.message, true); btn.disabled = false; }
+  } catch (e) { toast(sentence((pin ? 'Pinning' : 'Unpinning') + ' failed: ' + errorText(e)), true); btn.disabled = false; }
 }
 function copyButton(text) {
   return h('button', { class: 'ghost small', type: 'button', title: 'Copy', onclick: async () => {
-    try { await navigator.clipboard.writeText(text); toast('Copied'); } catch (e) { toast('Copy failed: select and copy by hand', true); }
+    try { await navigator.clipboard.writeText(text); toast('Copied'); } catch (e) { toast('Copy failed: select and copy by hand.', true); }
   } }, 'copy');
 }
 
@@ -168,7 +206,8 @@ function renderNode(d) {
   row('Addresses', (info.addresses || []).length
     ? h('ul', { class: 'addrs' }, (info.addresses || []).map((a) => h('li', { title: a }, a.replace('/p2p/' + info.id, ''))))
     : h('span', { class: 'muted' }, 'not listening'));
-  row('Uptime', d.uptime_s ? duration(d.uptime_s) : '—', h('span', { class: 'muted' }, info.started ? ' · since ' + new Date(info.started).toLocaleString() : ''));
+  const since = Date.parse(info.started) > 0 ? ' · since ' + new Date(info.started).toLocaleString() : '';
+  row('Uptime', d.uptime_s ? duration(d.uptime_s) : '—', h('span', { class: 'muted' }, since));
   row('DHT', (info.dht_mode || '—') + ' mode · ', h('b', {}, info.routing_table_size), ' peers in the routing table',
     info.network ? h('span', { class: 'sub2' }, 'network “' + info.network + '”') : null);
   const cap = info.capacity_bytes;
@@ -204,11 +243,15 @@ function transferRow(t) {
   const state = done ? h('span', { class: 'pill ok' }, '✓ done') : failed ? h('span', { class: 'pill bad' }, 'failed')
     : h('span', { class: 'pill accent' }, size ? p.toFixed(0) + '%' : 'starting');
   const took = t.finished ? (Date.parse(t.finished) - Date.parse(t.started)) / 1000 : 0;
+  const over = done || failed;
+  // A finished transfer shows what it averaged over its whole run, not
+  // the last rate it measured.
+  const shownRate = over ? (took > 0 ? rate(t.bytes_done / took) : '—') : rate(t.rate_bps);
   const meta = [
     h('span', {}, h('b', {}, bytes(t.bytes_done)), size ? ' of ' + bytes(size) : ''),
-    h('span', {}, done ? 'average ' : '', h('b', {}, rate(t.rate_bps))),
-    !done && !failed && t.eta_s > 0 ? h('span', {}, 'ETA ', h('b', {}, duration(t.eta_s))) : null,
-    h('span', {}, t.blocks + ' blocks'),
+    h('span', { class: 't-rate' }, over ? 'average ' : '', h('b', {}, shownRate)),
+    !over && t.eta_s > 0 ? h('span', {}, 'ETA ', h('b', {}, duration(t.eta_s))) : null,
+    t.blocks || !failed ? h('span', { class: 't-blocks' }, h('b', {}, t.blocks), t.blocks === 1 ? ' block' : ' blocks') : null,
     t.duplicate_ratio > 1.005 ? h('span', {}, (100 * (t.duplicate_ratio - 1)).toFixed(1) + '% duplicates') : null,
     h('span', {}, 'from ', h('b', {}, t.source || '—')),
   ];
@@ -226,24 +269,24 @@ function transferRow(t) {
       h('span', { class: 'mono', title: x.peer }, shortID(x.peer)), bytes(x.bytes) + ' · ' + pct(x.bytes, total).toFixed(0) + '%')),
     peers.length > 6 ? h('span', {}, '+ ' + (peers.length - 6) + ' more') : null)) : null;
   return h('div', { class: 'transfer', 'data-cid': t.cid, 'data-state': t.state },
-    h('div', { class: 't-head' }, state, h('span', { class: 'mono', title: t.cid }, t.cid),
-      h('span', { class: 'right' }, done || failed ? 'finished ' + ago(t.finished) + ' · took ' + duration(took) : 'started ' + ago(t.started))),
+    h('div', { class: 't-head' }, state, cidLabel(t.cid, t.name),
+      h('span', { class: 'right' }, done || failed ? 'finished ' + ago(t.finished) + ' · took ' + (took < 10 ? took.toFixed(1) + ' s' : duration(took)) : 'started ' + ago(t.started))),
     h('div', { class: 't-progress' }, bar(p)),
     h('div', { class: 't-meta' }, meta),
-    failed && t.error ? h('div', { class: 't-error' }, t.error) : null,
+    failed && t.error ? h('div', { class: 't-error' }, sentence(t.error)) : null,
     contrib);
 }
 
 function renderRoots(d) {
   const roots = (d.roots || []).slice().sort((a, b) => (b.pinned - a.pinned) || a.cid.localeCompare(b.cid));
   fill($('root-count'), roots.length ? roots.length + ' · ' + bytes(roots.reduce((a, r) => a + r.size, 0)) : '');
-  if (d.roots_error) { fill($('roots'), h('div', { class: 'empty' }, d.roots_error)); return; }
+  if (d.roots_error) { fill($('roots'), h('div', { class: 'empty error' }, sentence(d.roots_error))); return; }
   if (!roots.length) {
     fill($('roots'), h('div', { class: 'empty' }, 'Nothing shared yet. Share a file here, or run ', h('code', {}, 'shoal share <path>'), '.'));
     return;
   }
   const rt = d.info.routing_table_size;
-  fill($('roots'), h('table', { id: 'roots-table' },
+  fill($('roots'), h('div', { class: 'table-wrap' }, h('table', { id: 'roots-table' },
     h('thead', {}, h('tr', {}, h('th', {}, 'CID'), h('th', { class: 'num' }, 'Size'), h('th', {}, 'Pin'), h('th', {}, 'Discoverable?'), h('th', {}))),
     h('tbody', {}, roots.map((r) => {
       let disc;
@@ -253,12 +296,12 @@ function renderRoots(d) {
       const btn = h('button', { class: 'small', type: 'button' }, r.pinned ? 'Unpin' : 'Pin');
       btn.addEventListener('click', () => setPin(btn, r.cid, !r.pinned));
       return h('tr', { 'data-cid': r.cid },
-        h('td', {}, h('div', { class: 'cell-id' }, h('span', { class: 'mono', title: r.cid }, r.cid))),
+        h('td', { class: 'grow' }, h('div', { class: 'cell-id' }, cidLabel(r.cid, r.name))),
         h('td', { class: 'num' }, bytes(r.size)),
         h('td', {}, r.pinned ? h('span', { class: 'pill accent' }, 'pinned') : h('span', { class: 'pill' }, 'cached')),
-        h('td', {}, disc),
+        h('td', { class: 'disc' }, disc),
         h('td', { class: 'act' }, d.gateway ? h('a', { href: d.gateway + '/ipfs/' + r.cid, target: '_blank', rel: 'noopener', class: 'button small' }, 'Open') : null, ' ', btn));
-    }))));
+    })))));
 }
 
 function renderPeers(d) {
@@ -268,55 +311,75 @@ function renderPeers(d) {
     fill($('peers'), h('div', { class: 'empty' }, 'No peers connected. Run ', h('code', {}, 'shoal connect <multiaddr>'), ' or wait for the DHT.'));
     return;
   }
-  fill($('peers'), h('table', { id: 'peers-table' },
+  fill($('peers'), h('div', { class: 'table-wrap' }, h('table', { id: 'peers-table' },
     h('thead', {}, h('tr', {}, h('th', {}, 'Peer'), h('th', {}, 'Transport'), h('th', { class: 'num' }, 'Latency'), h('th', { class: 'num' }, 'Received'), h('th', { class: 'num' }, 'Sent'), h('th', { class: 'num' }, 'Score'))),
     h('tbody', {}, peers.map((p) => h('tr', { 'data-peer': p.peer },
-      h('td', {}, h('div', { class: 'cell-id' }, swatch(p.peer), h('span', { class: 'mono', title: p.peer + '\n' + p.address }, shortID(p.peer)))),
+      h('td', { class: 'grow' }, h('div', { class: 'cell-id' }, swatch(p.peer), h('span', { class: 'mono', title: p.peer + '\n' + p.address }, shortID(p.peer)))),
       h('td', {}, h('span', { class: 'pill' }, p.transport)),
       h('td', { class: 'num' }, p.latency_ms ? p.latency_ms.toFixed(p.latency_ms < 10 ? 2 : 0) + ' ms' : '—'),
       h('td', { class: 'num' }, bytes(p.bytes_in)),
       h('td', { class: 'num' }, bytes(p.bytes_out)),
-      h('td', { class: 'num' }, p.score.toFixed(2)))))));
+      h('td', { class: 'num' }, p.score.toFixed(2))))))));
 }
 
 // ---- charts ----
 // The chart spans the samples it has, from one minute up to WINDOW_MS.
 const WINDOW_MS = 5 * 60 * 1000;
 let bandwidth = [];
-function niceMax(v) {
-  if (v <= 0) return 1024;
-  const p = Math.pow(2, Math.ceil(Math.log2(v)));
-  return p * 0.75 >= v ? p * 0.75 : p;
+// rateAxis picks the y axis for byte rates up to max: the unit the labels
+// show (B/s, KiB/s, ...) and a step of 1, 2 or 5 × 10^n in that unit, so
+// that two to four steps reach at least max.
+function rateAxis(max) {
+  max = Math.max(Number(max) || 0, 1024); // an idle chart spans 1 KiB/s
+  let i = 0, unit = 1;
+  while (max / unit >= 1024 && i < UNITS.length - 1) { unit *= 1024; i++; }
+  const m = max / unit, raw = m / 4;
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map((k) => k * p).find((v) => v >= raw * (1 - 1e-12));
+  const steps = Math.ceil(m / step - 1e-9);
+  const digits = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+  return {
+    steps, top: steps * step * unit,
+    label: (k) => (k ? Number((k * step).toFixed(digits)) + ' ' + UNITS[i] + '/s' : '0'),
+  };
 }
 function renderBandwidth(serverNow) {
   const box = $('bw-chart');
-  const W = Math.max(280, box.clientWidth), H = 190, L = 64, B = 20, T = 8;
+  const W = Math.max(280, box.clientWidth), H = 190, L = 70, R = W - 2, B = 20, T = 8;
   const span = bandwidth.length ? serverNow - bandwidth[0].t : 0;
   const minutes = Math.min(WINDOW_MS / 60000, Math.max(1, Math.ceil(span / 60000)));
   const win = minutes * 60000, end = serverNow, start = end - win;
+  // The points drawn, the newest included, are the ones the axis spans.
   const pts = bandwidth.filter((p) => p.t >= start - 2000);
-  const max = niceMax(Math.max(0, ...pts.map((p) => Math.max(p.in, p.out))));
-  const x = (t) => L + ((t - start) / win) * (W - L);
-  const y = (v) => T + (1 - v / max) * (H - T - B);
+  const axis = rateAxis(Math.max(0, ...pts.map((p) => Math.max(p.in, p.out))));
+  const clampX = (v) => Math.min(R, Math.max(L, v));
+  const x = (t) => clampX(L + ((t - start) / win) * (R - L));
+  const y = (v) => T + (1 - Math.min(1, Math.max(0, v / axis.top))) * (H - T - B);
   const svg = s('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'bandwidth in and out over the last ' + minutes + ' min' });
-  for (let i = 0; i <= 3; i++) {
-    const v = (max * i) / 3, yy = y(v);
-    svg.append(s('line', { class: 'grid-line', x1: L, x2: W, y1: yy, y2: yy }));
-    svg.append(s('text', { x: L - 8, y: yy + 4, 'text-anchor': 'end' }, i ? rate(v) : '0'));
+  // The plot area: the lines are clipped to it, so nothing crosses an axis.
+  svg.append(s('clipPath', { id: 'bw-clip' }, s('rect', { class: 'plot', x: L, y: T, width: R - L, height: H - T - B })));
+  for (let k = 0; k <= axis.steps; k++) {
+    const yy = T + (1 - k / axis.steps) * (H - T - B);
+    svg.append(s('line', { class: 'grid-line', x1: L, x2: R, y1: yy, y2: yy }));
+    svg.append(s('text', { class: 'y-tick', x: L - 8, y: yy + 4, 'text-anchor': 'end' }, axis.label(k)));
   }
   const step = minutes === 1 ? 10000 : 60000, ticks = win / step;
+  // Every other time label when they would crowd (a narrow chart).
+  const every = (R - L) / ticks < 46 ? 2 : 1;
   for (let k = ticks; k >= 0; k--) {
+    if (k % every) continue;
     const label = k === 0 ? 'now' : step === 60000 ? '−' + k + ' min' : '−' + (k * step) / 1000 + ' s';
     svg.append(s('text', { x: x(end - k * step), y: H - 4, 'text-anchor': k === ticks ? 'start' : k ? 'middle' : 'end' }, label));
   }
   if (pts.length > 1) {
-    const path = (key) => pts.map((p, i) => (i ? 'L' : 'M') + Math.max(L, x(p.t)).toFixed(1) + ' ' + y(p[key]).toFixed(1)).join(' ');
-    const first = Math.max(L, x(pts[0].t)), lastX = x(pts[pts.length - 1].t);
-    svg.append(s('path', { class: 'area-in', d: path('in') + ` L${lastX.toFixed(1)} ${y(0)} L${first.toFixed(1)} ${y(0)} Z` }));
-    svg.append(s('path', { class: 'line-in', d: path('in') }));
-    svg.append(s('path', { class: 'line-out', d: path('out') }));
+    const path = (key) => pts.map((p, i) => (i ? 'L' : 'M') + x(p.t).toFixed(1) + ' ' + y(p[key]).toFixed(1)).join(' ');
+    const first = x(pts[0].t), lastX = x(pts[pts.length - 1].t), base = y(0).toFixed(1);
+    const clip = 'url(#bw-clip)';
+    svg.append(s('path', { class: 'area-in', 'clip-path': clip, d: path('in') + ` L${lastX.toFixed(1)} ${base} L${first.toFixed(1)} ${base} Z` }));
+    svg.append(s('path', { class: 'line-in', 'clip-path': clip, d: path('in') }));
+    svg.append(s('path', { class: 'line-out', 'clip-path': clip, d: path('out') }));
   } else {
-    svg.append(s('text', { x: (L + W) / 2, y: H / 2, 'text-anchor': 'middle' }, 'collecting samples…'));
+    svg.append(s('text', { x: (L + R) / 2, y: H / 2, 'text-anchor': 'middle' }, 'collecting samples…'));
   }
   fill(box, svg);
 }
