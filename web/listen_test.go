@@ -219,8 +219,11 @@ func TestConnLimiterEvictsIdleAndWaitsWhenBusy(t *testing.T) {
 		// a and b served once each and now idle, a the longest.
 		a, b := pl.dial(), pl.dial()
 		aR, bR := bufio.NewReader(a), bufio.NewReader(b)
+		// (Waiting lets the server mark each idle after its response.)
 		get(t, a, aR, "/a")
+		synctest.Wait()
 		get(t, b, bR, "/b")
+		synctest.Wait()
 		aClosed := closedAt(aR)
 		c := pl.dial()
 		cR := bufio.NewReader(c)
@@ -266,6 +269,68 @@ func TestConnLimiterEvictsIdleAndWaitsWhenBusy(t *testing.T) {
 		close(release)
 		if body := <-dDone; body != "/d" {
 			t.Fatalf("d after a slot freed: %q, want /d", body)
+		}
+	})
+}
+
+// TestServerKeepsLongStreams: the timeouts bound idle connections only: a
+// response streamed for far longer than the idle and header timeouts, and
+// an upload sent slowly for as long, both complete.
+func TestServerKeepsLongStreams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := DefaultServerConfig(DefaultAPIMaxConns)
+		long := 3 * (cfg.IdleTimeout + cfg.ReadHeaderTimeout)
+		const chunks = 30
+		pl := serveInBubble(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost {
+				b, err := io.ReadAll(r.Body)
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				fmt.Fprintf(w, "got %d bytes", len(b))
+				return
+			}
+			rc := http.NewResponseController(w)
+			for i := range chunks {
+				fmt.Fprintf(w, "chunk %d\n", i)
+				if err := rc.Flush(); err != nil {
+					return
+				}
+				time.Sleep(long / chunks)
+			}
+		}), cfg)
+
+		down := pl.dial()
+		start := time.Now()
+		fmt.Fprintf(down, "GET /stream HTTP/1.1\r\nHost: pipe\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(down), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || strings.Count(string(body), "chunk ") != chunks || time.Since(start) < long {
+			t.Fatalf("stream: %d chunks in %v, %v; want %d over %v", strings.Count(string(body), "chunk "), time.Since(start), err, chunks, long)
+		}
+
+		up := pl.dial()
+		upR := bufio.NewReader(up)
+		fmt.Fprintf(up, "POST /upload HTTP/1.1\r\nHost: pipe\r\nContent-Length: %d\r\n\r\n", chunks*1000)
+		for range chunks {
+			time.Sleep(long / chunks)
+			if _, err := up.Write(make([]byte, 1000)); err != nil {
+				t.Fatalf("slow upload cut off after %v: %v", time.Since(start), err)
+			}
+		}
+		resp, err = http.ReadResponse(upR, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("got %d bytes", chunks*1000); string(body) != want {
+			t.Fatalf("slow upload: %s %q, want %q", resp.Status, body, want)
 		}
 	})
 }
