@@ -27,7 +27,7 @@ type clientFlags struct {
 // client command.
 func addClientFlags(cmd *cobra.Command, f *clientFlags) {
 	cmd.Flags().StringVar(&f.api, "api", "", "the daemon's API URL, e.g. http://127.0.0.1:5080 (default: read from the api file in --home)")
-	f.tokens.register(cmd, "the daemon's API requires; without --api, the home's config is read too")
+	f.tokens.register(cmd, "the daemon's API requires (without a flag: $SHOAL_API_TOKEN, else, when --api is not given, the home's api.token_file or api.token)")
 }
 
 // client is a thin client of the daemon's HTTP API.

@@ -45,7 +45,7 @@ func (f *daemonFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.bootstrap, "bootstrap", nil, "bootstrap peer multiaddr ending in /p2p/<id> (repeatable; added to the config's list)")
 	fl.StringVar(&f.apiAddr, "api-addr", "", "HOST:PORT for the API and dashboard (default 127.0.0.1:5080; port 0 picks one)")
 	fl.StringVar(&f.gatewayAddr, "gateway-addr", "", "HOST:PORT for the HTTP gateway (default 127.0.0.1:8080; port 0 picks one)")
-	f.tokens.register(cmd, "the API requires (mandatory on a non-loopback --api-addr; default api.token_file in the config)")
+	f.tokens.register(cmd, "the API requires, mandatory on a non-loopback --api-addr (without a flag: $SHOAL_API_TOKEN, else the config's api.token_file or api.token)")
 	fl.BoolVar(&f.noMDNS, "no-mdns", false, "turn off LAN discovery by multicast DNS")
 	fl.StringVar(&f.network, "network", "", `"shoal" (the fleet's own DHT) or "ipfs" (the public IPFS DHT)`)
 	fl.StringVar(&f.dhtMode, "dht-mode", "", `"server" or "client"`)

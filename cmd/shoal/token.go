@@ -23,8 +23,10 @@ type tokenFlags struct {
 	file  string
 }
 
+// register adds --api-token-file (whose help says what the token is for
+// and where it comes from without a flag) and --api-token.
 func (f *tokenFlags) register(cmd *cobra.Command, what string) {
-	cmd.Flags().StringVar(&f.file, "api-token-file", "", "file whose first line is the bearer token "+what+" (default $"+tokenEnv+")")
+	cmd.Flags().StringVar(&f.file, "api-token-file", "", "file whose first line is the bearer token "+what)
 	cmd.Flags().StringVar(&f.token, "api-token", "", "the token itself: avoid, every local user sees it in ps; use $"+tokenEnv+" or --api-token-file")
 }
 
