@@ -137,37 +137,7 @@ func TestDaemonTokenFileGuardsEverything(t *testing.T) {
 	const token = "daemon-s3cret"
 	t.Setenv(tokenEnv, "")
 	home := filepath.Join(t.TempDir(), "home")
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"daemon", "--home", home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0",
-			"--api-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--log-level", "warn",
-			"--api-token-file", writeToken(t, token)}, strings.NewReader(""), &stdout, &stderr)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("daemon exit %d; stderr:\n%s", code, stderr.String())
-		}
-	})
-	var api string
-	deadline := time.Now().Add(60 * time.Second)
-	for api == "" {
-		b, err := os.ReadFile(filepath.Join(home, APIFile))
-		if err == nil {
-			api = strings.TrimSpace(string(b))
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("daemon exited %d before writing its api file; stderr:\n%s", code, stderr.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no api file after 60 s; stderr:\n%s", stderr.String())
-		}
-	}
+	api, stderr := startInProcessDaemon(t, home, "--api-token-file", writeToken(t, token))
 	paths := []string{"/", "/assets/app.js", "/metrics", "/api/v1/id", "/api/v1/peers", "/api/v1/transfers",
 		"/api/v1/ls", "/api/v1/stat", "/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=1",
 		"/debug/pprof/heap", "/debug/pprof/symbol"}
@@ -212,6 +182,43 @@ func TestDaemonTokenFileGuardsEverything(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), flagWarning) {
 		t.Errorf("warning printed for --api-token-file: %s", stderr.String())
+	}
+}
+
+// startInProcessDaemon runs `shoal daemon` on home inside the test
+// process, on loopback with free ports, until the test ends; it returns
+// the API URL once the daemon has written its api file, and its stderr.
+func startInProcessDaemon(t *testing.T, home string, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"daemon", "--home", home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0",
+			"--api-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--log-level", "warn"}, args...),
+			strings.NewReader(""), &stdout, &stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("daemon exit %d; stderr:\n%s", code, stderr.String())
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join(home, APIFile))
+		if err == nil {
+			return strings.TrimSpace(string(b)), &stderr
+		}
+		select {
+		case code := <-done:
+			done <- code
+			t.Fatalf("daemon exited %d before writing its api file; stderr:\n%s", code, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no api file after 60 s; stderr:\n%s", stderr.String())
+		}
 	}
 }
 
