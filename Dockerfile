@@ -10,8 +10,8 @@
 # The home (key, config, blocks, pins) is the volume /data. libp2p listens
 # on every interface (port 4040 TCP and UDP/QUIC); the API, dashboard and
 # gateway stay on the container's loopback unless you pass
-# `--api-addr 0.0.0.0:5080 --api-token ...` (the daemon refuses a
-# non-loopback API without a token). See docs/deploying.md.
+# `--api-addr 0.0.0.0:5080` with the token in SHOAL_API_TOKEN (the daemon
+# refuses a non-loopback API without a token). See docs/deploying.md.
 FROM scratch
 
 # A passwd entry so the unprivileged user has a name and a home.
@@ -29,8 +29,8 @@ VOLUME /data
 EXPOSE 4040/tcp 4040/udp
 
 # The CLI asks the daemon for its identity: cheap, and only answers once the
-# node and its API are up. Containers started with --api-token carry it in
-# SHOAL_API_TOKEN so this check (and `docker exec ... /shoal`) can use it.
+# node and its API are up. The daemon, this check and `docker exec ...
+# /shoal` all read the token from SHOAL_API_TOKEN.
 # An --api-addr on another port needs its own --health-cmd.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/shoal", "id", "--api", "http://127.0.0.1:5080"]

@@ -48,6 +48,13 @@ type APIConfig struct {
 	Addr        string `toml:"addr"`
 	GatewayAddr string `toml:"gateway_addr"`
 	Token       string `toml:"token"`
+	// TokenFile names a file holding the token (its first line), so the
+	// secret need not sit in config.toml or on a command line.
+	TokenFile string `toml:"token_file"`
+	// MaxConns and GatewayMaxConns cap the connections open at once on
+	// the API and the gateway; past them the longest-idle one is closed.
+	MaxConns        int `toml:"max_conns"`
+	GatewayMaxConns int `toml:"gateway_max_conns"`
 }
 
 // StoreConfig covers the blockstore.
@@ -110,8 +117,10 @@ func DefaultConfig(home string) Config {
 			DHTMode: "server",
 		},
 		API: APIConfig{
-			Addr:        "127.0.0.1:5080",
-			GatewayAddr: "127.0.0.1:8080",
+			Addr:            "127.0.0.1:5080",
+			GatewayAddr:     "127.0.0.1:8080",
+			MaxConns:        512,
+			GatewayMaxConns: 2048,
 		},
 		Transfer: TransferConfig{AnnounceWhileFetching: true, NoProgressTimeout: Duration{2 * time.Minute}},
 		Resources: ResourcesConfig{
@@ -166,8 +175,14 @@ func (c Config) Validate() error {
 			return bad("%s %q is not HOST:PORT: %v", name, addr, err)
 		}
 	}
-	if c.API.Addr != "" && !IsLoopbackAddr(c.API.Addr) && c.API.Token == "" {
-		return bad("api.addr %q is not a loopback address: set api.token (or --api-token) so strangers cannot drive this node", c.API.Addr)
+	if c.API.Token != "" && c.API.TokenFile != "" {
+		return bad("api.token and api.token_file are both set: keep one (token_file keeps the secret out of config.toml)")
+	}
+	if c.API.Addr != "" && !IsLoopbackAddr(c.API.Addr) && c.API.Token == "" && c.API.TokenFile == "" {
+		return bad("api.addr %q is not a loopback address: set api.token_file (or SHOAL_API_TOKEN, or --api-token-file) so strangers cannot drive this node", c.API.Addr)
+	}
+	if c.API.MaxConns <= 0 || c.API.GatewayMaxConns <= 0 {
+		return bad("api.max_conns (%d) and api.gateway_max_conns (%d) must be positive", c.API.MaxConns, c.API.GatewayMaxConns)
 	}
 	if c.Store.CapacityBytes < 0 {
 		return bad("store.capacity_bytes is negative: use 0 for unlimited")
@@ -271,7 +286,14 @@ addr = %q
 # HTTP gateway serving /ipfs/<cid>[/path], read-only.
 gateway_addr = %q
 # Bearer token required by the API; mandatory on non-loopback addresses.
+# Prefer token_file, a file (mode 0600) whose first line is the token;
+# set one of the two.
 token = %q
+token_file = %q
+# Connections open at once on the API and on the gateway. Past the cap the
+# connection idle the longest is closed; when all are busy, new ones wait.
+max_conns = %d
+gateway_max_conns = %d
 
 [store]
 # Block storage limit in bytes; unpinned blocks are evicted least recently
@@ -305,7 +327,8 @@ max_fds = %d
 conns_low = %d
 conns_high = %d
 `, q(cfg.Network.Listen), q(cfg.Network.Bootstrap), cfg.Network.MDNS, cfg.Network.Network,
-		cfg.Network.DHTMode, cfg.Network.SwarmKey, cfg.API.Addr, cfg.API.GatewayAddr, cfg.API.Token,
+		cfg.Network.DHTMode, cfg.Network.SwarmKey, cfg.API.Addr, cfg.API.GatewayAddr, cfg.API.Token, cfg.API.TokenFile,
+		cfg.API.MaxConns, cfg.API.GatewayMaxConns,
 		cfg.Store.CapacityBytes, cfg.Store.Sync, cfg.Store.VerifyOnRead, cfg.Transfer.UploadLimit,
 		cfg.Transfer.AnnounceWhileFetching, cfg.Transfer.NoProgressTimeout.Duration.String(), cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs,
 		cfg.Resources.ConnsLow, cfg.Resources.ConnsHigh)
@@ -336,4 +359,19 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// ReadTokenFile returns the API token held in the first line of path,
+// without surrounding spaces.
+func ReadTokenFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("API token file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	tok := strings.TrimSpace(line)
+	if tok == "" {
+		return "", fmt.Errorf("API token file %s holds no token: write the token on its first line", path)
+	}
+	return tok, nil
 }

@@ -211,6 +211,8 @@ func TestConfigFileErrors(t *testing.T) {
 		{"bad value", "[network]\ndht_mode = \"both\"\n", "network.dht_mode"},
 		{"bad multiaddr", "[network]\nlisten = [\"tcp:4040\"]\n", "network.listen"},
 		{"open API", "[api]\naddr = \"0.0.0.0:5080\"\n", "api.token"},
+		{"two tokens", "[api]\ntoken = \"a\"\ntoken_file = \"/run/secrets/shoal\"\n", "api.token and api.token_file are both set"},
+		{"no connections", "[api]\nmax_conns = 0\n", "api.max_conns (0)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			home := t.TempDir()

@@ -44,7 +44,7 @@ func (c APIConfig) Validate() error {
 		return fmt.Errorf("%w: API address %q has no port: pass the address after binding the listener", ErrConfig, c.Addr)
 	}
 	if !isLoopbackHost(host) && c.Token == "" {
-		return fmt.Errorf("%w: the API listens on %s, which is not loopback, so it needs a token: set --api-token", ErrConfig, c.Addr)
+		return fmt.Errorf("%w: the API listens on %s, which is not loopback, so it needs a token: set SHOAL_API_TOKEN or --api-token-file", ErrConfig, c.Addr)
 	}
 	if c.EventInterval <= 0 {
 		return fmt.Errorf("%w: event interval %v must be positive", ErrConfig, c.EventInterval)

@@ -16,6 +16,9 @@
 //     (files with Range, directory listings, ?format=raw and ?format=car).
 //   - car.go: a streaming CAR v1 writer (header, then each block once, in
 //     depth-first order).
+//   - listen.go: ServerConfig and NewServer, the http.Server every
+//     listener runs: header and idle timeouts and a connection cap that
+//     closes the longest-idle connection to make room.
 //   - site.go: NewSite, the API plus the dashboard and /metrics behind the
 //     same guard (what the daemon serves on its API address).
 //   - dashboard.go: the dashboard's event stream and bandwidth history;

@@ -27,7 +27,7 @@ func (a *api) guard(next http.Handler) http.Handler {
 		}
 		if a.cfg.Token != "" && !a.tokenOK(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shoal"`)
-			writeError(w, http.StatusUnauthorized, "this shoal API needs a token: pass --api-token or set SHOAL_API_TOKEN")
+			writeError(w, http.StatusUnauthorized, "this shoal API needs a token: set SHOAL_API_TOKEN or pass --api-token-file PATH")
 			return
 		}
 		next.ServeHTTP(w, r)

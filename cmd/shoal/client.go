@@ -19,14 +19,15 @@ import (
 // clientFlags choose the daemon a client command talks to (with --home,
 // a persistent flag of the root).
 type clientFlags struct {
-	api   string
-	token string
+	api    string
+	tokens tokenFlags
 }
 
-// addClientFlags registers --api and --api-token on a client command.
+// addClientFlags registers --api, --api-token-file and --api-token on a
+// client command.
 func addClientFlags(cmd *cobra.Command, f *clientFlags) {
 	cmd.Flags().StringVar(&f.api, "api", "", "the daemon's API URL, e.g. http://127.0.0.1:5080 (default: read from the api file in --home)")
-	cmd.Flags().StringVar(&f.token, "api-token", "", "bearer token the daemon's API requires (default $SHOAL_API_TOKEN)")
+	f.tokens.register(cmd, "the daemon's API requires (without a flag: $SHOAL_API_TOKEN, else, when --api is not given, the home's api.token_file or api.token)")
 }
 
 // client is a thin client of the daemon's HTTP API.
@@ -36,17 +37,24 @@ type client struct {
 	hc    *http.Client
 }
 
-// newClient finds the daemon: --api, else the api file in the home.
+// newClient finds the daemon: --api, else the api file in the home; and
+// its token: --api-token, --api-token-file or $SHOAL_API_TOKEN, else (for
+// the home's daemon) the home's api.token_file or api.token.
 func newClient(cmd *cobra.Command, f *clientFlags) (*client, error) {
-	token := f.token
-	if token == "" {
-		token = os.Getenv("SHOAL_API_TOKEN")
+	token, err := f.tokens.resolve(cmd.ErrOrStderr())
+	if err != nil {
+		return nil, err
 	}
 	base := f.api
 	if base == "" {
 		home, err := homeDir(cmd)
 		if err != nil {
 			return nil, err
+		}
+		if token == "" {
+			if token, err = homeToken(home); err != nil {
+				return nil, err
+			}
 		}
 		path := filepath.Join(home, APIFile)
 		b, err := os.ReadFile(path)

@@ -29,7 +29,7 @@ type daemonFlags struct {
 	bootstrap   []string
 	apiAddr     string
 	gatewayAddr string
-	apiToken    string
+	tokens      tokenFlags
 	noMDNS      bool
 	network     string
 	dhtMode     string
@@ -45,7 +45,7 @@ func (f *daemonFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.bootstrap, "bootstrap", nil, "bootstrap peer multiaddr ending in /p2p/<id> (repeatable; added to the config's list)")
 	fl.StringVar(&f.apiAddr, "api-addr", "", "HOST:PORT for the API and dashboard (default 127.0.0.1:5080; port 0 picks one)")
 	fl.StringVar(&f.gatewayAddr, "gateway-addr", "", "HOST:PORT for the HTTP gateway (default 127.0.0.1:8080; port 0 picks one)")
-	fl.StringVar(&f.apiToken, "api-token", "", "bearer token the API requires (mandatory on a non-loopback --api-addr)")
+	f.tokens.register(cmd, "the API requires, mandatory on a non-loopback --api-addr (without a flag: $SHOAL_API_TOKEN, else the config's api.token_file or api.token)")
 	fl.BoolVar(&f.noMDNS, "no-mdns", false, "turn off LAN discovery by multicast DNS")
 	fl.StringVar(&f.network, "network", "", `"shoal" (the fleet's own DHT) or "ipfs" (the public IPFS DHT)`)
 	fl.StringVar(&f.dhtMode, "dht-mode", "", `"server" or "client"`)
@@ -65,9 +65,6 @@ func (f *daemonFlags) apply(cfg *node.Config) {
 	}
 	if f.gatewayAddr != "" {
 		cfg.API.GatewayAddr = f.gatewayAddr
-	}
-	if f.apiToken != "" {
-		cfg.API.Token = f.apiToken
 	}
 	if f.noMDNS {
 		cfg.Network.MDNS = false
@@ -123,10 +120,14 @@ and URLs, and writes its API URL into the home so the CLI finds it.`,
 				return err
 			}
 			f.apply(&cfg)
+			if err := applyDaemonToken(&f.tokens, &cfg, cmd.ErrOrStderr()); err != nil {
+				return err
+			}
 			cfg.Logger = log
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
+			checkOpenFileLimit(cfg, log)
 			return runDaemon(cmd.Context(), cfg, cmd.OutOrStdout(), log)
 		},
 	}
@@ -236,11 +237,24 @@ func startHTTP(n *node.Node, cfg node.Config, log *slog.Logger) (*httpFront, err
 		gwLn.Close()
 		return nil, err
 	}
-	f.servers = []*http.Server{
-		{Handler: api, ReadHeaderTimeout: 10 * time.Second},
-		{Handler: gw, ReadHeaderTimeout: 10 * time.Second},
+	var lns []net.Listener
+	for _, s := range []struct {
+		ln   net.Listener
+		h    http.Handler
+		max  int
+		part string
+	}{{apiLn, api, cfg.API.MaxConns, "api"}, {gwLn, gw, cfg.API.GatewayMaxConns, "gateway"}} {
+		scfg := web.DefaultServerConfig(s.max)
+		scfg.Logger = log.With("part", s.part)
+		srv, ln, err := web.NewServer(s.ln, s.h, scfg)
+		if err != nil {
+			apiLn.Close()
+			gwLn.Close()
+			return nil, err
+		}
+		f.servers, lns = append(f.servers, srv), append(lns, ln)
 	}
-	for i, ln := range []net.Listener{apiLn, gwLn} {
+	for i, ln := range lns {
 		go func() { f.errc <- f.servers[i].Serve(ln) }()
 	}
 	return f, nil
