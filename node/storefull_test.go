@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -145,5 +146,69 @@ func TestFetchOntoFullDiskFails(t *testing.T) {
 	}
 	if err := tr2.Err(); err != nil {
 		t.Fatalf("fetch onto a disk with room: %v", err)
+	}
+}
+
+// TestFetchOntoRealFullDisk is TestFetchOntoFullDiskFails on a real file
+// system: the leecher's home is a 3 MiB tmpfs and the file 6 MiB. It
+// needs permission to mount tmpfs and skips without it.
+func TestFetchOntoRealFullDisk(t *testing.T) {
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs to fill (%v: %s); needs root or CAP_SYS_ADMIN", err, strings.TrimSpace(string(out)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	seed := startNode(t, testConfig())
+	res, err := seed.AddFile(ctx, bytes.NewReader(randomBytes(6<<20+5, 12)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.Home = mnt
+	leech, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = leech.Close()
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
+	if err := leech.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := leech.Connect(ctx, seed.Info().Addresses[0]); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := leech.Fetch(ctx, res.CID, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tr.Done():
+	case <-ctx.Done():
+		t.Fatalf("fetch onto a full tmpfs still running: %+v", tr.Info())
+	}
+	if err := tr.Err(); !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, ErrStore) {
+		t.Fatalf("transfer error = %v, want ErrStore wrapping ENOSPC", err)
+	}
+	rep, err := leech.Store().Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Corrupt) != 0 || len(rep.Vanished) != 0 || rep.Checked == 0 {
+		t.Errorf("store after the failed fetch: %d checked, corrupt %v, vanished %v", rep.Checked, rep.Corrupt, rep.Vanished)
+	}
+	// No temporary block file is left to fill the disk further.
+	err = filepath.WalkDir(mnt, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(d.Name(), "tmp") {
+			t.Errorf("left behind %s", p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
