@@ -281,7 +281,7 @@ func (t *Transfer) finish(res protocol.FetchResult, err error) {
 			t.info.RateBps = float64(res.Bytes) / el
 		}
 	}
-	t.err = err
+	t.err = classify(err)
 	t.mu.Unlock()
 
 	r := n.transfers
@@ -316,7 +316,7 @@ type openFile struct {
 func (n *Node) Open(ctx context.Context, c cid.Cid) (File, error) {
 	r, err := content.NewFileReader(ctx, n.getter(), c)
 	if err != nil {
-		return nil, err
+		return nil, contentErr(c, err)
 	}
 	return &openFile{FileReader: r, n: n, root: c}, nil
 }

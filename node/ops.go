@@ -184,12 +184,14 @@ func (n *Node) finishAdd(ctx context.Context, res content.ImportResult) (AddResu
 
 // Resolve walks path below root, fetching directory blocks as needed.
 func (n *Node) Resolve(ctx context.Context, root cid.Cid, p string) (cid.Cid, error) {
-	return content.Resolve(ctx, n.getter(), root, p)
+	c, err := content.Resolve(ctx, n.getter(), root, p)
+	return c, contentErr(root, err)
 }
 
 // List lists a directory, fetching its blocks as needed.
 func (n *Node) List(ctx context.Context, dir cid.Cid) ([]content.DirEntry, error) {
-	return content.List(ctx, n.getter(), dir)
+	entries, err := content.List(ctx, n.getter(), dir)
+	return entries, contentErr(dir, err)
 }
 
 // Kind tells whether c is a file, a directory or a symlink.
@@ -199,7 +201,7 @@ func (n *Node) Kind(ctx context.Context, c cid.Cid) (content.FSType, error) {
 	}
 	b, err := n.getter().Get(ctx, c)
 	if err != nil {
-		return 0, err
+		return 0, contentErr(c, err)
 	}
 	pn, err := content.DecodePBNode(b)
 	if err != nil {
@@ -220,7 +222,8 @@ func (n *Node) Kind(ctx context.Context, c cid.Cid) (content.FSType, error) {
 
 // Block returns one block, from the store or the swarm.
 func (n *Node) Block(ctx context.Context, c cid.Cid) ([]byte, error) {
-	return n.getter().Get(ctx, c)
+	b, err := n.getter().Get(ctx, c)
+	return b, contentErr(c, err)
 }
 
 // Roots lists the roots this node holds, with pin and provide state.
@@ -266,7 +269,7 @@ func (n *Node) Pin(ctx context.Context, c cid.Cid) error {
 			return ctx.Err()
 		}
 		if err := tr.Err(); err != nil {
-			return fmt.Errorf("pinned %s, but fetching its blocks failed: %w", c, err)
+			return fmt.Errorf("pinned, but fetching its blocks failed: %w", contentErr(c, err))
 		}
 		return nil
 	}
@@ -281,7 +284,7 @@ func (n *Node) Pin(ctx context.Context, c cid.Cid) error {
 func (n *Node) Unpin(ctx context.Context, c cid.Cid) error {
 	if err := n.store.Unpin(ctx, c); err != nil {
 		if errors.Is(err, blockstore.ErrNotPinned) {
-			return fmt.Errorf("%s is not pinned (see `shoal ls`)", c)
+			return &classified{kind: ErrNotPinned, msg: fmt.Sprintf("%s is not pinned (see `shoal ls`)", c), err: err}
 		}
 		return err
 	}

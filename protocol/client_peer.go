@@ -110,24 +110,59 @@ type localEntry struct {
 func (c *Client) ReceiveMessage(ctx context.Context, from peer.ID, m *Message) {
 	var blocks []received
 	var bad error
+	var failed []storeFailure
 	for _, b := range m.Blocks {
 		r, err := c.accept(ctx, b)
-		if err != nil {
+		switch {
+		case errors.Is(err, errDropped):
+		case errors.Is(err, ErrStore):
+			failed = append(failed, storeFailure{b.CID, err})
+		case err != nil:
 			if bad == nil {
 				bad = err
 			}
-			continue
+		default:
+			blocks = append(blocks, r)
 		}
-		blocks = append(blocks, r)
 	}
-	if len(blocks) == 0 && len(m.Presences) == 0 && bad == nil {
+	if len(blocks) == 0 && len(m.Presences) == 0 && bad == nil && len(failed) == 0 {
 		return
 	}
-	c.post(func() { c.onMessage(from, blocks, m.Presences, bad, time.Now()) })
+	c.post(func() {
+		now := time.Now()
+		c.onMessage(from, blocks, m.Presences, bad, now)
+		for _, sf := range failed {
+			c.storeFailed(sf, now)
+		}
+	})
+}
+
+// storeFailure is a verified block the local store refused.
+type storeFailure struct {
+	c   cid.Cid
+	err error // wraps ErrStore and the store's error
+}
+
+// storeFailed ends every fetch that needs sf's block with its error (on
+// the loop): retrying would ask peers for the block again and again while
+// the store keeps refusing it. The sending peer did nothing wrong, so it
+// is neither credited nor scored down.
+func (c *Client) storeFailed(sf storeFailure, now time.Time) {
+	for f := range c.fetches {
+		if f.s.Known(sf.c) {
+			f.s.closeWith(sf.err)
+			c.finish(f, now)
+		}
+	}
+	c.wake(sf.c, sf.err)
 }
 
 // errNotAsked marks a block whose CID no fetch asked for.
 var errNotAsked = errors.New("block was never requested")
+
+// errDropped marks a block left unstored because its stream was closing:
+// nobody's fault, and the fetch asks for it again.
+var errDropped = errors.New("block dropped: stream closing")
 
 func (c *Client) accept(ctx context.Context, b Block) (received, error) {
 	if !c.wasAsked(b.CID) {
@@ -146,8 +181,11 @@ func (c *Client) accept(ctx context.Context, b Block) (received, error) {
 	r.links = links
 	if has, err := c.store.Has(ctx, b.CID); err != nil || !has {
 		if err := c.putVerified(ctx, b.CID, b.Data); err != nil {
+			if ctx.Err() != nil {
+				return received{}, errDropped // the stream is closing, not the store failing
+			}
 			c.log.Error("bitswap client: storing block", "cid", b.CID, "err", err)
-			return received{}, nil // not the peer's fault; the loop sees nothing
+			return received{}, fmt.Errorf("%w: %w", ErrStore, err)
 		}
 	}
 	r.locals = c.localSubtree(ctx, links, nil)

@@ -27,6 +27,12 @@ var (
 	ErrUnwanted = errors.New("protocol: block not wanted by this fetch")
 	// ErrFetchClosed is returned for operations on a finished or closed fetch.
 	ErrFetchClosed = errors.New("protocol: fetch closed")
+	// ErrStore means the local block store refused a verified block (a
+	// full disk, a read-only or broken store). It is this node's fault,
+	// not the sending peer's: the fetch ends at once with it, no peer is
+	// scored down for it, and it wraps the store's own error (errors.Is
+	// finds syscall.ENOSPC in it, for example).
+	ErrStore = errors.New("protocol: cannot store fetched blocks")
 )
 
 // PeerError says why one peer could not supply a block.

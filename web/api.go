@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/ipfs/go-cid"
 )
 
 // APIConfig configures the JSON API.
@@ -139,8 +141,13 @@ type errorBody struct {
 	Error string `json:"error"`
 }
 
+// writeError sends {"error": msg} on one line: msg is one sentence, and a
+// client that shows the raw body shows one line.
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorBody{Error: msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorBody{Error: msg})
 }
 
 // fail reports err with the status statusFor gives it; the message is the
@@ -153,12 +160,24 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, status, errorMessage(err))
 }
 
-// errorMessage strips web's own sentinel prefixes, which carry the status
-// and mean nothing to a user.
+// errorMessage is the line a client reads for err: without web's own
+// sentinel prefixes, which carry the status and mean nothing to a user,
+// and without a caller's "verb CID: " when the rest names that CID again
+// (the node names the CIDs it was given; each is said once).
 func errorMessage(err error) string {
 	msg := err.Error()
 	for _, s := range []error{ErrBadRequest, ErrNotFound} {
 		msg = strings.TrimPrefix(msg, s.Error()+": ")
 	}
-	return msg
+	for {
+		prefix, rest, ok := strings.Cut(msg, ": ")
+		if !ok {
+			return msg
+		}
+		last := prefix[strings.LastIndexByte(prefix, ' ')+1:]
+		if _, err := cid.Decode(last); err != nil || !strings.Contains(rest, last) {
+			return msg
+		}
+		msg = rest
+	}
 }

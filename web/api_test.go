@@ -266,53 +266,6 @@ func TestAPIAddTarThenGet(t *testing.T) {
 	}
 }
 
-func TestAPIErrors(t *testing.T) {
-	n := newMemNode()
-	srv := newTestAPI(t, n, nil)
-	file := addFile(t, srv.URL, []byte("some bytes"))
-	dir, _ := writeTestTree(t)
-	_, _, body := call(t, "POST", srv.URL+"/api/v1/add", bytes.NewReader(tarOf(t, dir)), map[string]string{"Content-Type": "application/x-tar"})
-	var tree addResponse
-	_ = json.Unmarshal(body, &tree)
-	missing := expectedCID(t, []byte("never added"))
-
-	cases := []struct {
-		method, path string
-		status       int
-		says         string
-	}{
-		{"GET", "/api/v1/cat/notacid", 400, "not a valid CID"},
-		{"GET", "/api/v1/cat/" + missing, 404, missing},
-		{"GET", "/api/v1/cat/" + tree.CID, 400, "get/"},
-		{"GET", "/api/v1/cat/" + tree.CID + "/nope", 404, "nope"},
-		{"GET", "/api/v1/cat/" + tree.CID + "/../x", 400, ""},
-		{"GET", "/api/v1/stat/zzz", 400, "not a valid CID"},
-		{"POST", "/api/v1/pin/bad", 400, "not a valid CID"},
-		{"POST", "/api/v1/pin/" + missing, 404, missing},
-		{"POST", "/api/v1/fetch", 400, "missing CID"},
-		{"POST", "/api/v1/connect", 400, "missing multiaddr"},
-		{"POST", "/api/v1/connect?addr=/ip4/127.0.0.1/tcp/1", 400, "/p2p/"},
-		{"GET", "/api/v1/gc", 405, "POST"},
-		{"GET", "/api/v1/pin/" + file.CID, 405, "POST"},
-		{"GET", "/api/v1/add", 405, "POST"},
-		{"GET", "/api/v1/fetch?cid=" + file.CID, 405, "POST"},
-		{"POST", "/api/v1/id", 405, "GET"},
-		{"DELETE", "/api/v1/ls", 405, "GET"},
-		{"GET", "/api/v1/transfers/nope", 404, "no transfer"},
-		{"GET", "/api/v1/nothing-here", 404, "no API route"},
-	}
-	for _, tc := range cases {
-		status, hdr, body := call(t, tc.method, srv.URL+tc.path, nil, nil)
-		var e errorBody
-		if status != tc.status || json.Unmarshal(body, &e) != nil || e.Error == "" || !strings.Contains(e.Error, tc.says) {
-			t.Errorf("%s %s = %d %s, want %d with an error saying %q", tc.method, tc.path, status, body, tc.status, tc.says)
-		}
-		if ct := hdr.Get("Content-Type"); ct != "application/json" {
-			t.Errorf("%s %s: Content-Type %q", tc.method, tc.path, ct)
-		}
-	}
-}
-
 func TestAPIShapes(t *testing.T) {
 	srv := newTestAPI(t, newMemNode(), nil)
 	res := addFile(t, srv.URL, []byte("pin me"))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"strings"
 	"sync"
 
@@ -18,7 +17,8 @@ import (
 // memNode is an in-test Node: content is really imported (package
 // content) into an in-memory block map and read back through content's
 // reader, lister and resolver; there is no network, so Fetch only reports
-// local content.
+// local content. Its errors wrap the node's sentinels as the real node's
+// do; errorCases checks both against the same table.
 type memNode struct {
 	mu     sync.Mutex
 	blocks map[cid.Cid][]byte
@@ -47,7 +47,7 @@ func (m *memNode) Get(_ context.Context, c cid.Cid) ([]byte, error) {
 	defer m.mu.Unlock()
 	b, ok := m.blocks[c]
 	if !ok {
-		return nil, fmt.Errorf("block %s: %w", c, fs.ErrNotExist)
+		return nil, fmt.Errorf("%w: not held by this test node", node.ErrNotFound)
 	}
 	return b, nil
 }
@@ -180,9 +180,12 @@ func (m *memNode) setPin(c cid.Cid, pin bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, ok := m.roots[c]
+	if !pin && !s.pinned {
+		return fmt.Errorf("%w: %s is not pinned (see `shoal ls`)", node.ErrNotPinned, c)
+	}
 	if !ok {
 		if _, held := m.blocks[c]; !held {
-			return fmt.Errorf("%s is not held here: %w", c, fs.ErrNotExist)
+			return fmt.Errorf("%w: %s is not held by this test node", node.ErrNotFound, c)
 		}
 	}
 	s.pinned = pin

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io/fs"
 	"net/http"
+	"syscall"
 
 	"github.com/ipfs/go-cid"
 
@@ -14,9 +14,9 @@ import (
 )
 
 // Node is what the API and the gateway need from a running node; *node.Node
-// satisfies it. Errors are classified by statusFor: a node reports "not
-// found" by wrapping fs.ErrNotExist and a timeout by wrapping
-// context.DeadlineExceeded.
+// satisfies it. Errors are classified by statusFor through the node's
+// sentinels: node.ErrNotFound and node.ErrNotPinned are 404,
+// node.ErrNoProvider and context.DeadlineExceeded are 504.
 type Node interface {
 	Info() node.Info
 	Peers() []node.PeerInfo
@@ -61,17 +61,22 @@ var (
 )
 
 // statusFor maps an error to the HTTP status that tells the client what
-// kind of failure it was.
+// kind of failure it was. It is tested against the real node
+// (errorCases in errors_suite_test.go), not only against a fake.
 func statusFor(err error) int {
 	switch {
-	case errors.Is(err, ErrBadRequest), errors.Is(err, content.ErrNotFile), errors.Is(err, content.ErrNotDirectory):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, content.ErrNotFile), errors.Is(err, content.ErrNotDirectory),
+		errors.Is(err, content.ErrInvalidPath):
 		return http.StatusBadRequest
-	case errors.Is(err, ErrNotFound), errors.Is(err, fs.ErrNotExist), errors.Is(err, content.ErrNoSuchPath):
+	case errors.Is(err, ErrNotFound), errors.Is(err, node.ErrNotFound), errors.Is(err, node.ErrNotPinned),
+		errors.Is(err, content.ErrNoSuchPath):
 		return http.StatusNotFound
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, node.ErrNoProvider), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	case errors.Is(err, content.ErrMalformed), errors.Is(err, content.ErrUnsupportedCodec):
 		return http.StatusBadGateway
+	case errors.Is(err, syscall.ENOSPC):
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }

@@ -4,10 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
+
+	"github.com/shoalnet/shoal/blockstore"
+	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/node"
 )
 
@@ -93,5 +102,73 @@ func TestRealNodeFetchAndGateway(t *testing.T) {
 	status, _, got = call(t, "GET", url, nil, nil)
 	if status != 200 || !bytes.Equal(got, data) {
 		t.Fatalf("gateway whole file: %d, equal=%v", status, bytes.Equal(got, data))
+	}
+}
+
+// fullStore is a real in-memory store whose "disk" is full after room
+// blocks: later Puts fail as the disk store's write does on a full file
+// system.
+type fullStore struct {
+	blockstore.Store
+	room atomic.Int64
+}
+
+func (s *fullStore) full(c cid.Cid) error {
+	if s.room.Add(-1) >= 0 {
+		return nil
+	}
+	return fmt.Errorf("blockstore: put %s: %w", c, &os.PathError{Op: "write", Path: "/home/blocks/.tmp-1", Err: syscall.ENOSPC})
+}
+
+func (s *fullStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
+	if err := s.full(c); err != nil {
+		return err
+	}
+	return s.Store.Put(ctx, c, data)
+}
+
+func (s *fullStore) PutVerified(ctx context.Context, c cid.Cid, data []byte) error {
+	if err := s.full(c); err != nil {
+		return err
+	}
+	return s.Store.PutVerified(ctx, c, data)
+}
+
+// TestRealNodeFetchOntoFullDisk: POST /api/v1/fetch?wait=true onto a
+// node whose disk fills up answers 507 with the disk's error, and the
+// transfer is listed as failed with it.
+func TestRealNodeFetchOntoFullDisk(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	seed := startLoopbackNode(t)
+	bcfg := blockstore.DefaultConfig("")
+	bcfg.Links = content.Links
+	store := &fullStore{Store: blockstore.NewMemory(bcfg)}
+	store.room.Store(2)
+	cfg := node.DefaultConfig("")
+	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.Network.MDNS = false
+	leech, err := node.NewWithParts(cfg, node.Parts{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = leech.Close() })
+	if err := leech.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := leech.Connect(ctx, seed.Info().Addresses[0]); err != nil {
+		t.Fatal(err)
+	}
+	res := addFile(t, newTestAPI(t, seed, nil).URL, randomBytes(5<<20, 8))
+	api := newTestAPI(t, leech, nil)
+	status, _, body := call(t, "POST", api.URL+"/api/v1/fetch?wait=true&cid="+res.CID, nil, nil)
+	var e errorBody
+	if status != http.StatusInsufficientStorage || json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, "no space left on device") {
+		t.Fatalf("fetch onto a full disk: %d %s, want 507 with the disk's error", status, body)
+	}
+	_, _, body = call(t, "GET", api.URL+"/api/v1/transfers", nil, nil)
+	var trs []node.TransferInfo
+	if json.Unmarshal(body, &trs) != nil || len(trs) != 1 || trs[0].State != node.TransferFailed || !strings.Contains(trs[0].Error, "no space left on device") {
+		t.Errorf("transfers = %s, want one failed with the disk's error", body)
 	}
 }

@@ -26,11 +26,17 @@ type testDaemon struct {
 
 func startTestDaemon(t *testing.T, token string) *testDaemon {
 	t.Helper()
+	return startTestDaemonWith(t, token, node.Parts{})
+}
+
+// startTestDaemonWith is startTestDaemon on parts the test supplies.
+func startTestDaemonWith(t *testing.T, token string, parts node.Parts) *testDaemon {
+	t.Helper()
 	cfg := node.DefaultConfig("")
 	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.Network.MDNS = false
 	cfg.Store.Sync = false
-	n, err := node.New(cfg)
+	n, err := node.NewWithParts(cfg, parts)
 	if err != nil {
 		t.Fatal(err)
 	}

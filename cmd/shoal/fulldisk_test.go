@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/shoalnet/shoal/blockstore"
+	"github.com/shoalnet/shoal/content"
+	"github.com/shoalnet/shoal/node"
+)
+
+// fullStore is a real in-memory store whose "disk" fills up after room
+// blocks: later Puts fail as the disk store's write does on a full file
+// system.
+type fullStore struct {
+	blockstore.Store
+	room atomic.Int64
+}
+
+func (s *fullStore) full(c cid.Cid) error {
+	if s.room.Add(-1) >= 0 {
+		return nil
+	}
+	return fmt.Errorf("blockstore: put %s: %w", c, &os.PathError{Op: "write", Path: "/home/blocks/.tmp-1", Err: syscall.ENOSPC})
+}
+
+func (s *fullStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
+	if err := s.full(c); err != nil {
+		return err
+	}
+	return s.Store.Put(ctx, c, data)
+}
+
+func (s *fullStore) PutVerified(ctx context.Context, c cid.Cid, data []byte) error {
+	if err := s.full(c); err != nil {
+		return err
+	}
+	return s.Store.PutVerified(ctx, c, data)
+}
+
+// TestCLIFetchOntoFullDisk: the daemon's disk fills up during `shoal
+// fetch`. The CLI must end with a non-zero exit and the store's error on
+// stderr, leave nothing under the target's name, and the API must report
+// the failed transfer with that error.
+func TestCLIFetchOntoFullDisk(t *testing.T) {
+	seed := startTestDaemon(t, "")
+	bcfg := blockstore.DefaultConfig("")
+	bcfg.Links = content.Links
+	store := &fullStore{Store: blockstore.NewMemory(bcfg)}
+	store.room.Store(2)
+	leech := startTestDaemonWith(t, "", node.Parts{Store: store})
+	mustShoal(t, "connect", "--api", leech.url, seed.n.Info().Addresses[0])
+
+	res, err := seed.n.AddFile(context.Background(), bytes.NewReader(randomBytes(5<<20, 21)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "out.bin")
+	code, _, stderr := shoal(t, "fetch", "--api", leech.url, res.CID.String(), "-o", target)
+	if code == 0 || !strings.Contains(stderr, "no space left on device") {
+		t.Fatalf("shoal fetch onto a full disk: exit %d, stderr %q; want non-zero and the disk's error", code, stderr)
+	}
+	t.Logf("shoal fetch: exit %d, stderr %s", code, stderr)
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left behind %v", ents)
+	}
+	var tr []node.TransferInfo
+	c := &client{base: leech.url, hc: &http.Client{}}
+	if err := c.getJSON(context.Background(), "transfers", &tr); err != nil {
+		t.Fatal(err)
+	}
+	if len(tr) != 1 || tr[0].State != node.TransferFailed || !strings.Contains(tr[0].Error, "no space left on device") {
+		t.Errorf("GET /api/v1/transfers = %+v, want one failed transfer with the disk's error", tr)
+	}
+}
