@@ -64,6 +64,10 @@ type TransferConfig struct {
 	// NoProgressTimeout ends a fetch that received nothing new for this
 	// long (peers that take requests and never answer); 0 never does.
 	NoProgressTimeout Duration `toml:"no_progress_timeout"`
+	// SearchTimeout is how long a fetch searches for a peer that has the
+	// content before it fails (unless the request gives its own); 0
+	// searches until the fetch is cancelled.
+	SearchTimeout Duration `toml:"search_timeout"`
 }
 
 // Duration is a time.Duration written in config files as "2m30s".
@@ -111,7 +115,7 @@ func DefaultConfig(home string) Config {
 			Addr:        "127.0.0.1:5080",
 			GatewayAddr: "127.0.0.1:8080",
 		},
-		Transfer: TransferConfig{AnnounceWhileFetching: true, NoProgressTimeout: Duration{2 * time.Minute}},
+		Transfer: TransferConfig{AnnounceWhileFetching: true, NoProgressTimeout: Duration{2 * time.Minute}, SearchTimeout: Duration{2 * time.Minute}},
 		Resources: ResourcesConfig{
 			MaxMemoryBytes: 1 << 30,
 			MaxFDs:         4096,
@@ -172,6 +176,9 @@ func (c Config) Validate() error {
 	}
 	if c.Transfer.NoProgressTimeout.Duration < 0 {
 		return bad("transfer.no_progress_timeout is negative: use \"0s\" to never give up on a silent fetch")
+	}
+	if c.Transfer.SearchTimeout.Duration < 0 {
+		return bad("transfer.search_timeout is negative: use \"0s\" to search until the fetch is cancelled")
 	}
 	if c.Transfer.UploadLimit < 0 {
 		return bad("transfer.upload_limit is negative: use 0 for unlimited")
