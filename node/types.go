@@ -78,9 +78,9 @@ type TransferInfo struct {
 	Lookups        int                `json:"lookups"`         // DHT lookups made
 	ElapsedSeconds float64            `json:"elapsed_s"`       // since the transfer started
 	Pinned         bool               `json:"pinned"`          // the root is pinned once fetched (shoal fetch), not left as cache
-	Size           uint64             `json:"size"`           // bytes of the whole DAG when known, else 0
-	BytesDone      uint64             `json:"bytes_done"`     // DAG bytes now held locally
-	BytesReceived  uint64             `json:"bytes_received"` // bytes that came over the network, duplicates included
+	Size           uint64             `json:"size"`            // bytes of the whole DAG when known, else 0
+	BytesDone      uint64             `json:"bytes_done"`      // DAG bytes now held locally
+	BytesReceived  uint64             `json:"bytes_received"`  // bytes that came over the network, duplicates included
 	Blocks         int                `json:"blocks"`
 	RateBps        float64            `json:"rate_bps"`
 	ETASeconds     float64            `json:"eta_s"`

@@ -27,7 +27,7 @@ type memNet struct {
 	seeders map[peer.ID]map[cid.Cid][]byte
 }
 
-func (n *memNet) Self() peer.ID            { return "self" }
+func (n *memNet) Self() peer.ID             { return "self" }
 func (n *memNet) ConnectedPeers() []peer.ID { return nil }
 func (n *memNet) Connect(_ context.Context, ai peer.AddrInfo) error {
 	go n.cl.PeerConnected(ai.ID) // as Network's peer events would
