@@ -64,7 +64,11 @@ transfer's ID, and the daemon fetches and pins on its own.`, cobra.ExactArgs(1),
 			if o.detach {
 				return fetchDetached(cmd.Context(), c, args[0], o, g.json, cmd.OutOrStdout())
 			}
-			res, err := fetch(cmd.Context(), c, args[0], o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			progress := cmd.ErrOrStderr()
+			if g.json && !isTerminal(progress) {
+				progress = io.Discard // a script reads stderr for the JSON error only
+			}
+			res, err := fetch(cmd.Context(), c, args[0], o, cmd.OutOrStdout(), progress)
 			if err != nil {
 				return err
 			}
