@@ -101,7 +101,7 @@ func DefaultClientConfig() ClientConfig {
 		DialConcurrency:  8,
 		SearchTimeout:    2 * time.Minute,
 		SearchBackoff:    time.Second,
-		SearchBackoffMax: 30 * time.Second,
+		SearchBackoffMax: 10 * time.Second,
 		SendTimeout:      30 * time.Second,
 		BanFor:           10 * time.Minute,
 		Logger:           slog.New(slog.DiscardHandler),

@@ -14,7 +14,7 @@ import (
 
 // The provider search of a fetch. While no peer has shown it holds any of
 // the DAG (sent a block, or said HAVE), the fetch is "searching": it asks
-// the DHT again and again, with a backoff between lookups, and takes every
+// the DHT again and again, with a backoff between lookups (asking connected peers again each time), and takes every
 // peer that connects meanwhile. It never fails for lack of a source in that
 // phase; it fails with a *NoProvidersError when FetchOptions.SearchTimeout
 // passes first. Once some peer has the content, the search ends after the
@@ -112,6 +112,21 @@ func (s *Scheduler) Sourced() bool {
 		}
 	}
 	return false
+}
+
+// reaskRoot forgets every active peer's DONT_HAVE for the root, so each is
+// asked again: while a fetch searches, a connected peer may get the
+// content (it is fetching or sharing it meanwhile).
+func (s *Scheduler) reaskRoot(now time.Time) {
+	if s.finished() || s.root.done {
+		return
+	}
+	for _, p := range s.peers {
+		if s.root.state(p) == availDontHave {
+			s.root.setState(p, availUnknown)
+		}
+	}
+	s.schedule(now)
 }
 
 // failNoProviders ends the fetch because its search ran out of time.
@@ -227,6 +242,7 @@ func (c *Client) lookupEnded(f *Fetch, fresh int, now time.Time) bool {
 		f.s.SetSearching(false, now)
 		return false
 	}
+	f.s.reaskRoot(now)
 	return true
 }
 

@@ -220,3 +220,27 @@ func TestSearchSilentProvider(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchAsksConnectedPeerAgain: the only provider says DONT_HAVE at
+// first and gets the content 20 s later (it is fetching it too); the
+// searching fetch asks it again after later lookups and completes.
+func TestSearchAsksConnectedPeerAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := makeClDAG(t, 4, 2048, 35)
+		provs := &lateProviders{appearAt: 1, p: "late"}
+		cl, store := newSearchClient(t, provs, map[peer.ID]map[cid.Cid][]byte{"late": {}})
+		net := cl.net.(*memNet)
+		f, err := cl.FetchWith(context.Background(), d.root, FetchOptions{SearchTimeout: 2 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Second)
+		net.mu.Lock()
+		net.seeders["late"] = d.blocks
+		net.mu.Unlock()
+		if _, err := f.Wait(); err != nil {
+			t.Fatalf("fetch from a peer that got the content after saying DONT_HAVE: %v", err)
+		}
+		clCheckStored(t, d, store)
+	})
+}
