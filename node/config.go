@@ -300,6 +300,10 @@ announce_while_fetching = %v
 # requests and never answer), with an error naming the CID and the peers.
 # "0s" waits forever.
 no_progress_timeout = %q
+# How long a fetch searches the DHT and connected peers for one that has
+# the content before it fails (shoal fetch --timeout overrides it).
+# "0s" searches until the fetch is cancelled.
+search_timeout = %q
 
 [resources]
 # Ceilings for what remote peers may make this node spend (the libp2p
@@ -311,7 +315,7 @@ conns_high = %d
 `, q(cfg.Network.Listen), q(cfg.Network.Bootstrap), cfg.Network.MDNS, cfg.Network.Network,
 		cfg.Network.DHTMode, cfg.Network.SwarmKey, cfg.API.Addr, cfg.API.GatewayAddr, cfg.API.Token,
 		cfg.Store.CapacityBytes, cfg.Store.Sync, cfg.Store.VerifyOnRead, cfg.Transfer.UploadLimit,
-		cfg.Transfer.AnnounceWhileFetching, cfg.Transfer.NoProgressTimeout.Duration.String(), cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs,
+		cfg.Transfer.AnnounceWhileFetching, cfg.Transfer.NoProgressTimeout.Duration.String(), cfg.Transfer.SearchTimeout.Duration.String(), cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs,
 		cfg.Resources.ConnsLow, cfg.Resources.ConnsHigh)
 	return writeFileAtomic(filepath.Join(cfg.Home, ConfigFile), []byte(b.String()), 0o600)
 }
