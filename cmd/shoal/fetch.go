@@ -136,7 +136,7 @@ func fetch(ctx context.Context, c *client, arg string, o *fetchOptions, stdout, 
 	}
 	var st namedStat
 	if err := c.getJSON(ctx, "stat/"+url.PathEscape(res.CID), &st); err != nil {
-		return res, interrupted(ctx, c, err, t.ID)
+		return res, interrupted(ctx, c, transferFailure(ctx, c, t.ID, err), t.ID)
 	}
 	res.Path = o.out
 	if res.Path == "" {
@@ -171,6 +171,17 @@ func fetch(ctx context.Context, c *client, arg string, o *fetchOptions, stdout, 
 	res.BytesReceived = final.BytesReceived
 	res.Peers = nonNilSlice(final.Peers)
 	return res, nil
+}
+
+// transferFailure is the transfer's own error when a request about its
+// content failed because the transfer did (the request only saw the fetch
+// end), else err.
+func transferFailure(ctx context.Context, c *client, id string, err error) error {
+	var info node.TransferInfo
+	if ctx.Err() == nil && c.getJSON(ctx, "transfers/"+url.PathEscape(id), &info) == nil && info.State == node.TransferFailed {
+		return errors.New(info.Error)
+	}
+	return err
 }
 
 // namedStat is the stat answer with the content's name, which a daemon
