@@ -73,6 +73,10 @@ type TransferConfig struct {
 	// NoProgressTimeout ends a fetch that received nothing new for this
 	// long (peers that take requests and never answer); 0 never does.
 	NoProgressTimeout Duration `toml:"no_progress_timeout"`
+	// SearchTimeout is how long a fetch searches for a peer that has the
+	// content before it fails (unless the request gives its own); 0
+	// searches until the fetch is cancelled.
+	SearchTimeout Duration `toml:"search_timeout"`
 }
 
 // Duration is a time.Duration written in config files as "2m30s".
@@ -122,7 +126,7 @@ func DefaultConfig(home string) Config {
 			MaxConns:        512,
 			GatewayMaxConns: 2048,
 		},
-		Transfer: TransferConfig{AnnounceWhileFetching: true, NoProgressTimeout: Duration{2 * time.Minute}},
+		Transfer: TransferConfig{AnnounceWhileFetching: true, NoProgressTimeout: Duration{2 * time.Minute}, SearchTimeout: Duration{2 * time.Minute}},
 		Resources: ResourcesConfig{
 			MaxMemoryBytes: 1 << 30,
 			MaxFDs:         4096,
@@ -189,6 +193,9 @@ func (c Config) Validate() error {
 	}
 	if c.Transfer.NoProgressTimeout.Duration < 0 {
 		return bad("transfer.no_progress_timeout is negative: use \"0s\" to never give up on a silent fetch")
+	}
+	if c.Transfer.SearchTimeout.Duration < 0 {
+		return bad("transfer.search_timeout is negative: use \"0s\" to search until the fetch is cancelled")
 	}
 	if c.Transfer.UploadLimit < 0 {
 		return bad("transfer.upload_limit is negative: use 0 for unlimited")
@@ -318,6 +325,10 @@ announce_while_fetching = %v
 # requests and never answer), with an error naming the CID and the peers.
 # "0s" waits forever.
 no_progress_timeout = %q
+# How long a fetch searches the DHT and connected peers for one that has
+# the content before it fails (shoal fetch --timeout overrides it).
+# "0s" searches until the fetch is cancelled.
+search_timeout = %q
 
 [resources]
 # Ceilings for what remote peers may make this node spend (the libp2p
@@ -330,7 +341,7 @@ conns_high = %d
 		cfg.Network.DHTMode, cfg.Network.SwarmKey, cfg.API.Addr, cfg.API.GatewayAddr, cfg.API.Token, cfg.API.TokenFile,
 		cfg.API.MaxConns, cfg.API.GatewayMaxConns,
 		cfg.Store.CapacityBytes, cfg.Store.Sync, cfg.Store.VerifyOnRead, cfg.Transfer.UploadLimit,
-		cfg.Transfer.AnnounceWhileFetching, cfg.Transfer.NoProgressTimeout.Duration.String(), cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs,
+		cfg.Transfer.AnnounceWhileFetching, cfg.Transfer.NoProgressTimeout.Duration.String(), cfg.Transfer.SearchTimeout.Duration.String(), cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs,
 		cfg.Resources.ConnsLow, cfg.Resources.ConnsHigh)
 	return writeFileAtomic(filepath.Join(cfg.Home, ConfigFile), []byte(b.String()), 0o600)
 }

@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +22,7 @@ func (n *Node) newClient() (*protocol.Client, error) {
 	ccfg := protocol.DefaultClientConfig()
 	ccfg.Links = content.Links
 	ccfg.Logger = n.log.With("part", "client")
+	ccfg.SearchTimeout = n.cfg.Transfer.SearchTimeout.Duration
 	c, err := protocol.NewClient(ccfg, protocol.HostNetwork(n.net, n.host), clientStore{n}, n.router)
 	if err != nil {
 		return nil, err
@@ -58,9 +61,11 @@ type Transfer struct {
 	source string
 	f      *protocol.Fetch
 
-	mu      sync.Mutex
-	info    TransferInfo
-	stalled time.Duration // set when ended for making no progress
+	mu        sync.Mutex
+	info      TransferInfo
+	stalled   time.Duration // set when ended for making no progress
+	cancelled bool          // set by Cancel
+	pin       bool          // pin the root once it is complete
 
 	done chan struct{}
 	err  error
@@ -107,26 +112,57 @@ func (r *transferRegistry) cancelAll() {
 	}
 }
 
+// ErrTransferCancelled is the error of a transfer ended by Cancel.
+var ErrTransferCancelled = errors.New("node: transfer cancelled")
+
+// FetchOptions tune a fetch.
+type FetchOptions struct {
+	// Source says who asked ("api", "gateway", "pin").
+	Source string
+	// Pin pins the root once the whole DAG is stored: content a user asked
+	// for stays; without it, fetched content is evictable cache.
+	Pin bool
+	// SearchTimeout bounds the search for a peer that has the content: nil
+	// takes transfer.search_timeout, 0 searches until cancelled.
+	SearchTimeout *time.Duration
+}
+
 // Fetch starts fetching the whole DAG under c into the store, or joins the
 // fetch of c already running. source says who asked ("api", "gateway").
 func (n *Node) Fetch(ctx context.Context, c cid.Cid, source string) (*Transfer, error) {
+	return n.FetchWith(ctx, c, FetchOptions{Source: source})
+}
+
+// FetchWith is Fetch with options. Joining a running fetch adds o.Pin to it;
+// its search timeout stays the one it started with.
+func (n *Node) FetchWith(ctx context.Context, c cid.Cid, o FetchOptions) (*Transfer, error) {
 	if n.ctx.Err() != nil {
 		return nil, ErrClosed
+	}
+	popts := protocol.FetchOptions{SearchTimeout: n.cfg.Transfer.SearchTimeout.Duration}
+	if o.SearchTimeout != nil {
+		popts.SearchTimeout = *o.SearchTimeout
 	}
 	r := n.transfers
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if t, ok := r.running[c.String()]; ok {
+		if o.Pin {
+			t.mu.Lock()
+			t.pin, t.info.Pinned = true, true
+			t.mu.Unlock()
+		}
 		return t, nil
 	}
 	// The fetch belongs to the node, not to the request that started it:
 	// an API client that starts a fetch and disconnects leaves it running.
-	f, err := n.client.Fetch(n.ctx, c)
+	f, err := n.client.FetchWith(n.ctx, c, popts)
 	if err != nil {
 		return nil, fmt.Errorf("starting fetch of %s: %w", c, err)
 	}
-	t := &Transfer{n: n, id: fmt.Sprintf("t%d", r.seq.Add(1)), root: c, source: source, f: f, done: make(chan struct{})}
-	t.info = TransferInfo{ID: t.id, CID: c.String(), Source: source, State: TransferRunning, Started: time.Now()}
+	t := &Transfer{n: n, id: fmt.Sprintf("t%d", r.seq.Add(1)), root: c, source: o.Source, f: f, pin: o.Pin, done: make(chan struct{})}
+	t.info = TransferInfo{ID: t.id, CID: c.String(), Source: o.Source, State: TransferRunning, Phase: PhaseSearching,
+		Pinned: o.Pin, Started: time.Now()}
 	r.running[c.String()] = t
 	r.all = append(r.all, t)
 	if len(r.all) > keepTransfers {
@@ -138,6 +174,27 @@ func (n *Node) Fetch(ctx context.Context, c cid.Cid, source string) (*Transfer, 
 		t.run()
 	}()
 	return t, nil
+}
+
+// Cancel ends a running transfer with ErrTransferCancelled; a finished one
+// is left as it is.
+func (t *Transfer) Cancel() {
+	t.mu.Lock()
+	t.cancelled = true
+	t.mu.Unlock()
+	t.f.Cancel()
+}
+
+// CancelTransfer cancels the transfer with the given ID and returns its
+// state; an unknown ID wraps fs.ErrNotExist.
+func (n *Node) CancelTransfer(id string) (TransferInfo, error) {
+	t, ok := n.Transfer(id)
+	if !ok {
+		return TransferInfo{}, fmt.Errorf("no transfer %q (list them with GET /api/v1/transfers): %w", id, fs.ErrNotExist)
+	}
+	t.Cancel()
+	<-t.Done()
+	return t.Info(), nil
 }
 
 // Transfers lists running and recent transfers, newest first.
@@ -172,13 +229,15 @@ func (t *Transfer) run() {
 	ctx := n.ctx
 	updates := t.f.Updates()
 	limit := n.cfg.Transfer.NoProgressTimeout.Duration
+	// The no-progress clock starts once some peer has the content: until
+	// then the provider search, bounded by its own timeout, is running.
 	var stallC <-chan time.Time
 	var stall *time.Timer
-	if limit > 0 {
-		stall = time.NewTimer(limit)
-		defer stall.Stop()
-		stallC = stall.C
-	}
+	defer func() {
+		if stall != nil {
+			stall.Stop()
+		}
+	}()
 	var lastDone int
 	for {
 		select {
@@ -187,7 +246,12 @@ func (t *Transfer) run() {
 				updates = nil
 				continue
 			}
-			t.update(p.Progress, p.Rate)
+			t.update(p)
+			if limit > 0 && !p.Searching && stall == nil {
+				stall = time.NewTimer(limit)
+				stallC = stall.C
+				lastDone = p.BlocksDone
+			}
 			if p.BlocksDone != lastDone && stall != nil {
 				lastDone = p.BlocksDone
 				stall.Reset(limit)
@@ -214,13 +278,20 @@ func (t *Transfer) run() {
 	}
 }
 
-func (t *Transfer) update(p protocol.Progress, rate float64) {
+func (t *Transfer) update(fp protocol.FetchProgress) {
+	p, rate := fp.Progress, fp.Rate
 	size := t.info.Size
-	if size == 0 {
+	if size == 0 && p.BlocksDone > 0 {
 		size = t.n.dagSize(t.n.ctx, t.root)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.info.Phase = PhaseFetching
+	if fp.Searching {
+		t.info.Phase = PhaseSearching
+	}
+	t.info.Providers, t.info.Lookups = fp.Providers, fp.Lookups
+	t.info.ElapsedSeconds = fp.Elapsed.Seconds()
 	t.info.Size = size
 	t.info.BytesDone = uint64(p.BytesUseful + p.BytesLocal)
 	t.info.BytesReceived = uint64(p.BytesReceived)
@@ -248,13 +319,26 @@ func contributions(pp []protocol.PeerProgress) []PeerContribution {
 func (t *Transfer) finish(res protocol.FetchResult, err error) {
 	n := t.n
 	t.mu.Lock()
-	stalled := t.stalled
+	stalled, cancelled, pin := t.stalled, t.cancelled, t.pin
 	t.mu.Unlock()
-	if err != nil && stalled > 0 {
+	var npe *protocol.NoProvidersError
+	switch {
+	case err != nil && cancelled:
+		err = fmt.Errorf("%w: fetch of %s", ErrTransferCancelled, t.root)
+	case err != nil && stalled > 0:
 		err = fmt.Errorf("fetch of %s received nothing for %v from the %s (%s): they accept requests but do not answer; try other peers (shoal connect) or raise transfer.no_progress_timeout",
 			t.root, stalled, plural(len(res.Peers), "peer"), peerList(res.Peers))
+	case errors.As(err, &npe) && npe.Silent():
+		err = fmt.Errorf("%w: a peer that takes requests and sends nothing is not a source; connect to another (shoal connect) or retry with a longer --timeout", err)
+	case errors.As(err, &npe):
+		err = fmt.Errorf("%w: check that a node sharing it is reachable (shoal peers) or pass --bootstrap", err)
 	}
 	size := n.dagSize(n.ctx, t.root)
+	if err == nil && pin {
+		if perr := n.store.Pin(n.ctx, t.root); perr != nil {
+			err = fmt.Errorf("fetched %s, but pinning it failed: %w", t.root, perr)
+		}
+	}
 	if err == nil {
 		if rerr := n.roots.add(t.root, size); rerr != nil {
 			err = rerr
@@ -270,6 +354,8 @@ func (t *Transfer) finish(res protocol.FetchResult, err error) {
 	t.info.DuplicateRatio = res.DuplicateRatio
 	t.info.Peers = contributions(res.Peers)
 	t.info.ETASeconds = 0
+	t.info.Phase = ""
+	t.info.ElapsedSeconds = t.info.Finished.Sub(t.info.Started).Seconds()
 	if err != nil {
 		n.log.Warn("fetch failed", "cid", t.root, "transfer", t.id, "source", t.source, "err", err)
 		t.info.State = TransferFailed

@@ -54,6 +54,12 @@ type PeerContribution struct {
 	Blocks int    `json:"blocks"`
 }
 
+// Transfer phases, while running.
+const (
+	PhaseSearching = "searching"
+	PhaseFetching  = "fetching"
+)
+
 // Transfer states.
 const (
 	TransferRunning = "running"
@@ -67,9 +73,14 @@ type TransferInfo struct {
 	CID            string             `json:"cid"`
 	Source         string             `json:"source"` // "api", "gateway", ...
 	State          string             `json:"state"`
-	Size           uint64             `json:"size"`           // bytes of the whole DAG when known, else 0
-	BytesDone      uint64             `json:"bytes_done"`     // DAG bytes now held locally
-	BytesReceived  uint64             `json:"bytes_received"` // bytes that came over the network, duplicates included
+	Phase          string             `json:"phase,omitempty"` // while running: "searching" (no peer has the content yet) or "fetching"
+	Providers      int                `json:"providers"`       // distinct providers the DHT lookups found
+	Lookups        int                `json:"lookups"`         // DHT lookups made
+	ElapsedSeconds float64            `json:"elapsed_s"`       // since the transfer started
+	Pinned         bool               `json:"pinned"`          // the root is pinned once fetched (shoal fetch), not left as cache
+	Size           uint64             `json:"size"`            // bytes of the whole DAG when known, else 0
+	BytesDone      uint64             `json:"bytes_done"`      // DAG bytes now held locally
+	BytesReceived  uint64             `json:"bytes_received"`  // bytes that came over the network, duplicates included
 	Blocks         int                `json:"blocks"`
 	RateBps        float64            `json:"rate_bps"`
 	ETASeconds     float64            `json:"eta_s"`

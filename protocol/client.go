@@ -78,6 +78,12 @@ type ClientConfig struct {
 	// provider dials in flight per fetch.
 	DialTimeout     time.Duration
 	DialConcurrency int
+	// SearchTimeout is the default FetchOptions.SearchTimeout (0: search
+	// until cancelled); SearchBackoff is the pause after the first provider
+	// lookup, doubling up to SearchBackoffMax.
+	SearchTimeout    time.Duration
+	SearchBackoff    time.Duration
+	SearchBackoffMax time.Duration
 	// SendTimeout bounds one message send to a peer.
 	SendTimeout time.Duration
 	// BanFor is how long a peer that sent a corrupt block is refused.
@@ -93,6 +99,9 @@ func DefaultClientConfig() ClientConfig {
 		ProgressInterval: 250 * time.Millisecond,
 		DialTimeout:      15 * time.Second,
 		DialConcurrency:  8,
+		SearchTimeout:    2 * time.Minute,
+		SearchBackoff:    time.Second,
+		SearchBackoffMax: 10 * time.Second,
 		SendTimeout:      30 * time.Second,
 		BanFor:           10 * time.Minute,
 		Logger:           slog.New(slog.DiscardHandler),
@@ -111,6 +120,9 @@ func (c ClientConfig) Validate() error {
 		return fmt.Errorf("%w: ClientConfig intervals must be positive", ErrFetchConfig)
 	case c.DialTimeout <= 0 || c.DialConcurrency <= 0 || c.SendTimeout <= 0:
 		return fmt.Errorf("%w: ClientConfig dial/send limits must be positive", ErrFetchConfig)
+	case c.SearchTimeout < 0 || c.SearchBackoff <= 0 || c.SearchBackoffMax < c.SearchBackoff:
+		return fmt.Errorf("%w: ClientConfig SearchTimeout=%v must be >= 0 and 0 < SearchBackoff=%v <= SearchBackoffMax=%v",
+			ErrFetchConfig, c.SearchTimeout, c.SearchBackoff, c.SearchBackoffMax)
 	case c.BanFor < 0:
 		return fmt.Errorf("%w: ClientConfig.BanFor must be >= 0", ErrFetchConfig)
 	case c.Logger == nil:

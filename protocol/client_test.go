@@ -405,11 +405,17 @@ func TestClientGetAndFailure(t *testing.T) {
 	if err != nil || !bytes.Equal(got, d.blocks[d.leaves[2]]) {
 		t.Fatalf("Get(leaf) = %d bytes, %v", len(got), err)
 	}
+	// A peer that says DONT_HAVE is no provider: the fetch keeps searching
+	// until its search timeout, then names the CID and that peer.
 	missing := clCID(t, cid.Raw, []byte("nobody has this"))
-	_, err = clFetchAll(t, leech, missing, nil)
-	var fe *FetchError
-	if !errors.As(err, &fe) || fe.Missing != missing || len(fe.Peers) != 1 || !errors.Is(err, ErrDontHave) {
-		t.Fatalf("fetch of a missing CID: err = %v, want *FetchError naming it and the one seeder", err)
+	f, err := leech.cl.FetchWith(ctx, missing, FetchOptions{SearchTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Wait()
+	var npe *NoProvidersError
+	if !errors.As(err, &npe) || npe.Root != missing || len(npe.Peers) != 1 || !errors.Is(err, ErrDontHave) {
+		t.Fatalf("fetch of a missing CID: err = %v, want *NoProvidersError naming it and the one seeder", err)
 	}
 	t.Log(err)
 }

@@ -2,11 +2,11 @@ package protocol
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // FetchProgress is a progress event of a running fetch.
@@ -14,6 +14,11 @@ type FetchProgress struct {
 	Progress
 	Elapsed time.Duration
 	Rate    float64 // useful bytes per second since the fetch started
+	// Searching: no peer has shown it holds any of the DAG yet; the
+	// provider search goes on (see FetchOptions).
+	Searching bool
+	Lookups   int // DHT lookups made so far
+	Providers int // distinct providers they returned
 }
 
 // FetchResult is the outcome of a completed fetch.
@@ -33,6 +38,8 @@ type FetchResult struct {
 type Fetch struct {
 	c         *Client
 	root      cid.Cid
+	opts      FetchOptions
+	search    searchState // loop-owned
 	recursive bool
 	start     time.Time
 	s         *Scheduler      // loop-owned
@@ -52,19 +59,28 @@ type Fetch struct {
 
 // Fetch starts downloading the DAG under root from every connected peer and
 // every provider found for it. Blocks already in the store are not
-// requested. Cancel ctx to abandon the fetch.
+// requested. Cancel ctx to abandon the fetch. The provider search is bounded
+// by ClientConfig.SearchTimeout.
 func (c *Client) Fetch(ctx context.Context, root cid.Cid) (*Fetch, error) {
-	return c.startFetch(ctx, root, true)
+	return c.FetchWith(ctx, root, FetchOptions{SearchTimeout: c.cfg.SearchTimeout})
 }
 
-func (c *Client) startFetch(ctx context.Context, root cid.Cid, recursive bool) (*Fetch, error) {
+// FetchWith is Fetch with options.
+func (c *Client) FetchWith(ctx context.Context, root cid.Cid, o FetchOptions) (*Fetch, error) {
+	if o.SearchTimeout < 0 {
+		return nil, fmt.Errorf("%w: FetchOptions.SearchTimeout %v is negative (0 searches until cancelled)", ErrFetchConfig, o.SearchTimeout)
+	}
+	return c.startFetch(ctx, root, true, o)
+}
+
+func (c *Client) startFetch(ctx context.Context, root cid.Cid, recursive bool, o FetchOptions) (*Fetch, error) {
 	s, err := NewScheduler(c.cfg.Scheduler, root)
 	if err != nil {
 		return nil, err
 	}
 	fctx, cancel := context.WithCancel(c.ctx)
 	f := &Fetch{
-		c: c, root: root, recursive: recursive, start: time.Now(), s: s, ctx: fctx, cancel: cancel,
+		c: c, root: root, opts: o, recursive: recursive, start: time.Now(), s: s, ctx: fctx, cancel: cancel,
 		updates: make(chan FetchProgress, 1), done: make(chan struct{}),
 	}
 	// Resume: mark what the store already holds before any want goes out.
@@ -102,10 +118,11 @@ func (c *Client) addFetch(f *Fetch) {
 		f.s.SetSearching(false, now)
 		return
 	}
+	f.search.active = true
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.findProviders(f.ctx, f)
+		c.search(f)
 	}()
 }
 
@@ -115,43 +132,6 @@ func (c *Client) abandon(f *Fetch, err error) {
 		f.s.closeWith(err)
 		c.finish(f, time.Now())
 	}
-}
-
-// findProviders connects to providers as the search streams them in and
-// tells the fetch when the search is over.
-func (c *Client) findProviders(ctx context.Context, f *Fetch) {
-	var dials sync.WaitGroup
-	sem := make(chan struct{}, c.cfg.DialConcurrency)
-	for ai := range c.providers.FindProviders(ctx, f.root) {
-		if ai.ID == c.net.Self() || ai.ID == "" {
-			continue
-		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		dials.Add(1)
-		go func(ai peer.AddrInfo) {
-			defer dials.Done()
-			defer func() { <-sem }()
-			dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-			err := c.net.Connect(dctx, ai)
-			cancel()
-			if err != nil {
-				c.log.Debug("bitswap client: provider unreachable", "peer", ai.ID, "err", err)
-				return
-			}
-			c.post(func() {
-				c.peers[ai.ID] = true
-				f.s.AddPeer(ai.ID, time.Now())
-			})
-		}(ai)
-	}
-	dials.Wait()
-	c.post(func() { f.s.SetSearching(false, time.Now()) })
 }
 
 // finish retires a fetch that is done, failed or abandoned (on the loop).
@@ -204,7 +184,8 @@ func (c *Client) wantedElsewhere(k cid.Cid) bool {
 // publish offers the latest progress, replacing an unread older one.
 func (f *Fetch) publish(now time.Time) {
 	f.lastUpdate = now
-	ev := FetchProgress{Progress: f.s.Progress(), Elapsed: now.Sub(f.start)}
+	ev := FetchProgress{Progress: f.s.Progress(), Elapsed: now.Sub(f.start),
+		Searching: !f.s.Sourced() && !f.s.finished(), Lookups: f.search.lookups, Providers: f.search.found}
 	if secs := ev.Elapsed.Seconds(); secs > 0 {
 		ev.Rate = float64(ev.BytesUseful) / secs
 	}
@@ -297,7 +278,7 @@ func (c *Client) getBlock(ctx context.Context, k cid.Cid, ch chan error) {
 		return
 	}
 	fctx, cancel := context.WithCancel(c.ctx)
-	f := &Fetch{c: c, root: k, start: now, s: s, ctx: fctx, userCtx: ctx, cancel: cancel,
+	f := &Fetch{c: c, root: k, opts: FetchOptions{SearchTimeout: c.cfg.SearchTimeout}, start: now, s: s, ctx: fctx, userCtx: ctx, cancel: cancel,
 		updates: make(chan FetchProgress, 1), done: make(chan struct{})}
 	s.Prioritize(k, now)
 	c.addFetch(f)

@@ -23,6 +23,7 @@ func (s *Scheduler) presence(p peer.ID, c cid.Cid, have bool, now time.Time) {
 	if ps == nil || !ps.active || s.finished() {
 		return
 	}
+	ps.answered = true
 	if c == s.root.c && have && !ps.revoked {
 		ps.claimsRoot = true
 	}

@@ -94,6 +94,7 @@ type peerState struct {
 	lapsed    bool      // Tick has seen it stop being hopeful (one checkAll)
 	recheckAt time.Time // zero: nothing to recheck
 
+	answered bool  // it sent any presence or block to this fetch
 	bytes    int64 // all block bytes received, duplicates included
 	blocks   int   // blocks this peer delivered first
 	dupBytes int64

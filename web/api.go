@@ -93,6 +93,7 @@ func NewAPI(cfg APIConfig, n Node) (http.Handler, error) {
 	post("/api/v1/fetch", a.handleFetch)
 	get("/api/v1/transfers", a.handleTransfers)
 	get("/api/v1/transfers/{id}", a.handleTransfer)
+	post("/api/v1/transfers/{id}/cancel", a.handleCancelTransfer)
 	get("/api/v1/cat/{path...}", a.handleCat)
 	get("/api/v1/get/{path...}", a.handleGet)
 	get("/api/v1/ls", a.handleLs)

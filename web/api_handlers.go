@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -89,23 +90,45 @@ func (a *api) handleAdd(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, addResponse{CID: res.CID.String(), Size: res.Size, Blocks: res.Blocks})
 }
 
-// handleFetch starts fetching ?cid= and answers 202 with the transfer at
-// once, or with ?wait=true 200 once it has finished.
+// handleFetch starts fetching ?cid= — a CID, CID/path or /ipfs/CID/path,
+// whose path is resolved first — and answers 202 with the transfer at once,
+// or with ?wait=true 200 once it has finished. ?timeout= bounds the search
+// for a provider (a Go duration such as 2m, or seconds; 0 searches until
+// cancelled; default transfer.search_timeout); ?pin=true pins the root once
+// it is complete.
 func (a *api) handleFetch(w http.ResponseWriter, r *http.Request) {
-	c, err := parseCID(r.URL.Query().Get("cid"))
+	q := r.URL.Query()
+	o := node.FetchOptions{Source: "api"}
+	if s := q.Get("timeout"); s != "" {
+		d, err := parseTimeout(s)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		o.SearchTimeout = &d
+	}
+	if s := q.Get("pin"); s != "" {
+		pin, err := strconv.ParseBool(s)
+		if err != nil {
+			a.fail(w, r, fmt.Errorf("%w: pin=%q is not true or false", ErrBadRequest, s))
+			return
+		}
+		o.Pin = pin
+	}
+	wait, _ := strconv.ParseBool(q.Get("wait"))
+	c, err := a.resolveFetch(r.Context(), q.Get("cid"), o.SearchTimeout)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	wait, _ := strconv.ParseBool(r.URL.Query().Get("wait"))
 	// A transfer started without wait outlives this request.
 	ctx := r.Context()
 	if !wait {
 		ctx = context.WithoutCancel(ctx)
 	}
-	t, err := a.n.Fetch(ctx, c, "api")
+	t, err := a.n.FetchWith(ctx, c, o)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("fetching %s: %w", c, err))
+		a.fail(w, r, err) // the node names the CID
 		return
 	}
 	if !wait {
@@ -118,10 +141,48 @@ func (a *api) handleFetch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := t.Err(); err != nil {
-		a.fail(w, r, fmt.Errorf("fetching %s: %w", c, err))
+		a.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, t.Info())
+}
+
+// parseTimeout reads ?timeout=: a Go duration or a number of seconds.
+func parseTimeout(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		secs, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil {
+			return 0, fmt.Errorf("%w: timeout=%q is not a duration such as 2m or 90s (0 waits forever)", ErrBadRequest, s)
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%w: timeout=%q is negative (0 waits forever)", ErrBadRequest, s)
+	}
+	return d, nil
+}
+
+// resolveFetch parses the fetch target and follows its path below the
+// root, within the search timeout when one is given.
+func (a *api) resolveFetch(ctx context.Context, target string, timeout *time.Duration) (cid.Cid, error) {
+	target = strings.TrimPrefix(target, "/ipfs/")
+	if timeout != nil && *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	c, _, err := a.resolve(ctx, target)
+	return c, err
+}
+
+func (a *api) handleCancelTransfer(w http.ResponseWriter, r *http.Request) {
+	info, err := a.n.CancelTransfer(r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
 }
 
 func (a *api) handleTransfers(w http.ResponseWriter, r *http.Request) {

@@ -118,6 +118,14 @@ func (m *memNode) Fetch(ctx context.Context, c cid.Cid, source string) (*node.Tr
 	return nil, fmt.Errorf("memNode has no network: cannot fetch %s", c)
 }
 
+func (m *memNode) FetchWith(ctx context.Context, c cid.Cid, _ node.FetchOptions) (*node.Transfer, error) {
+	return m.Fetch(ctx, c, "api")
+}
+
+func (m *memNode) CancelTransfer(id string) (node.TransferInfo, error) {
+	return node.TransferInfo{}, fmt.Errorf("memNode has no transfers: no %q: %w", id, fs.ErrNotExist)
+}
+
 // memFile adds Close to content's reader.
 type memFile struct{ *content.FileReader }
 

@@ -29,6 +29,11 @@ type Node interface {
 	AddTar(ctx context.Context, r io.Reader) (node.AddResult, error)
 	// Fetch starts (or joins) fetching a whole DAG into the store.
 	Fetch(ctx context.Context, c cid.Cid, source string) (*node.Transfer, error)
+	// FetchWith is Fetch with a search timeout and pinning.
+	FetchWith(ctx context.Context, c cid.Cid, o node.FetchOptions) (*node.Transfer, error)
+	// CancelTransfer ends a running transfer (an unknown ID wraps
+	// fs.ErrNotExist) and returns its final state.
+	CancelTransfer(id string) (node.TransferInfo, error)
 	// Open reads a file, fetching blocks from the swarm as needed, in order.
 	Open(ctx context.Context, c cid.Cid) (node.File, error)
 	// Resolve follows a slash-separated path of names below root.

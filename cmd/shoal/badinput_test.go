@@ -45,6 +45,13 @@ func TestBadInputCIDs(t *testing.T) {
 				t.Errorf("shoal %q: exit %d, stdout %q; want a failure", args, code, stdout)
 				continue
 			}
+			if bad == "bafkqaaa/../../etc" && args[0] == "fetch" {
+				// fetch takes CID/path: the CID is valid, the path is refused.
+				if !strings.Contains(stderr, `path "`+bad+`" has a ".." segment`) {
+					t.Errorf("shoal %q: stderr %q; want the path refused for its \"..\"", args, stderr)
+				}
+				continue
+			}
 			if bad != "" && (!strings.Contains(stderr, `"`+bad+`" is not a valid CID`) || !strings.Contains(stderr, "copied whole")) {
 				t.Errorf("shoal %q: stderr %q; want it to quote the CID and say to check it was copied whole", args, stderr)
 			}

@@ -105,7 +105,7 @@ func (c *client) requestHeader(ctx context.Context, method, path string, body io
 		}
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return nil, &exitError{code: 1, err: fmt.Errorf("no shoal daemon at %s: start one with \"shoal daemon\"", c.base)}
+			return nil, &exitError{code: 1, err: &codedError{code: "no_daemon", err: fmt.Errorf("no shoal daemon at %s: start one with \"shoal daemon\"", c.base)}}
 		}
 		return nil, fmt.Errorf("talking to the shoal daemon at %s: %w", c.base, err)
 	}
@@ -116,20 +116,75 @@ func (c *client) requestHeader(ctx context.Context, method, path string, body io
 	return resp, nil
 }
 
-// daemonError turns an error answer into the daemon's message.
+// daemonError turns an error answer into the daemon's message, with a code
+// from its HTTP status for --json.
 func daemonError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var e struct {
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
-		return errors.New(e.Error)
+		return &codedError{code: statusCode(resp.StatusCode), err: errors.New(e.Error)}
 	}
 	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 	if line == "" {
 		line = resp.Status
 	}
-	return fmt.Errorf("the daemon answered %s: %s (is %s a shoal API?)", resp.Status, line, resp.Request.URL.Host)
+	return &codedError{code: statusCode(resp.StatusCode),
+		err: fmt.Errorf("the daemon answered %s: %s (is %s a shoal API?)", resp.Status, line, resp.Request.URL.Host)}
+}
+
+// codedError is an error with the machine-readable code `--json` prints
+// beside it.
+type codedError struct {
+	code string
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+// statusCode names the kind of failure an HTTP status stands for.
+func statusCode(status int) string {
+	switch {
+	case status == http.StatusBadRequest:
+		return "bad_request"
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return "unauthorized"
+	case status == http.StatusNotFound:
+		return "not_found"
+	case status == http.StatusGatewayTimeout:
+		return "timeout"
+	case status == http.StatusInsufficientStorage:
+		return "no_space"
+	case status >= 500:
+		return "daemon_error"
+	}
+	return "error"
+}
+
+// errorBody is what every command prints on stderr for an error under
+// --json: {"error": "<the sentence>", "code": "<kind>"}; the exit code is
+// non-zero as without --json.
+type errorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+// jsonError is err as an errorBody. Codes: no_daemon, bad_request,
+// unauthorized, not_found, timeout, no_space, daemon_error, interrupted,
+// error (anything else, such as bad flags or a local file problem).
+func jsonError(err error) errorBody {
+	code := "error"
+	var ce *codedError
+	var ee *exitError
+	switch {
+	case errors.As(err, &ce):
+		code = ce.code
+	case errors.As(err, &ee) && ee.code == 130:
+		code = "interrupted"
+	}
+	return errorBody{Error: err.Error(), Code: code}
 }
 
 // getJSON and postJSON decode a JSON answer into out.

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 // fetchOutput is `shoal fetch --json`.
 type fetchOutput struct {
 	CID           string                  `json:"cid"`
+	Path          string                  `json:"path,omitempty"` // where it was written
 	Size          uint64                  `json:"size"`
 	DurationMS    int64                   `json:"duration_ms"`
 	BytesReceived uint64                  `json:"bytes_received"`
@@ -28,25 +31,44 @@ type fetchOutput struct {
 }
 
 type fetchOptions struct {
-	out   string
-	force bool
+	out     string
+	force   bool
+	detach  bool
+	timeout time.Duration
 }
 
 func newFetchCmd(g *globalFlags) *cobra.Command {
 	o := &fetchOptions{}
-	cmd := clientCommand("fetch CID", "fetch content from the swarm into a file or directory",
-		`fetch asks the daemon to fetch CID from every peer that holds any of it and
-writes it to -o PATH (default: ./CID). It writes under a temporary name in
-the target's directory and renames it at the end, so a failed or
-interrupted fetch never leaves a partial file under the final name. An
-existing target is refused unless --force is given. Directories are
-written as directories; -o - writes a file (or a tar of a directory) to
-stdout.`, cobra.ExactArgs(1),
+	cmd := clientCommand("fetch CID[/PATH]", "fetch content from the swarm into a file or directory",
+		`fetch asks the daemon to fetch CID (or CID/PATH, /ipfs/CID/PATH: the entry
+PATH below the directory CID) from every peer that holds any of it, pins it,
+and writes it to -o PATH — by default to the content's name: the name it was
+shared under, else the last PATH segment, else the CID. It writes under a
+temporary name in the target's directory and renames it at the end, so a
+failed or interrupted fetch never leaves a partial file under the final
+name. An existing target is refused unless --force is given. Directories
+are written as directories; -o - writes a file (or a tar of a directory) to
+stdout.
+
+While no peer has the content, the daemon keeps searching the DHT and fetch
+says so, until --timeout (0 waits forever). Ctrl-C cancels the daemon's
+transfer (exit code 130); with --detach, fetch returns at once, printing the
+transfer's ID, and the daemon fetches and pins on its own.`, cobra.ExactArgs(1),
 		func(cmd *cobra.Command, c *client, args []string) error {
 			if g.json && o.out == "-" {
 				return errors.New("--json and -o - both want stdout: write to a file with -o PATH, or drop --json")
 			}
-			res, err := fetch(cmd.Context(), c, args[0], o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if o.timeout < 0 {
+				return fmt.Errorf("--timeout %v is negative: give a duration such as 5m, or 0 to wait forever", o.timeout)
+			}
+			if o.detach {
+				return fetchDetached(cmd.Context(), c, args[0], o, g.json, cmd.OutOrStdout())
+			}
+			progress := cmd.ErrOrStderr()
+			if g.json && !isTerminal(progress) {
+				progress = io.Discard // a script reads stderr for the JSON error only
+			}
+			res, err := fetch(cmd.Context(), c, args[0], o, cmd.OutOrStdout(), progress)
 			if err != nil {
 				return err
 			}
@@ -56,39 +78,73 @@ stdout.`, cobra.ExactArgs(1),
 			if o.out == "-" {
 				return nil
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "fetched %s to %s (%s in %s from %s)\n", res.CID, targetPath(o.out, res.CID),
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "fetched %s to %s (%s in %s from %s)\n", res.CID, res.Path,
 				humanBytes(res.Size), (time.Duration(res.DurationMS) * time.Millisecond).String(), plural(len(res.Peers), "peer"))
 			return err
 		})
-	cmd.Flags().StringVarP(&o.out, "output", "o", "", "where to write: a path (default ./CID), or - for stdout")
+	cmd.Flags().StringVarP(&o.out, "output", "o", "", "where to write: a path (default: the content's name), or - for stdout")
 	cmd.Flags().BoolVar(&o.force, "force", false, "replace an existing target")
+	cmd.Flags().BoolVar(&o.detach, "detach", false, "start the transfer, print its ID and return; the daemon fetches and pins it")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long to search for a peer that has the content (0 waits forever)")
 	return cmd
 }
 
-func targetPath(out, c string) string {
-	if out == "" {
-		return c
-	}
-	return out
+// startFetch asks the daemon to fetch target (CID or CID/path) and pin it.
+func startFetch(ctx context.Context, c *client, target string, timeout time.Duration) (node.TransferInfo, error) {
+	var t node.TransferInfo
+	q := url.Values{"cid": {target}, "pin": {"true"}, "timeout": {timeout.String()}}
+	err := c.postJSON(ctx, "fetch?"+q.Encode(), nil, "", &t)
+	return t, err
 }
 
-func fetch(ctx context.Context, c *client, cidArg string, o *fetchOptions, stdout, stderr io.Writer) (fetchOutput, error) {
+// fetchDetached starts the transfer and prints its ID.
+func fetchDetached(ctx context.Context, c *client, arg string, o *fetchOptions, asJSON bool, stdout io.Writer) error {
+	target, err := cidPathArg(arg)
+	if err != nil {
+		return err
+	}
+	t, err := startFetch(ctx, c, target, o.timeout)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(stdout, t)
+	}
+	_, err = fmt.Fprintf(stdout, "transfer %s is fetching %s in the daemon (see GET /api/v1/transfers/%s)\n", t.ID, t.CID, t.ID)
+	return err
+}
+
+func fetch(ctx context.Context, c *client, arg string, o *fetchOptions, stdout, stderr io.Writer) (fetchOutput, error) {
 	start := time.Now()
-	res := fetchOutput{CID: cidArg, Peers: []node.PeerContribution{}}
-	target := targetPath(o.out, cidArg)
-	if target != "-" && !o.force {
-		if _, err := os.Lstat(target); err == nil {
-			return res, fmt.Errorf("%s already exists: choose another -o PATH, or pass --force to replace it", target)
+	res := fetchOutput{CID: arg, Peers: []node.PeerContribution{}}
+	target, err := cidPathArg(arg)
+	if err != nil {
+		return res, err
+	}
+	if o.out != "" && o.out != "-" && !o.force {
+		if _, err := os.Lstat(o.out); err == nil {
+			return res, fmt.Errorf("%s already exists: choose another -o PATH, or pass --force to replace it", o.out)
 		}
 	}
-	var t node.TransferInfo
-	if err := c.postJSON(ctx, "fetch?cid="+url.QueryEscape(cidArg), nil, "", &t); err != nil {
-		return res, err
+	t, err := startFetch(ctx, c, target, o.timeout)
+	if err != nil {
+		return res, interrupted(ctx, c, err, "")
 	}
 	res.CID = t.CID
-	var st cidStat
+	if err := waitSearch(ctx, c, t, stderr); err != nil {
+		return res, interrupted(ctx, c, err, t.ID)
+	}
+	var st namedStat
 	if err := c.getJSON(ctx, "stat/"+url.PathEscape(res.CID), &st); err != nil {
-		return res, err
+		return res, interrupted(ctx, c, transferFailure(ctx, c, t.ID, err), t.ID)
+	}
+	res.Path = o.out
+	if res.Path == "" {
+		res.Path = contentName(st.Name, target, res.CID)
+		if _, err := os.Lstat(res.Path); err == nil && !o.force {
+			cancelUnfinished(c, t.ID)
+			return res, fmt.Errorf("%s already exists: choose another name with -o PATH, or pass --force to replace it", res.Path)
+		}
 	}
 	bar := newBar(stderr, int64(st.Size), "fetching")
 	if st.Type == "directory" && bar != nil {
@@ -103,11 +159,11 @@ func fetch(ctx context.Context, c *client, cidArg string, o *fetchOptions, stdou
 		final, err = waitTransfer(ctx, c, t.ID)
 		return err
 	}
-	n, err := writeContent(ctx, c, res.CID, t.ID, st.Type, target, o.force, stdout, barWriter(bar), ready)
+	n, err := writeContent(ctx, c, res.CID, t.ID, st.Type, res.Path, o.force, stdout, barWriter(bar), ready)
 	stop()
 	if err != nil {
 		barClear(bar)
-		return res, err
+		return res, interrupted(ctx, c, err, t.ID)
 	}
 	barFinish(bar)
 	res.Size = n
@@ -115,6 +171,120 @@ func fetch(ctx context.Context, c *client, cidArg string, o *fetchOptions, stdou
 	res.BytesReceived = final.BytesReceived
 	res.Peers = nonNilSlice(final.Peers)
 	return res, nil
+}
+
+// transferFailure is the transfer's own error when a request about its
+// content failed because the transfer did (the request only saw the fetch
+// end), else err.
+func transferFailure(ctx context.Context, c *client, id string, err error) error {
+	var info node.TransferInfo
+	if ctx.Err() == nil && c.getJSON(ctx, "transfers/"+url.PathEscape(id), &info) == nil && info.State == node.TransferFailed {
+		return errors.New(info.Error)
+	}
+	return err
+}
+
+// namedStat is the stat answer with the content's name, which a daemon
+// may not send (older ones do not).
+type namedStat struct {
+	cidStat
+	Name string `json:"name"`
+}
+
+// contentName is where fetch writes without -o: the name the content was
+// shared under, else the last segment of CID/PATH, else the CID. A name
+// that is not one plain path element (the daemon's word is not trusted
+// with "../x") is passed over.
+func contentName(name, target, c string) string {
+	if plainName(name) {
+		return name
+	}
+	if _, rest, ok := strings.Cut(target, "/"); ok {
+		if seg := path.Base(rest); plainName(seg) {
+			return seg
+		}
+	}
+	return c
+}
+
+func plainName(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\\\x00")
+}
+
+// interrupted turns an error after Ctrl-C into exit code 130, cancelling
+// the daemon's transfer id (if one was started) on the way out.
+func interrupted(ctx context.Context, c *client, err error, id string) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	if id == "" {
+		return &exitError{code: 130, err: errors.New("interrupted before the daemon started a transfer")}
+	}
+	if cerr := cancelTransfer(c, id); cerr != nil {
+		return &exitError{code: 130, err: fmt.Errorf("interrupted; cancelling the daemon's transfer %s failed: %w", id, cerr)}
+	}
+	return &exitError{code: 130, err: fmt.Errorf("interrupted: the daemon's transfer %s is cancelled (--detach leaves a fetch running)", id)}
+}
+
+// cancelTransfer asks the daemon to end transfer id; the command's own
+// context is already done, so this one has its own deadline.
+func cancelTransfer(c *client, id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var info node.TransferInfo
+	return c.postJSON(ctx, "transfers/"+url.PathEscape(id)+"/cancel", nil, "", &info)
+}
+
+// cancelUnfinished cancels transfer id if it is still running: the
+// content will not be written anywhere.
+func cancelUnfinished(c *client, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var info node.TransferInfo
+	if c.getJSON(ctx, "transfers/"+url.PathEscape(id), &info) == nil && info.State == node.TransferRunning {
+		_ = cancelTransfer(c, id)
+	}
+}
+
+// waitSearch waits while the transfer is still looking for a peer that has
+// the content, saying so on w: rewritten in place on a terminal, a line
+// every 10 s elsewhere. A transfer that fails meanwhile is the error.
+func waitSearch(ctx context.Context, c *client, t node.TransferInfo, w io.Writer) error {
+	tty := isTerminal(w)
+	printed, lastShown := false, -1.0
+	defer func() {
+		if printed && tty {
+			fmt.Fprint(w, "\r\033[K")
+		}
+	}()
+	delay := 20 * time.Millisecond
+	for {
+		switch {
+		case t.State == node.TransferFailed:
+			return errors.New(t.Error) // the daemon names the CID
+		case t.State != node.TransferRunning || t.Phase != node.PhaseSearching:
+			return nil
+		}
+		if tty || lastShown < 0 || t.ElapsedSeconds-lastShown >= 10 {
+			line := fmt.Sprintf("searching for providers… %d found, %d s", t.Providers, int(t.ElapsedSeconds))
+			if tty {
+				fmt.Fprint(w, "\r\033[K"+line)
+			} else {
+				fmt.Fprintln(w, line)
+			}
+			printed, lastShown = true, t.ElapsedSeconds
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 250*time.Millisecond)
+		id := t.ID
+		if err := c.getJSON(ctx, "transfers/"+url.PathEscape(id), &t); err != nil {
+			return err
+		}
+	}
 }
 
 // writeContent streams the content to its target: stdout, a file or a
@@ -306,7 +476,7 @@ func waitTransfer(ctx context.Context, c *client, id string) (node.TransferInfo,
 		case node.TransferDone:
 			return info, nil
 		case node.TransferFailed:
-			return info, fmt.Errorf("fetching %s failed: %s", info.CID, info.Error)
+			return info, errors.New(info.Error) // the daemon names the CID
 		}
 		select {
 		case <-ctx.Done():

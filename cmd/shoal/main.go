@@ -40,7 +40,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, "shoal:", err)
+		if f := root.PersistentFlags().Lookup("json"); f != nil && f.Value.String() == "true" {
+			_ = writeJSON(stderr, jsonError(err))
+		} else {
+			fmt.Fprintln(stderr, "shoal:", err)
+		}
 		var ee *exitError
 		if errors.As(err, &ee) {
 			return ee.code
@@ -67,7 +71,7 @@ CIDs are identical to Kubo's unixfs-v1-2025 import profile.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON instead of text")
+	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON instead of text; an error is then {\"error\": \"...\", \"code\": \"...\"} on stderr, with a non-zero exit")
 	root.AddCommand(newCIDCmd(g), newVersionCmd(g), newDaemonCmd(g), newInitCmd(g), newDemoCmd(g), newSimCmd(g), newRepoCmd(g))
 	addHomeFlag(root)
 	root.AddCommand(newShareCmd(g), newFetchCmd(g), newConnectCmd(g), newPeersCmd(g), newIDCmd(g),
