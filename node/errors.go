@@ -54,6 +54,12 @@ func (e *classified) Unwrap() []error { return []error{e.kind, e.err} }
 func contentErr(c cid.Cid, err error) error {
 	var fe *protocol.FetchError
 	var said *classified
+	var npe *protocol.NoProvidersError
+	if errors.As(err, &npe) && !errors.As(err, &said) {
+		// The search's own error names the CID; the reader's wrapping
+		// ("opening file CID: ...") would name it again.
+		return &classified{kind: ErrNoProvider, msg: withNoProviderHint(npe).Error(), err: err}
+	}
 	if errors.As(err, &fe) && (!errors.As(err, &said) || said.msg == "") {
 		return &classified{kind: ErrNotFound, msg: notFoundText(c, fe.Missing, len(fe.Peers)), err: err}
 	}
@@ -68,6 +74,8 @@ func classify(err error) error {
 		return err
 	case errors.Is(err, protocol.ErrStore):
 		return &classified{kind: ErrStore, err: err}
+	case errors.Is(err, protocol.ErrNoProviders):
+		return &classified{kind: ErrNoProvider, err: err}
 	case errors.Is(err, protocol.ErrNoSource), errors.Is(err, blockstore.ErrNotFound):
 		return &classified{kind: ErrNotFound, err: err}
 	case errors.Is(err, blockstore.ErrNotPinned):
@@ -92,4 +100,17 @@ func notFoundText(c, missing cid.Cid, asked int) string {
 		who = fmt.Sprintf("none of the %d peers asked has it", asked)
 	}
 	return fmt.Sprintf("%s is not stored here and %s: connect to a peer that has it (shoal connect) or try again later", what, who)
+}
+
+// withNoProviderHint adds to a search that timed out what the user can
+// try; other errors pass unchanged.
+func withNoProviderHint(err error) error {
+	var npe *protocol.NoProvidersError
+	switch {
+	case !errors.As(err, &npe):
+		return err
+	case npe.Silent():
+		return fmt.Errorf("%w: a peer that takes requests and sends nothing is not a source; connect to another (shoal connect) or retry with a longer --timeout", err)
+	}
+	return fmt.Errorf("%w: check that a node sharing it is reachable (shoal peers) or pass --bootstrap", err)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"sort"
 	"strings"
 	"sync"
@@ -186,11 +185,11 @@ func (t *Transfer) Cancel() {
 }
 
 // CancelTransfer cancels the transfer with the given ID and returns its
-// state; an unknown ID wraps fs.ErrNotExist.
+// state; an unknown ID wraps ErrNotFound.
 func (n *Node) CancelTransfer(id string) (TransferInfo, error) {
 	t, ok := n.Transfer(id)
 	if !ok {
-		return TransferInfo{}, fmt.Errorf("no transfer %q (list them with GET /api/v1/transfers): %w", id, fs.ErrNotExist)
+		return TransferInfo{}, fmt.Errorf("no transfer %q (list them with GET /api/v1/transfers): %w", id, ErrNotFound)
 	}
 	t.Cancel()
 	<-t.Done()
@@ -321,17 +320,14 @@ func (t *Transfer) finish(res protocol.FetchResult, err error) {
 	t.mu.Lock()
 	stalled, cancelled, pin := t.stalled, t.cancelled, t.pin
 	t.mu.Unlock()
-	var npe *protocol.NoProvidersError
 	switch {
 	case err != nil && cancelled:
 		err = fmt.Errorf("%w: fetch of %s", ErrTransferCancelled, t.root)
 	case err != nil && stalled > 0:
 		err = fmt.Errorf("fetch of %s received nothing for %v from the %s (%s): they accept requests but do not answer; try other peers (shoal connect) or raise transfer.no_progress_timeout",
 			t.root, stalled, plural(len(res.Peers), "peer"), peerList(res.Peers))
-	case errors.As(err, &npe) && npe.Silent():
-		err = fmt.Errorf("%w: a peer that takes requests and sends nothing is not a source; connect to another (shoal connect) or retry with a longer --timeout", err)
-	case errors.As(err, &npe):
-		err = fmt.Errorf("%w: check that a node sharing it is reachable (shoal peers) or pass --bootstrap", err)
+	default:
+		err = withNoProviderHint(err)
 	}
 	size := n.dagSize(n.ctx, t.root)
 	if err == nil && pin {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoalnet/shoal/node"
 )
 
 // errorFixture is the content the error cases refer to, added to the Node
@@ -63,6 +65,7 @@ func errorCases(f errorFixture) []errorCase {
 		{method: "POST", path: "/api/v1/unpin/" + f.neverPinned, status: []int{404}, says: "not pinned", once: f.neverPinned},
 		{method: "POST", path: "/api/v1/unpin/" + f.unpinned, status: []int{404}, says: "not pinned", once: f.unpinned},
 		api("POST", "/api/v1/fetch", 400, "missing CID"),
+		api("POST", "/api/v1/transfers/nope/cancel", 404, `no transfer "nope"`),
 		api("POST", "/api/v1/connect", 400, "missing multiaddr"),
 		api("POST", "/api/v1/connect?addr=/ip4/127.0.0.1/tcp/1", 400, "/p2p/"),
 		api("GET", "/api/v1/gc", 405, "POST"),
@@ -153,4 +156,9 @@ func runErrorCases(t *testing.T, n Node) {
 // status mapping is checked against the real node, not only the fake.
 func TestErrorsMemNode(t *testing.T) { runErrorCases(t, newMemNode()) }
 
-func TestErrorsRealNode(t *testing.T) { runErrorCases(t, startLoopbackNode(t)) }
+// TestErrorsRealNode runs the table against a real node whose search for
+// providers ends after 3 s (2 min by default), so content nobody has
+// answers 504 quickly.
+func TestErrorsRealNode(t *testing.T) {
+	runErrorCases(t, startLoopbackNode(t, func(c *node.Config) { c.Transfer.SearchTimeout.Duration = 3 * time.Second }))
+}

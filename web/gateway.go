@@ -81,9 +81,14 @@ func (g *gateway) gwError(w http.ResponseWriter, status int, msg string) {
 // fail classifies err; a deadline passed while finding content is 504.
 func (g *gateway) fail(w http.ResponseWriter, ctx context.Context, err error) {
 	status := statusFor(err)
-	if ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
+	switch {
+	case ctx.Err() == context.DeadlineExceeded:
+		// The gateway's own deadline, not a search timeout the error
+		// already explains.
 		status = http.StatusGatewayTimeout
 		err = fmt.Errorf("%w: nothing arrived from the swarm within %v (is any provider online? see `shoal peers`)", err, g.cfg.Timeout)
+	case errors.Is(err, context.DeadlineExceeded):
+		status = http.StatusGatewayTimeout
 	}
 	if status >= 500 {
 		g.log.Warn("gateway request failed", "err", err)

@@ -123,7 +123,7 @@ func (m *memNode) FetchWith(ctx context.Context, c cid.Cid, _ node.FetchOptions)
 }
 
 func (m *memNode) CancelTransfer(id string) (node.TransferInfo, error) {
-	return node.TransferInfo{}, fmt.Errorf("memNode has no transfers: no %q: %w", id, fs.ErrNotExist)
+	return node.TransferInfo{}, fmt.Errorf("no transfer %q (memNode has none): %w", id, node.ErrNotFound)
 }
 
 // memFile adds Close to content's reader.

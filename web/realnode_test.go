@@ -21,12 +21,15 @@ import (
 )
 
 // startLoopbackNode starts an in-memory *node.Node on loopback.
-func startLoopbackNode(t *testing.T) *node.Node {
+func startLoopbackNode(t *testing.T, opts ...func(*node.Config)) *node.Node {
 	t.Helper()
 	cfg := node.DefaultConfig("")
 	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.Network.MDNS = false
 	cfg.Store.Sync = false
+	for _, o := range opts {
+		o(&cfg)
+	}
 	n, err := node.New(cfg)
 	if err != nil {
 		t.Fatal(err)
