@@ -69,6 +69,7 @@ func fetchEventually(t *testing.T, d *dnode, cid, want string) fetchResult {
 // only the two bootstrap nodes). The seeder's upload is limited, so the
 // leechers serve each other.
 func TestShareFetchSix(t *testing.T) {
+	t.Parallel() // the seeder's upload limit, not the host, sets the pace
 	const size = 16 << 20
 	c := newCluster(t, 7, clusterOptions{uploadLimit: 8 << 20})
 	data, want := randomBytes(t, size)
