@@ -56,7 +56,7 @@ func CachedImage(ctx context.Context, root string, logf func(format string, args
 	}
 	defer unlock()
 	if waited := time.Since(start); waited > time.Second {
-		logf("waited %v for another process building the shoal image", waited.Round(time.Second))
+		logf("waited %v for another build of the shoal image to finish", waited.Round(time.Second))
 	}
 	dir, err := os.MkdirTemp("", "shoal-image-")
 	if err != nil {
