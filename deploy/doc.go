@@ -11,16 +11,19 @@
 //     the binary.
 //
 // Tests:
-//   - docker_test.go: the harness — builds the static binary and an image
-//     from the Dockerfile, starts containers on a user-defined network with
-//     fixed addresses, drives the CLI through `docker exec`, cleans up.
+//   - docker_test.go: the harness — gets the image built from the
+//     Dockerfile once per content (internal/dockercli.CachedImage, shared
+//     with sim's docker test), starts containers on a user-defined network
+//     with fixed addresses, drives the CLI through `docker exec`, cleans
+//     up. Every wait ends 45 s before the test binary's deadline, so a run
+//     out of time fails naming what it waited for and still cleans up.
 //   - swarm_test.go: multi-host scenarios — share and fetch on six nodes
 //     through DHT lookups, a seeder killed and another paused mid-transfer,
 //     a network partition and its healing, a rolling restart.
 //   - manifests_test.go: structural checks of the Kubernetes manifests and
 //     the systemd unit (no cluster runs here).
 //
-// The Docker tests skip, saying why, when `docker info` fails or the image
-// cannot be built. SHOAL_DEPLOY_IMAGE=name:tag uses an existing image
-// instead of building one.
+// The Docker tests skip, saying why, when `docker info` fails, and fail
+// when the image cannot be built. SHOAL_DEPLOY_IMAGE=name:tag uses an
+// existing image instead of building one.
 package deploy

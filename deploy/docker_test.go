@@ -27,18 +27,29 @@ import (
 const apiURL = "http://127.0.0.1:5080"
 
 var (
-	imageOnce  sync.Once
-	imageName  string
-	imageSkip  string // why the Docker tests cannot run here, if they cannot
-	imageBuilt bool   // built by this run: removed when it ends
+	imageOnce sync.Once
+	imageName string
+	imageSkip string // why the Docker tests cannot run here, if they cannot
+	imageErr  error  // why the image could not be built: the tests fail
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if imageBuilt {
-		_ = exec.Command("docker", "rmi", "-f", imageName).Run()
+// cleanupMargin is how long before the test binary's deadline (-timeout)
+// the tests stop waiting on containers: time to print the nodes' logs and
+// remove them. A test out of time then fails naming what it waited for,
+// rather than the binary panicking with its containers left running.
+const cleanupMargin = 45 * time.Second
+
+// testContext is t's context, ending cleanupMargin before the deadline.
+// Every wait on a container derives from it; without a deadline
+// (-timeout 0) only the short per-command timeouts bound the waits.
+func testContext(t *testing.T) context.Context {
+	ctx := t.Context()
+	if dl, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-cleanupMargin))
+		t.Cleanup(cancel)
 	}
-	os.Exit(code)
+	return ctx
 }
 
 // docker runs one docker command and returns its stdout; a failure carries
@@ -57,20 +68,23 @@ func dockerIn(ctx context.Context, stdin io.Reader, args ...string) (string, err
 	return out.String(), nil
 }
 
-// needImage skips t unless a Docker engine answers and the image exists
-// (built once per run from the Dockerfile, or $SHOAL_DEPLOY_IMAGE).
+// needImage skips t unless a Docker engine answers, and fails it unless
+// the image exists: $SHOAL_DEPLOY_IMAGE, or the repository's image, built
+// once per content and shared with the other test binaries of the run
+// (dockercli.CachedImage).
 func needImage(t *testing.T) string {
 	t.Helper()
-	imageOnce.Do(prepareImage)
+	imageOnce.Do(func() { prepareImage(testContext(t), t.Logf) })
 	if imageSkip != "" {
 		t.Skip(imageSkip)
+	}
+	if imageErr != nil {
+		t.Fatal(imageErr)
 	}
 	return imageName
 }
 
-func prepareImage() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+func prepareImage(ctx context.Context, logf func(string, ...any)) {
 	if _, err := exec.LookPath("docker"); err != nil {
 		imageSkip = "skipping multi-host tests: no docker command on PATH (install Docker to run them)"
 		return
@@ -81,30 +95,18 @@ func prepareImage() {
 	}
 	if name := os.Getenv("SHOAL_DEPLOY_IMAGE"); name != "" {
 		if _, err := docker(ctx, "image", "inspect", name); err != nil {
-			imageSkip = fmt.Sprintf("skipping multi-host tests: SHOAL_DEPLOY_IMAGE=%s is not a local image: %v", name, err)
+			imageErr = fmt.Errorf("SHOAL_DEPLOY_IMAGE=%s is not a local image: %v", name, err)
 			return
 		}
 		imageName = name
 		return
 	}
-	name, err := buildImage(ctx)
-	if err != nil {
-		imageSkip = fmt.Sprintf("skipping multi-host tests: cannot build the shoal image: %v", err)
-		return
-	}
-	imageName, imageBuilt = name, true
-}
-
-// buildImage compiles the static binary and builds the Dockerfile in a
-// scratch context laid out like the module (so the Dockerfile is tested
-// as `make image` uses it).
-func buildImage(ctx context.Context) (string, error) {
 	root, err := filepath.Abs("..")
 	if err != nil {
-		return "", err
+		imageErr = err
+		return
 	}
-	name := fmt.Sprintf("shoal-deploytest:%d-%06d", os.Getpid(), mrand.IntN(1e6))
-	return name, dockercli.BuildImage(ctx, root, name)
+	imageName, _, imageErr = dockercli.CachedImage(ctx, root, logf)
 }
 
 // cluster is a set of shoal containers on user-defined Docker networks with
@@ -112,6 +114,7 @@ func buildImage(ctx context.Context) (string, error) {
 // (and each other's), so any node can restart and find the swarm again.
 type cluster struct {
 	t      *testing.T
+	ctx    context.Context // testContext(t): every wait derives from it
 	image  string
 	prefix string
 	main   *dnet
@@ -122,7 +125,8 @@ type cluster struct {
 // destroy removes the containers, then their volumes, then the networks
 // (a network in use cannot be removed), each kind in one docker command.
 func (c *cluster) destroy() {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupMargin)
+	defer cancel()
 	var names, vols []string
 	for _, d := range c.nodes {
 		_, _ = docker(ctx, "unpause", d.name)
@@ -181,7 +185,7 @@ type clusterOptions struct {
 func newCluster(t *testing.T, n int, o clusterOptions) *cluster {
 	t.Helper()
 	image := needImage(t)
-	c := &cluster{t: t, image: image, prefix: fmt.Sprintf("shoaltest-%06x", mrand.IntN(1<<24))}
+	c := &cluster{t: t, ctx: testContext(t), image: image, prefix: fmt.Sprintf("shoaltest-%06x", mrand.IntN(1<<24))}
 	t.Cleanup(c.destroy)
 	c.main = c.newNetwork("net")
 	for i := range n {
@@ -194,7 +198,7 @@ func newCluster(t *testing.T, n int, o clusterOptions) *cluster {
 	// a node whose bootstrap peers do not answer yet only retries when the
 	// DHT's periodic low-peers check runs (minutes later).
 	for _, d := range c.nodes[:min(2, n)] {
-		c.must(docker(context.Background(), d.runArgs(o)...))
+		c.must(docker(c.ctx, d.runArgs(o)...))
 		d.waitReady()
 	}
 	if n > 2 {
@@ -202,7 +206,7 @@ func newCluster(t *testing.T, n int, o clusterOptions) *cluster {
 			if d.i < 2 {
 				return nil
 			}
-			_, err := docker(context.Background(), d.runArgs(o)...)
+			_, err := docker(c.ctx, d.runArgs(o)...)
 			return err
 		})
 	}
@@ -231,7 +235,7 @@ func (c *cluster) parallel(f func(d *dnode) error) {
 
 // initHome creates the node's volume and initialises its home in it.
 func (d *dnode) initHome() error {
-	ctx := context.Background()
+	ctx := d.c.ctx
 	if _, err := docker(ctx, "volume", "create", d.volume); err != nil {
 		return err
 	}
@@ -280,7 +284,7 @@ func (c *cluster) newNetwork(suffix string) *dnet {
 	var last error
 	for range 10 {
 		base := fmt.Sprintf("10.%d.%d.", 100+mrand.IntN(150), mrand.IntN(256))
-		_, err := docker(context.Background(), "network", "create", "--internal", "--subnet", base+"0/24", name)
+		_, err := docker(c.ctx, "network", "create", "--internal", "--subnet", base+"0/24", name)
 		if err == nil {
 			n := &dnet{name: name, base: base}
 			c.nets = append(c.nets, n)
@@ -301,10 +305,10 @@ func (d *dnode) shoal(ctx context.Context, args ...string) (string, error) {
 // waitReady waits until the node's API answers with the expected peer ID.
 func (d *dnode) waitReady() {
 	d.c.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	start := time.Now()
 	var last error
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	for d.c.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(d.c.ctx, 5*time.Second)
 		out, err := d.shoal(ctx, "id", "--json")
 		cancel()
 		if err == nil {
@@ -317,14 +321,14 @@ func (d *dnode) waitReady() {
 			}
 		}
 		last = err
-		time.Sleep(300 * time.Millisecond)
+		sleep(d.c.ctx, 300*time.Millisecond)
 	}
-	d.c.t.Fatalf("%s never became ready: %v", d.name, last)
+	d.c.t.Fatalf("%s not ready after %v, when the test ran out of time: %v", d.name, time.Since(start).Round(time.Second), last)
 }
 
 // peers returns the node's connections: peer ID -> remote address.
 func (d *dnode) peers() (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(d.c.ctx, 10*time.Second)
 	defer cancel()
 	out, err := d.shoal(ctx, "peers", "--json")
 	if err != nil {
@@ -347,38 +351,36 @@ func (d *dnode) peers() (map[string]string, error) {
 // waitPeers waits until the node has at least n connections.
 func (d *dnode) waitPeers(n int) {
 	d.c.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	start := time.Now()
 	var got map[string]string
 	var err error
-	for time.Now().Before(deadline) {
+	for d.c.ctx.Err() == nil {
 		if got, err = d.peers(); err == nil && len(got) >= n {
 			return
 		}
-		time.Sleep(500 * time.Millisecond)
+		sleep(d.c.ctx, 500*time.Millisecond)
 	}
-	d.c.t.Fatalf("%s has %d peers, want at least %d (%v)", d.name, len(got), n, err)
+	d.c.t.Fatalf("%s has %d peers after %v, want at least %d, when the test ran out of time (%v)", d.name, len(got), time.Since(start).Round(time.Second), n, err)
 }
 
 // putFile writes data into the container at /data/<name>.
 func (d *dnode) putFile(name string, data []byte) {
 	d.c.t.Helper()
-	if err := dockercli.PutFile(context.Background(), d.name, "/data/", name, data); err != nil {
+	if err := dockercli.PutFile(d.c.ctx, d.name, "/data/", name, data); err != nil {
 		d.c.t.Fatal(err)
 	}
 }
 
 // fileSHA256 hashes a file of the container, read with `docker cp`.
 func (d *dnode) fileSHA256(path string) (string, error) {
-	return dockercli.FileSHA256(context.Background(), d.name, path)
+	return dockercli.FileSHA256(d.c.ctx, d.name, path)
 }
 
 // share puts data into the node and shares it; it returns the root CID.
 func (d *dnode) share(name string, data []byte) string {
 	d.c.t.Helper()
 	d.putFile(name, data)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out := d.c.must(d.shoal(ctx, "share", "/data/"+name))
+	out := d.c.must(d.shoal(d.c.ctx, "share", "/data/"+name))
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
 }
@@ -419,7 +421,7 @@ type lsEntry struct {
 }
 
 func (d *dnode) ls() ([]lsEntry, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(d.c.ctx, 10*time.Second)
 	defer cancel()
 	out, err := d.shoal(ctx, "ls", "--json")
 	if err != nil {
@@ -441,4 +443,12 @@ func randomBytes(t *testing.T, n int) ([]byte, string) {
 	}
 	sum := sha256.Sum256(b)
 	return b, hex.EncodeToString(sum[:])
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
 }

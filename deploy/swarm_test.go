@@ -10,10 +10,9 @@ import (
 )
 
 // fetchAll fetches cid on every node at once and checks the bytes.
-func fetchAll(t *testing.T, nodes []*dnode, cid, want string, timeout time.Duration) []fetchResult {
+func fetchAll(t *testing.T, nodes []*dnode, cid, want string) []fetchResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
+	ctx := nodes[0].c.ctx
 	res := make([]fetchResult, len(nodes))
 	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
@@ -38,17 +37,17 @@ func fetchAll(t *testing.T, nodes []*dnode, cid, want string, timeout time.Durat
 	return res
 }
 
-// fetchEventually retries a fetch until it succeeds or timeout passes: after
-// a partition or a restart the swarm needs a moment to notice dead
-// connections and re-announce, and a fetch that finds no provider fails
-// fast rather than waiting.
-func fetchEventually(t *testing.T, d *dnode, cid, want string, timeout time.Duration) fetchResult {
+// fetchEventually retries a fetch until it succeeds or the test runs out
+// of time: after a partition or a restart the swarm needs a moment to
+// notice dead connections and re-announce, and a fetch that finds no
+// provider fails fast rather than waiting.
+func fetchEventually(t *testing.T, d *dnode, cid, want string) fetchResult {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		// Each attempt gets at most 20 s: a fetch started while dead
 		// connections linger can hang on them rather than fail.
-		ctx, cancel := context.WithTimeout(context.Background(), min(20*time.Second, time.Until(deadline)))
+		ctx, cancel := context.WithTimeout(d.c.ctx, 20*time.Second)
 		r, sum, err := d.fetch(ctx, cid)
 		cancel()
 		if err == nil && sum != want {
@@ -58,10 +57,10 @@ func fetchEventually(t *testing.T, d *dnode, cid, want string, timeout time.Dura
 			t.Logf("%s fetched %s on attempt %d", d.name, cid, attempt)
 			return r
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fetch %s on %s: %d attempts in %v, last: %v", cid, d.name, attempt, timeout, err)
+		if d.c.ctx.Err() != nil {
+			t.Fatalf("fetch %s on %s: %d attempts in %v, when the test ran out of time; last: %v", cid, d.name, attempt, time.Since(start).Round(time.Second), err)
 		}
-		time.Sleep(2 * time.Second)
+		sleep(d.c.ctx, 2*time.Second)
 	}
 }
 
@@ -70,6 +69,7 @@ func fetchEventually(t *testing.T, d *dnode, cid, want string, timeout time.Dura
 // only the two bootstrap nodes). The seeder's upload is limited, so the
 // leechers serve each other.
 func TestShareFetchSix(t *testing.T) {
+	t.Parallel() // the seeder's upload limit, not the host, sets the pace
 	const size = 16 << 20
 	c := newCluster(t, 7, clusterOptions{uploadLimit: 8 << 20})
 	data, want := randomBytes(t, size)
@@ -78,7 +78,7 @@ func TestShareFetchSix(t *testing.T) {
 	t.Logf("shared %s (%d MiB) on %s", cid, size>>20, seeder.name)
 
 	start := time.Now()
-	res := fetchAll(t, c.nodes[:6], cid, want, 3*time.Minute)
+	res := fetchAll(t, c.nodes[:6], cid, want)
 	t.Logf("6 fetches done in %v", time.Since(start).Round(time.Millisecond))
 
 	var fromSeeder, fromLeechers uint64
@@ -111,11 +111,10 @@ func TestSeederKilledAndPaused(t *testing.T) {
 	data, want := randomBytes(t, size)
 	origin, killed, paused := c.nodes[2], c.nodes[3], c.nodes[4]
 	cid := origin.share("file", data)
-	fetchAll(t, []*dnode{killed, paused}, cid, want, 2*time.Minute)
+	fetchAll(t, []*dnode{killed, paused}, cid, want)
 
 	leechers := []*dnode{c.nodes[0], c.nodes[5]}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := c.ctx
 	type result struct {
 		r   fetchResult
 		sum string
@@ -137,8 +136,8 @@ func TestSeederKilledAndPaused(t *testing.T) {
 			t.Fatalf("%s finished before the failures were injected: make the file bigger", leechers[i].name)
 		}
 	}
-	c.must(docker(context.Background(), "kill", killed.name))
-	c.must(docker(context.Background(), "pause", paused.name))
+	c.must(docker(ctx, "kill", killed.name))
+	c.must(docker(ctx, "pause", paused.name))
 	t.Logf("killed %s, paused %s mid-transfer", killed.name, paused.name)
 
 	for i, d := range leechers {
@@ -164,10 +163,10 @@ func TestPartitionAndHeal(t *testing.T) {
 	sideA, sideB := c.nodes[:3], c.nodes[3:]
 	bnet := c.newNetwork("side-b")
 	for _, d := range sideB {
-		c.must(docker(context.Background(), "network", "connect", "--ip", bnet.ip(d.i), bnet.name, d.name))
+		c.must(docker(c.ctx, "network", "connect", "--ip", bnet.ip(d.i), bnet.name, d.name))
 	}
 	for _, d := range sideB {
-		c.must(docker(context.Background(), "network", "disconnect", c.main.name, d.name))
+		c.must(docker(c.ctx, "network", "disconnect", c.main.name, d.name))
 	}
 	t.Logf("partitioned: %s and %s", names(sideA), names(sideB))
 	rewire(t, sideB, bnet)
@@ -175,23 +174,23 @@ func TestPartitionAndHeal(t *testing.T) {
 	dataB, wantB := randomBytes(t, size)
 	cidA := sideA[1].share("a", dataA)
 	cidB := sideB[1].share("b", dataB)
-	fetchEventually(t, sideA[2], cidA, wantA, 2*time.Minute)
-	fetchEventually(t, sideB[2], cidB, wantB, 2*time.Minute)
+	fetchEventually(t, sideA[2], cidA, wantA)
+	fetchEventually(t, sideB[2], cidB, wantB)
 	t.Logf("each side fetched its own content during the partition")
 	// The split is real: side A cannot get side B's content.
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	ctx, cancel := context.WithTimeout(c.ctx, 8*time.Second)
 	if _, _, err := sideA[1].fetch(ctx, cidB); err == nil {
 		t.Fatalf("%s fetched %s from the other side of the partition", sideA[1].name, cidB)
 	}
 	cancel()
 
 	for _, d := range sideB {
-		c.must(docker(context.Background(), "network", "connect", "--ip", c.main.ip(d.i), c.main.name, d.name))
+		c.must(docker(c.ctx, "network", "connect", "--ip", c.main.ip(d.i), c.main.name, d.name))
 	}
 	t.Logf("healed")
 	start := time.Now()
-	fetchEventually(t, sideA[0], cidB, wantB, 2*time.Minute)
-	fetchEventually(t, sideB[0], cidA, wantA, 2*time.Minute)
+	fetchEventually(t, sideA[0], cidB, wantB)
+	fetchEventually(t, sideB[0], cidA, wantA)
 	t.Logf("fetched across the former split in %v", time.Since(start).Round(time.Millisecond))
 }
 
@@ -205,7 +204,6 @@ func TestPartitionAndHeal(t *testing.T) {
 func rewire(t *testing.T, nodes []*dnode, n *dnet) {
 	t.Helper()
 	start := time.Now()
-	deadline := start.Add(2 * time.Minute)
 	for {
 		missing := 0
 		for _, from := range nodes {
@@ -218,7 +216,7 @@ func rewire(t *testing.T, nodes []*dnode, n *dnet) {
 					continue
 				}
 				missing++
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ctx, cancel := context.WithTimeout(from.c.ctx, 5*time.Second)
 				_, _ = from.shoal(ctx, "connect", fmt.Sprintf("/ip4/%s/tcp/4040/p2p/%s", n.ip(to.i), to.id))
 				cancel()
 			}
@@ -227,10 +225,10 @@ func rewire(t *testing.T, nodes []*dnode, n *dnet) {
 			t.Logf("side rewired over %s in %v", n.name, time.Since(start).Round(time.Millisecond))
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still missing over %s after 2 minutes", missing, n.name)
+		if nodes[0].c.ctx.Err() != nil {
+			t.Fatalf("%d connections still missing over %s after %v, when the test ran out of time", missing, n.name, time.Since(start).Round(time.Second))
 		}
-		time.Sleep(time.Second)
+		sleep(nodes[0].c.ctx, time.Second)
 	}
 }
 
@@ -243,11 +241,11 @@ func TestRollingRestart(t *testing.T) {
 	c := newCluster(t, 4, clusterOptions{})
 	data, want := randomBytes(t, size)
 	cid := c.nodes[1].share("file", data)
-	fetchAll(t, c.nodes[2:3], cid, want, time.Minute)
-	c.must(c.nodes[2].shoal(context.Background(), "pin", cid))
+	fetchAll(t, c.nodes[2:3], cid, want)
+	c.must(c.nodes[2].shoal(c.ctx, "pin", cid))
 
 	for _, d := range c.nodes {
-		c.must(docker(context.Background(), "restart", "-t", "10", d.name))
+		c.must(docker(c.ctx, "restart", "-t", "10", d.name))
 		d.waitReady()
 		d.waitPeers(1)
 		t.Logf("restarted %s", d.name)
@@ -264,7 +262,7 @@ func TestRollingRestart(t *testing.T) {
 	for _, d := range c.nodes {
 		d.waitPeers(len(c.nodes) - 1)
 	}
-	fetchAll(t, []*dnode{c.nodes[0], c.nodes[3]}, cid, want, 2*time.Minute)
+	fetchAll(t, []*dnode{c.nodes[0], c.nodes[3]}, cid, want)
 }
 
 func hasPinned(list []lsEntry, cid string) bool {

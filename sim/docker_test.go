@@ -3,7 +3,6 @@ package sim
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +33,7 @@ func TestDockerRunnerChurn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds an image and starts containers; skipped with -short")
 	}
-	ctx := context.Background()
+	ctx := testContext(t)
 	if err := dockercli.Available(ctx); err != nil {
 		t.Skipf("skipping the docker runner test: %v", err)
 	}
@@ -42,11 +41,11 @@ func TestDockerRunnerChurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	image := fmt.Sprintf("shoal-simtest:%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	if err := dockercli.BuildImage(ctx, root, image); err != nil {
+	// The image the deploy tests use too: built once per content.
+	image, _, err := dockercli.CachedImage(ctx, root, t.Logf)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = dockercli.Run(context.Background(), nil, "rmi", "-f", image) })
 
 	p := loadTestPlan(t, "churn.toml").Scale(2, 4)
 	res, err := RunDocker(ctx, p, DockerOptions{Image: image, Logger: testLogger(t)})
@@ -85,4 +84,18 @@ func TestDockerRunnerChurn(t *testing.T) {
 	if left, _ := dockercli.Run(ctx, nil, "ps", "-a", "-q", "--filter", "name=shoalsim-"); left != "" {
 		t.Errorf("containers left behind: %s", left)
 	}
+}
+
+// testContext is t's context, ending a minute before the test binary's
+// deadline (-timeout): a docker run out of time then fails with what it
+// waited for and still removes its containers, rather than the binary
+// panicking with them left running.
+func testContext(t *testing.T) context.Context {
+	ctx := t.Context()
+	if dl, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-time.Minute))
+		t.Cleanup(cancel)
+	}
+	return ctx
 }

@@ -1,7 +1,7 @@
 // Package dockercli drives the docker command line for shoal's multi-host
 // runs (sim's docker runner and the deploy tests): run a command, build
-// the shoal image from the repository, copy a file into a container and
-// hash one out of it. It shells out to the docker CLI, which every Docker
+// the shoal image from the repository once per content (image.go), copy a
+// file into a container and hash one out of it. It shells out to the docker CLI, which every Docker
 // engine ships, rather than linking an engine client.
 package dockercli
 
@@ -14,9 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -40,40 +38,6 @@ func Run(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
 		return "", fmt.Errorf("docker %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
 	}
 	return strings.TrimSpace(out.String()), nil
-}
-
-// BuildImage builds the repository's Dockerfile (root is the repository)
-// with a freshly built static binary and tags it name.
-func BuildImage(ctx context.Context, root, name string) error {
-	dir, err := os.MkdirTemp("", "shoal-image-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "bin", "linux", "shoal"), "./cmd/shoal")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/shoal: %w: %s", err, out)
-	}
-	for _, f := range []string{"Dockerfile", ".dockerignore"} {
-		b, err := os.ReadFile(filepath.Join(root, f))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			return err
-		}
-	}
-	if err := os.CopyFS(filepath.Join(dir, "deploy", "image"), os.DirFS(filepath.Join(root, "deploy", "image"))); err != nil {
-		return err
-	}
-	cmd := exec.CommandContext(ctx, "docker", "build", "-q", "-t", name, dir)
-	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("docker build: %w: %s", err, out)
-	}
-	return nil
 }
 
 // PutFile writes data as dir/name inside a container, owned by the
