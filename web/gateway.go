@@ -144,8 +144,51 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		serveFile(w, r, "", strings.NewReader(target), g.log, c.String())
 	default:
-		g.serveUnixFSFile(w, r, c, path.Base("/"+p))
+		name := path.Base("/" + p)
+		if p == "" {
+			name = g.n.RootName(root)
+		}
+		if f := r.URL.Query().Get("filename"); f != "" {
+			name = f
+		}
+		if name != "/" && name != "." && name != "" {
+			w.Header().Set("Content-Disposition", contentDisposition("inline", name))
+		}
+		g.serveUnixFSFile(w, r, c, name)
 	}
+}
+
+// contentDisposition is a Content-Disposition value naming name (RFC
+// 6266): a quoted ASCII fallback for old clients, and, when the name is
+// not plain printable ASCII, its UTF-8 bytes percent-encoded in filename*
+// (RFC 5987), which current clients prefer.
+func contentDisposition(disposition, name string) string {
+	var fallback, ext strings.Builder
+	plain := true
+	for _, r := range name {
+		switch {
+		case r < 0x20 || r == 0x7f || r > 0x7e:
+			fallback.WriteByte('_')
+			plain = false
+		case r == '"' || r == '\\':
+			fallback.WriteByte('_')
+			plain = false
+		default:
+			fallback.WriteRune(r)
+		}
+	}
+	if plain {
+		return disposition + `; filename="` + name + `"`
+	}
+	for _, b := range []byte(name) {
+		// attr-char of RFC 5987: ALPHA / DIGIT / "!#$&+-.^_`|~"
+		if b < 0x80 && (b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("!#$&+-.^_`|~", b) >= 0) {
+			ext.WriteByte(b)
+		} else {
+			fmt.Fprintf(&ext, "%%%02X", b)
+		}
+	}
+	return disposition + `; filename="` + fallback.String() + `"; filename*=UTF-8''` + ext.String()
 }
 
 // responseFormat is ?format=, else what Accept asks for.
