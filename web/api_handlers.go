@@ -296,8 +296,8 @@ func (a *api) handleStat(w http.ResponseWriter, r *http.Request) {
 type cidStat struct {
 	CID     string `json:"cid"`
 	Name    string `json:"name,omitempty"` // a root's shared name, or the path's last segment
-	Type    string `json:"type"` // "file", "directory" or "symlink"
-	Size    uint64 `json:"size"` // file bytes; for a directory the sum of its entries' sizes
+	Type    string `json:"type"`           // "file", "directory" or "symlink"
+	Size    uint64 `json:"size"`           // file bytes; for a directory the sum of its entries' sizes
 	Entries int    `json:"entries,omitempty"`
 	Root    bool   `json:"root"`   // a root this node holds
 	Pinned  bool   `json:"pinned"` // a pinned root
