@@ -295,9 +295,10 @@ func (a *api) handleStat(w http.ResponseWriter, r *http.Request) {
 // cidStat is GET /api/v1/stat/{cid}[/path].
 type cidStat struct {
 	CID     string `json:"cid"`
-	Name    string `json:"name,omitempty"` // a root's shared name, or the path's last segment
-	Type    string `json:"type"`           // "file", "directory" or "symlink"
-	Size    uint64 `json:"size"`           // file bytes; for a directory the sum of its entries' sizes
+	// Name is a root's shared name, or a path's last segment.
+	Name    string `json:"name,omitempty"`
+	Type    string `json:"type"` // "file", "directory" or "symlink"
+	Size    uint64 `json:"size"` // file bytes; for a directory the sum of its entries' sizes
 	Entries int    `json:"entries,omitempty"`
 	Root    bool   `json:"root"`   // a root this node holds
 	Pinned  bool   `json:"pinned"` // a pinned root
