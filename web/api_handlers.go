@@ -292,10 +292,10 @@ func (a *api) handleStat(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s)
 }
 
-// cidStat is GET /api/v1/stat/{cid}[/path].
+// cidStat is GET /api/v1/stat/{cid}[/path]. Name is a root's shared
+// name, or a path's last segment.
 type cidStat struct {
 	CID     string `json:"cid"`
-	// Name is a root's shared name, or a path's last segment.
 	Name    string `json:"name,omitempty"`
 	Type    string `json:"type"` // "file", "directory" or "symlink"
 	Size    uint64 `json:"size"` // file bytes; for a directory the sum of its entries' sizes
