@@ -15,6 +15,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/shoalnet/shoal/content"
+	"github.com/shoalnet/shoal/node"
 )
 
 // GatewayConfig configures the read-only HTTP gateway.
@@ -323,7 +324,7 @@ func (g *gateway) serveDir(w http.ResponseWriter, r *http.Request, ctx context.C
 		if v.Dir {
 			v.Href += "/"
 		} else {
-			v.Size = byteSize(e.Size)
+			v.Size = node.FormatBytes(e.Size)
 		}
 		view.Entries = append(view.Entries, v)
 	}
@@ -337,18 +338,4 @@ func (g *gateway) serveDir(w http.ResponseWriter, r *http.Request, ctx context.C
 	if err := dirTemplate.Execute(w, view); err != nil {
 		g.log.Warn("directory listing", "cid", c, "err", err)
 	}
-}
-
-// byteSize formats n for people.
-func byteSize(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -324,18 +324,8 @@ func escapePath(p string) string {
 	return strings.Join(segs, "/")
 }
 
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// humanBytes prints a byte count as everything shoal prints one.
+var humanBytes = node.FormatBytes
 
 func yesNo(b bool) string {
 	if b {
