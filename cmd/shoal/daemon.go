@@ -37,6 +37,7 @@ type daemonFlags struct {
 	capacity    sizeFlag
 	swarmKey    string
 	logLevel    string
+	detach      bool
 }
 
 func (f *daemonFlags) register(cmd *cobra.Command) {
@@ -54,6 +55,7 @@ func (f *daemonFlags) register(cmd *cobra.Command) {
 	fl.Var(&f.capacity, "capacity", "block storage limit, such as 50GiB or 500GB; unpinned blocks are evicted LRU (default: the config's, 0 = unlimited)")
 	fl.StringVar(&f.swarmKey, "swarm-key", "", "path to a PSK file: join only the private swarm that shares it (TCP only)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.BoolVar(&f.detach, "detach", false, "run in the background (output in HOME/daemon.log) and return once the API answers; stop it with `shoal stop`")
 }
 
 func (f *daemonFlags) apply(cfg *node.Config) {
@@ -111,6 +113,9 @@ and URLs, and writes its API URL into the home so the CLI finds it.`,
 			home, err := homeDir(cmd)
 			if err != nil {
 				return err
+			}
+			if f.detach {
+				return detach(cmd, g, home)
 			}
 			log, err := newLogger(cmd.ErrOrStderr(), f.logLevel)
 			if err != nil {
@@ -178,6 +183,11 @@ func runDaemon(ctx context.Context, cfg node.Config, out io.Writer, log *slog.Lo
 		return fmt.Errorf("writing %s: %w", apiFile, err)
 	}
 	defer os.Remove(apiFile)
+	removePID, err := writePIDFile(cfg.Home)
+	if err != nil {
+		return err
+	}
+	defer removePID()
 
 	info := n.Info()
 	fmt.Fprintf(out, "shoal daemon running\n  peer id:   %s\n", info.ID)

@@ -72,6 +72,6 @@ CIDs are identical to Kubo's unixfs-v1-2025 import profile.`,
 	addHomeFlag(root)
 	setVersionFlag(root)
 	root.AddCommand(newShareCmd(g), newFetchCmd(g), newConnectCmd(g), newPeersCmd(g), newIDCmd(g),
-		newLsCmd(g), newPinCmd(g, true), newPinCmd(g, false), newGCCmd(g), newStatCmd(g))
+		newLsCmd(g), newPinCmd(g, true), newPinCmd(g, false), newGCCmd(g), newStatCmd(g), newStopCmd(g))
 	return root
 }
