@@ -110,7 +110,7 @@ func detach(cmd *cobra.Command, g *globalFlags, home string) error {
 	api, err := awaitAPI(cmd.Context(), home, child.Process.Pid, exited)
 	if err != nil {
 		_ = child.Process.Signal(syscall.SIGTERM)
-		return fmt.Errorf("%w\n%s", err, logSince(logPath, start))
+		return fmt.Errorf("%w; its log says:\n%s", err, logSince(logPath, start))
 	}
 	out := detachedOutput{PID: child.Process.Pid, API: api, Log: logPath, Home: home}
 	if g.json {
@@ -132,9 +132,9 @@ func awaitAPI(ctx context.Context, home string, pid int, exited <-chan error) (s
 	for {
 		select {
 		case err := <-exited:
-			return "", fmt.Errorf("the daemon exited before its API answered (%v); its log says:", err)
+			return "", fmt.Errorf("the daemon exited before its API answered (%v)", err)
 		case <-ctx.Done():
-			return "", fmt.Errorf("the daemon's API did not answer within %v (stopped it); its log says:", detachWait)
+			return "", fmt.Errorf("the daemon's API did not answer within %v (stopped it)", detachWait)
 		case <-tick.C:
 		}
 		if got, _ := readPIDFile(home); got != pid {
