@@ -5,12 +5,19 @@ STATICCHECK := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.7.0
 FUZZTIME    ?= 10s
 
-.PHONY: all build test lint tools bench bench-store fuzz fuzz-ci clean image
+.PHONY: all build demo test lint tools bench bench-store fuzz fuzz-ci clean image
 
 all: build
 
 build:
 	$(GO) build -o bin/shoal ./cmd/shoal
+
+# demo: the README's first command. It says what the silent first build is
+# doing before it starts, then runs the local swarm.
+demo:
+	@echo "building shoal (the first build downloads and compiles dependencies, a few minutes)…"
+	$(GO) build -o bin/shoal ./cmd/shoal
+	bin/shoal demo
 
 tools:
 	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -112,19 +112,49 @@ func (p notifyingPutter) put(ctx context.Context, c cid.Cid, data []byte, store 
 	return nil
 }
 
+// AddOption is an optional setting of AddFile and AddTar.
+type AddOption func(*addOptions)
+
+type addOptions struct {
+	name string
+}
+
+// WithName keeps name (a base name, see CheckName) with the root, for
+// `shoal ls`, stat, the gateway's Content-Disposition and the default
+// file name of a fetch. Without it a root keeps the name it had.
+func WithName(name string) AddOption {
+	return func(o *addOptions) { o.name = name }
+}
+
+func collectAddOptions(opts []AddOption) (addOptions, error) {
+	var o addOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o, CheckName(o.name)
+}
+
 // AddFile imports a file from r, stores and pins it, and announces it.
-func (n *Node) AddFile(ctx context.Context, r io.Reader) (AddResult, error) {
+func (n *Node) AddFile(ctx context.Context, r io.Reader, opts ...AddOption) (AddResult, error) {
+	o, err := collectAddOptions(opts)
+	if err != nil {
+		return AddResult{}, err
+	}
 	res, err := content.ImportFile(ctx, r, notifyingPutter{n}, content.ImportOptions{})
 	if err != nil {
 		return AddResult{}, fmt.Errorf("importing the file: %w", err)
 	}
-	return n.finishAdd(ctx, res)
+	return n.finishAdd(ctx, res, o)
 }
 
 // AddTar imports a directory tree sent as a tar stream whose entry names
 // are relative to the tree's root. Regular files, directories and
 // symlinks are kept; other entry types are refused.
-func (n *Node) AddTar(ctx context.Context, r io.Reader) (AddResult, error) {
+func (n *Node) AddTar(ctx context.Context, r io.Reader, opts ...AddOption) (AddResult, error) {
+	o, err := collectAddOptions(opts)
+	if err != nil {
+		return AddResult{}, err
+	}
 	b := content.NewDirBuilder(notifyingPutter{n}, content.ImportOptions{})
 	tr := tar.NewReader(r)
 	for {
@@ -154,7 +184,7 @@ func (n *Node) AddTar(ctx context.Context, r io.Reader) (AddResult, error) {
 	if err != nil {
 		return AddResult{}, err
 	}
-	return n.finishAdd(ctx, res)
+	return n.finishAdd(ctx, res, o)
 }
 
 func tarTypeName(t byte) string {
@@ -169,17 +199,25 @@ func tarTypeName(t byte) string {
 	return fmt.Sprintf("tar entry of type %q", t)
 }
 
-func (n *Node) finishAdd(ctx context.Context, res content.ImportResult) (AddResult, error) {
+func (n *Node) finishAdd(ctx context.Context, res content.ImportResult, o addOptions) (AddResult, error) {
 	if err := n.store.Pin(ctx, res.CID); err != nil {
 		return AddResult{}, fmt.Errorf("pinning %s: %w", res.CID, err)
 	}
-	if err := n.roots.add(res.CID, res.Size); err != nil {
+	if err := n.roots.addNamed(res.CID, res.Size, o.name); err != nil {
 		return AddResult{}, err
 	}
 	if err := n.router.Provide(ctx, res.CID); err != nil {
 		n.log.Warn("announcing root", "cid", res.CID, "err", err)
 	}
-	return AddResult{CID: res.CID, Size: res.Size, Blocks: res.Blocks}, nil
+	rec, _ := n.roots.get(res.CID)
+	return AddResult{CID: res.CID, Name: rec.Name, Size: res.Size, Blocks: res.Blocks}, nil
+}
+
+// RootName is the name root c was shared under, or "" when this node
+// knows none.
+func (n *Node) RootName(c cid.Cid) string {
+	rec, _ := n.roots.get(c)
+	return rec.Name
 }
 
 // Resolve walks path below root, fetching directory blocks as needed.
@@ -239,7 +277,7 @@ func (n *Node) Roots(ctx context.Context) ([]RootInfo, error) {
 	var out []RootInfo
 	for _, c := range n.roots.list() {
 		rec, _ := n.roots.get(c)
-		ri := RootInfo{CID: c.String(), Size: rec.Size, Pinned: pinned[c.String()], Providing: n.router.IsProviding(c)}
+		ri := RootInfo{CID: c.String(), Name: rec.Name, Size: rec.Size, Pinned: pinned[c.String()], Providing: n.router.IsProviding(c)}
 		if t, ok := n.router.LastProvided(c); ok {
 			ri.LastProvided = t
 		}

@@ -34,6 +34,7 @@ type PeerInfo struct {
 // RootInfo describes content this node holds a root of.
 type RootInfo struct {
 	CID          string    `json:"cid"`
+	Name         string    `json:"name,omitempty"` // the name it was shared under, when known
 	Size         uint64    `json:"size"`
 	Pinned       bool      `json:"pinned"`
 	Providing    bool      `json:"providing"`
@@ -43,6 +44,7 @@ type RootInfo struct {
 // AddResult is what sharing content produced.
 type AddResult struct {
 	CID    cid.Cid `json:"-"`
+	Name   string  `json:"name,omitempty"`
 	Size   uint64  `json:"size"`
 	Blocks int     `json:"blocks"`
 }

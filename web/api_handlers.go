@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -66,28 +67,35 @@ func (a *api) handleConnect(w http.ResponseWriter, r *http.Request) {
 // addResponse is POST /api/v1/add.
 type addResponse struct {
 	CID    string `json:"cid"`
+	Name   string `json:"name,omitempty"`
 	Size   uint64 `json:"size"`
 	Blocks int    `json:"blocks"`
 }
 
 // handleAdd stores the body: a file, or a directory tree when the body is
-// a tar (Content-Type application/x-tar).
+// a tar (Content-Type application/x-tar). ?name= is the file's or
+// directory's name, kept with the root.
 func (a *api) handleAdd(w http.ResponseWriter, r *http.Request) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	name := r.URL.Query().Get("name")
+	if err := node.CheckName(name); err != nil {
+		writeError(w, http.StatusBadRequest, "name= "+err.Error())
+		return
+	}
 	var (
 		res node.AddResult
 		err error
 	)
 	if mt == "application/x-tar" {
-		res, err = a.n.AddTar(r.Context(), r.Body)
+		res, err = a.n.AddTar(r.Context(), r.Body, node.WithName(name))
 	} else {
-		res, err = a.n.AddFile(r.Context(), r.Body)
+		res, err = a.n.AddFile(r.Context(), r.Body, node.WithName(name))
 	}
 	if err != nil {
 		a.fail(w, r, fmt.Errorf("adding content: %w", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, addResponse{CID: res.CID.String(), Size: res.Size, Blocks: res.Blocks})
+	writeJSON(w, http.StatusOK, addResponse{CID: res.CID.String(), Name: res.Name, Size: res.Size, Blocks: res.Blocks})
 }
 
 // handleFetch starts fetching ?cid= — a CID, CID/path or /ipfs/CID/path,
@@ -345,9 +353,11 @@ func (a *api) handleStat(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s)
 }
 
-// cidStat is GET /api/v1/stat/{cid}[/path].
+// cidStat is GET /api/v1/stat/{cid}[/path]. Name is a root's shared
+// name, or a path's last segment.
 type cidStat struct {
 	CID     string `json:"cid"`
+	Name    string `json:"name,omitempty"`
 	Type    string `json:"type"` // "file", "directory" or "symlink"
 	Size    uint64 `json:"size"` // file bytes; for a directory the sum of its entries' sizes
 	Entries int    `json:"entries,omitempty"`
@@ -365,6 +375,9 @@ func (a *api) handleStatCID(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.fail(w, r, fmt.Errorf("stat %s: %w", name, err))
 		return
+	}
+	if _, p, _ := strings.Cut(name, "/"); p != "" {
+		st.Name = path.Base(p) // a path's own name, not the root's
 	}
 	writeJSON(w, http.StatusOK, st)
 }
@@ -403,7 +416,7 @@ func (a *api) stat(ctx context.Context, c cid.Cid) (cidStat, error) {
 	}
 	for _, rt := range roots {
 		if rt.CID == st.CID {
-			st.Root, st.Pinned = true, rt.Pinned
+			st.Root, st.Pinned, st.Name = true, rt.Pinned, rt.Name
 			if st.Type == "directory" {
 				st.Size = rt.Size
 			}

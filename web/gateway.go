@@ -15,6 +15,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/shoalnet/shoal/content"
+	"github.com/shoalnet/shoal/node"
 )
 
 // GatewayConfig configures the read-only HTTP gateway.
@@ -149,8 +150,51 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		serveFile(w, r, "", strings.NewReader(target), g.log, c.String())
 	default:
-		g.serveUnixFSFile(w, r, c, path.Base("/"+p))
+		name := path.Base("/" + p)
+		if p == "" {
+			name = g.n.RootName(root)
+		}
+		if f := r.URL.Query().Get("filename"); f != "" {
+			name = f
+		}
+		if name != "/" && name != "." && name != "" {
+			w.Header().Set("Content-Disposition", contentDisposition("inline", name))
+		}
+		g.serveUnixFSFile(w, r, c, name)
 	}
+}
+
+// contentDisposition is a Content-Disposition value naming name (RFC
+// 6266): a quoted ASCII fallback for old clients, and, when the name is
+// not plain printable ASCII, its UTF-8 bytes percent-encoded in filename*
+// (RFC 5987), which current clients prefer.
+func contentDisposition(disposition, name string) string {
+	var fallback, ext strings.Builder
+	plain := true
+	for _, r := range name {
+		switch {
+		case r < 0x20 || r == 0x7f || r > 0x7e:
+			fallback.WriteByte('_')
+			plain = false
+		case r == '"' || r == '\\':
+			fallback.WriteByte('_')
+			plain = false
+		default:
+			fallback.WriteRune(r)
+		}
+	}
+	if plain {
+		return disposition + `; filename="` + name + `"`
+	}
+	for _, b := range []byte(name) {
+		// attr-char of RFC 5987: ALPHA / DIGIT / "!#$&+-.^_`|~"
+		if b < 0x80 && (b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("!#$&+-.^_`|~", b) >= 0) {
+			ext.WriteByte(b)
+		} else {
+			fmt.Fprintf(&ext, "%%%02X", b)
+		}
+	}
+	return disposition + `; filename="` + fallback.String() + `"; filename*=UTF-8''` + ext.String()
 }
 
 // responseFormat is ?format=, else what Accept asks for.
@@ -285,7 +329,7 @@ func (g *gateway) serveDir(w http.ResponseWriter, r *http.Request, ctx context.C
 		if v.Dir {
 			v.Href += "/"
 		} else {
-			v.Size = byteSize(e.Size)
+			v.Size = node.FormatBytes(e.Size)
 		}
 		view.Entries = append(view.Entries, v)
 	}
@@ -299,18 +343,4 @@ func (g *gateway) serveDir(w http.ResponseWriter, r *http.Request, ctx context.C
 	if err := dirTemplate.Execute(w, view); err != nil {
 		g.log.Warn("directory listing", "cid", c, "err", err)
 	}
-}
-
-// byteSize formats n for people.
-func byteSize(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -71,7 +71,8 @@ func (m *memNode) addRoot(res content.ImportResult) node.AddResult {
 	return node.AddResult{CID: res.CID, Size: res.Size, Blocks: res.Blocks}
 }
 
-func (m *memNode) AddFile(ctx context.Context, r io.Reader) (node.AddResult, error) {
+// AddFile and AddTar ignore names: tests of names run against a real node.
+func (m *memNode) AddFile(ctx context.Context, r io.Reader, _ ...node.AddOption) (node.AddResult, error) {
 	res, err := content.ImportFile(ctx, r, m, content.ImportOptions{})
 	if err != nil {
 		return node.AddResult{}, err
@@ -81,7 +82,7 @@ func (m *memNode) AddFile(ctx context.Context, r io.Reader) (node.AddResult, err
 
 // AddTar imports a tar whose entry names are relative to the root, as
 // the real node does.
-func (m *memNode) AddTar(ctx context.Context, r io.Reader) (node.AddResult, error) {
+func (m *memNode) AddTar(ctx context.Context, r io.Reader, _ ...node.AddOption) (node.AddResult, error) {
 	b := content.NewDirBuilder(m, content.ImportOptions{})
 	tr := tar.NewReader(r)
 	for {
@@ -239,3 +240,5 @@ func (m *memNode) GC(ctx context.Context) (node.GCResult, error) {
 }
 
 func (m *memNode) Transfers() []node.TransferInfo { return nil }
+
+func (m *memNode) RootName(cid.Cid) string { return "" }

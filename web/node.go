@@ -22,11 +22,14 @@ type Node interface {
 	Peers() []node.PeerInfo
 	// Connect dials a peer; multiaddr must end in /p2p/<peer id>.
 	Connect(ctx context.Context, multiaddr string) error
-	// AddFile stores, pins and provides one file.
-	AddFile(ctx context.Context, r io.Reader) (node.AddResult, error)
+	// AddFile stores, pins and provides one file (node.WithName keeps
+	// its name with the root).
+	AddFile(ctx context.Context, r io.Reader, opts ...node.AddOption) (node.AddResult, error)
 	// AddTar stores, pins and provides a directory tree sent as a tar
 	// stream; the CID is the one `shoal cid DIR` gives.
-	AddTar(ctx context.Context, r io.Reader) (node.AddResult, error)
+	AddTar(ctx context.Context, r io.Reader, opts ...node.AddOption) (node.AddResult, error)
+	// RootName is the name a root was shared under, "" when unknown.
+	RootName(c cid.Cid) string
 	// Fetch starts (or joins) fetching a whole DAG into the store.
 	Fetch(ctx context.Context, c cid.Cid, source string) (*node.Transfer, error)
 	// FetchWith is Fetch with a search timeout and pinning.

@@ -165,7 +165,7 @@ func TestCLIShareFetchFile(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustShoal(t, "ls", "--api", a.url, "--json")), &ls); err != nil {
 		t.Fatal(err)
 	}
-	if len(ls) != 1 || ls[0]["cid"] != c || ls[0]["pinned"] != true || ls[0]["size"] != float64(len(data)) || len(ls[0]) != 3 {
+	if len(ls) != 1 || ls[0]["cid"] != c || ls[0]["name"] != "data.bin" || ls[0]["pinned"] != true || ls[0]["size"] != float64(len(data)) || len(ls[0]) != 4 {
 		t.Errorf("ls --json = %v", ls)
 	}
 }

@@ -115,6 +115,7 @@ func newConnectCmd(g *globalFlags) *cobra.Command {
 // lsEntry is one line of `shoal ls --json`.
 type lsEntry struct {
 	CID    string `json:"cid"`
+	Name   string `json:"name,omitempty"`
 	Size   uint64 `json:"size"`
 	Pinned bool   `json:"pinned"`
 }
@@ -130,18 +131,18 @@ func newLsCmd(g *globalFlags) *cobra.Command {
 			if g.json {
 				list := make([]lsEntry, 0, len(roots))
 				for _, r := range roots {
-					list = append(list, lsEntry{r.CID, r.Size, r.Pinned})
+					list = append(list, lsEntry{r.CID, r.Name, r.Size, r.Pinned})
 				}
 				return writeJSON(out, list)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CID\tSIZE\tPINNED\tANNOUNCED")
+			fmt.Fprintln(tw, "CID\tNAME\tSIZE\tPINNED\tANNOUNCED")
 			for _, r := range roots {
 				announced := "not yet"
 				if !r.LastProvided.IsZero() {
 					announced = r.LastProvided.Local().Format(time.DateTime)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.CID, humanBytes(r.Size), yesNo(r.Pinned), announced)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.CID, orDash(r.Name), humanBytes(r.Size), yesNo(r.Pinned), announced)
 			}
 			return tw.Flush()
 		})
@@ -232,6 +233,7 @@ size, fetching the root block if it is not held locally.`, cobra.MaximumNArgs(1)
 // cidStat mirrors the API's GET /api/v1/stat/{cid}.
 type cidStat struct {
 	CID     string `json:"cid"`
+	Name    string `json:"name,omitempty"`
 	Type    string `json:"type"`
 	Size    uint64 `json:"size"`
 	Entries int    `json:"entries,omitempty"`
@@ -240,7 +242,11 @@ type cidStat struct {
 }
 
 func printCIDStat(out io.Writer, st cidStat) error {
-	fmt.Fprintf(out, "CID:     %s\ntype:    %s\nsize:    %s\n", st.CID, st.Type, humanBytes(st.Size))
+	fmt.Fprintf(out, "CID:     %s\n", st.CID)
+	if st.Name != "" {
+		fmt.Fprintf(out, "name:    %s\n", st.Name)
+	}
+	fmt.Fprintf(out, "type:    %s\nsize:    %s\n", st.Type, humanBytes(st.Size))
 	if st.Type == "directory" {
 		fmt.Fprintf(out, "entries: %d\n", st.Entries)
 	}
@@ -318,24 +324,22 @@ func escapePath(p string) string {
 	return strings.Join(segs, "/")
 }
 
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// humanBytes prints a byte count as everything shoal prints one.
+var humanBytes = node.FormatBytes
 
 func yesNo(b bool) string {
 	if b {
 		return "yes"
 	}
 	return "no"
+}
+
+// orDash is s, or "-" for an empty table cell.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func orNone(s string) string {

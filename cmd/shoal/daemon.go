@@ -33,10 +33,11 @@ type daemonFlags struct {
 	noMDNS      bool
 	network     string
 	dhtMode     string
-	uploadLimit int64
-	capacity    int64
+	uploadLimit sizeFlag
+	capacity    sizeFlag
 	swarmKey    string
 	logLevel    string
+	detach      bool
 }
 
 func (f *daemonFlags) register(cmd *cobra.Command) {
@@ -49,10 +50,12 @@ func (f *daemonFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.noMDNS, "no-mdns", false, "turn off LAN discovery by multicast DNS")
 	fl.StringVar(&f.network, "network", "", `"shoal" (the fleet's own DHT) or "ipfs" (the public IPFS DHT)`)
 	fl.StringVar(&f.dhtMode, "dht-mode", "", `"server" or "client"`)
-	fl.Int64Var(&f.uploadLimit, "upload-limit", -1, "upload limit for the whole node in bytes per second (0 = unlimited)")
-	fl.Int64Var(&f.capacity, "capacity", -1, "block storage limit in bytes; unpinned blocks are evicted LRU (0 = unlimited)")
+	f.uploadLimit.rate = true
+	fl.Var(&f.uploadLimit, "upload-limit", "upload limit for the whole node, such as 10MB/s or 2MiB/s (default: the config's, 0 = unlimited)")
+	fl.Var(&f.capacity, "capacity", "block storage limit, such as 50GiB or 500GB; unpinned blocks are evicted LRU (default: the config's, 0 = unlimited)")
 	fl.StringVar(&f.swarmKey, "swarm-key", "", "path to a PSK file: join only the private swarm that shares it (TCP only)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.BoolVar(&f.detach, "detach", false, "run in the background (output in HOME/daemon.log) and return once the API answers; stop it with `shoal stop`")
 }
 
 func (f *daemonFlags) apply(cfg *node.Config) {
@@ -75,11 +78,11 @@ func (f *daemonFlags) apply(cfg *node.Config) {
 	if f.dhtMode != "" {
 		cfg.Network.DHTMode = f.dhtMode
 	}
-	if f.uploadLimit >= 0 {
-		cfg.Transfer.UploadLimit = f.uploadLimit
+	if f.uploadLimit.set {
+		cfg.Transfer.UploadLimit = f.uploadLimit.n
 	}
-	if f.capacity >= 0 {
-		cfg.Store.CapacityBytes = f.capacity
+	if f.capacity.set {
+		cfg.Store.CapacityBytes = f.capacity.n
 	}
 	if f.swarmKey != "" {
 		cfg.Network.SwarmKey = f.swarmKey
@@ -107,6 +110,9 @@ and URLs, and writes its API URL into the home so the CLI finds it.`,
 			home, err := homeDir(cmd)
 			if err != nil {
 				return err
+			}
+			if f.detach {
+				return detach(cmd, g, home)
 			}
 			log, err := newLogger(cmd.ErrOrStderr(), f.logLevel)
 			if err != nil {
@@ -178,6 +184,11 @@ func runDaemon(ctx context.Context, cfg node.Config, out io.Writer, log *slog.Lo
 		return fmt.Errorf("writing %s: %w", apiFile, err)
 	}
 	defer os.Remove(apiFile)
+	removePID, err := writePIDFile(cfg.Home)
+	if err != nil {
+		return err
+	}
+	defer removePID()
 
 	info := n.Info()
 	fmt.Fprintf(out, "shoal daemon running\n  peer id:   %s\n", info.ID)

@@ -74,7 +74,8 @@ CIDs are identical to Kubo's unixfs-v1-2025 import profile.`,
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON instead of text; an error is then {\"error\": \"...\", \"code\": \"...\"} on stderr, with a non-zero exit")
 	root.AddCommand(newCIDCmd(g), newVersionCmd(g), newDaemonCmd(g), newInitCmd(g), newDemoCmd(g), newSimCmd(g), newRepoCmd(g))
 	addHomeFlag(root)
+	setVersionFlag(root)
 	root.AddCommand(newShareCmd(g), newFetchCmd(g), newConnectCmd(g), newPeersCmd(g), newIDCmd(g),
-		newLsCmd(g), newPinCmd(g, true), newPinCmd(g, false), newGCCmd(g), newStatCmd(g))
+		newLsCmd(g), newPinCmd(g, true), newPinCmd(g, false), newGCCmd(g), newStatCmd(g), newStopCmd(g))
 	return root
 }

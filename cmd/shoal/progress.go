@@ -25,10 +25,19 @@ func newBar(w io.Writer, total int64, description string) *progressbar.ProgressB
 	if !isTerminal(w) {
 		return nil
 	}
+	return byteBar(w, total, description)
+}
+
+// byteBar draws bytes done of total ("12/256 MiB") and the rate in
+// IEC units, the ones every other size shoal prints is in.
+func byteBar(w io.Writer, total int64, description string) *progressbar.ProgressBar {
 	return progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(description),
 		progressbar.OptionShowBytes(true),
+		progressbar.OptionUseIECUnits(true),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowTotalBytes(true),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(100*time.Millisecond),

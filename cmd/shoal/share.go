@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -16,18 +17,25 @@ import (
 // addResult mirrors the API's POST /api/v1/add answer.
 type addResult struct {
 	CID    string `json:"cid"`
+	Name   string `json:"name,omitempty"`
 	Size   uint64 `json:"size"`
 	Blocks int    `json:"blocks"`
 }
 
 func newShareCmd(g *globalFlags) *cobra.Command {
-	return clientCommand("share PATH", "store, pin and announce a file or directory",
+	var name string
+	cmd := clientCommand("share PATH", "store, pin and announce a file or directory",
 		`share streams a file, or a directory tree (as a tar, symlinks kept as
 symlinks), to the daemon, which stores it, pins it and announces it in the
 DHT. The root CID is printed alone on the last line of stdout: the same CID
-that "shoal cid PATH" computes.`, cobra.ExactArgs(1),
+that "shoal cid PATH" computes. The daemon keeps PATH's base name (or
+--name) with the root: "shoal ls" shows it and "shoal fetch CID" writes to
+it. "shoal share -" shares what it reads from stdin, named only by --name.`, cobra.ExactArgs(1),
 		func(cmd *cobra.Command, c *client, args []string) error {
-			res, err := share(cmd.Context(), c, args[0], cmd.ErrOrStderr())
+			if !cmd.Flags().Changed("name") {
+				name = shareName(args[0])
+			}
+			res, err := share(cmd.Context(), c, args[0], name, cmd.InOrStdin(), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -37,39 +45,73 @@ that "shoal cid PATH" computes.`, cobra.ExactArgs(1),
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), res.CID)
 			return err
 		})
+	cmd.Flags().StringVar(&name, "name", "", `the name kept with the root (default: PATH's base name; none for "-")`)
+	return cmd
+}
+
+// shareName is the name kept for path: its base name, none for stdin.
+func shareName(path string) string {
+	if path == "-" {
+		return ""
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return filepath.Base(path)
+	}
+	base := filepath.Base(abs)
+	if base == string(filepath.Separator) {
+		return "" // the file system's root has no name
+	}
+	return base
+}
+
+// addRoute is the API route that adds content named name.
+func addRoute(name string) string {
+	if name == "" {
+		return "add"
+	}
+	return "add?name=" + url.QueryEscape(name)
 }
 
 // share sends path to the daemon: a file as the body, a directory as a
-// tar built while walking it.
-func share(ctx context.Context, c *client, path string, stderr io.Writer) (addResult, error) {
-	var res addResult
+// tar built while walking it, "-" as what stdin holds.
+func share(ctx context.Context, c *client, path, name string, stdin io.Reader, stderr io.Writer) (addResult, error) {
+	if path == "-" {
+		return shareStream(ctx, c, stdin, -1, "stdin", name, stderr)
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return res, fmt.Errorf("cannot read %s: %w (check the path and its permissions)", path, unwrapPathError(err))
+		return addResult{}, fmt.Errorf("cannot read %s: %w (check the path and its permissions)", path, unwrapPathError(err))
 	}
 	switch {
 	case fi.Mode().IsRegular():
 		f, err := os.Open(path)
 		if err != nil {
-			return res, fmt.Errorf("cannot read %s: %w", path, unwrapPathError(err))
+			return addResult{}, fmt.Errorf("cannot read %s: %w", path, unwrapPathError(err))
 		}
 		defer f.Close()
-		bar := newBar(stderr, fi.Size(), "sharing")
-		body := io.TeeReader(f, barWriter(bar))
-		err = c.postJSON(ctx, "add", struct{ io.Reader }{body}, "application/octet-stream", &res)
-		if err != nil {
-			barClear(bar)
-			return res, fmt.Errorf("sharing %s: %w", path, err)
-		}
-		barFinish(bar)
-		return res, nil
+		return shareStream(ctx, c, f, fi.Size(), path, name, stderr)
 	case fi.IsDir():
-		return shareDir(ctx, c, path, stderr)
+		return shareDir(ctx, c, path, name, stderr)
 	}
-	return res, fmt.Errorf("cannot share %s: it is a %s, not a regular file or directory", path, fi.Mode().Type())
+	return addResult{}, fmt.Errorf("cannot share %s: it is a %s, not a regular file or directory", path, fi.Mode().Type())
 }
 
-func shareDir(ctx context.Context, c *client, dir string, stderr io.Writer) (addResult, error) {
+// shareStream sends one file's bytes from r (size bytes, -1 = unknown;
+// what names it in errors) with a progress bar.
+func shareStream(ctx context.Context, c *client, r io.Reader, size int64, what, name string, stderr io.Writer) (addResult, error) {
+	var res addResult
+	bar := newBar(stderr, size, "sharing")
+	body := io.TeeReader(r, barWriter(bar))
+	if err := c.postJSON(ctx, addRoute(name), struct{ io.Reader }{body}, "application/octet-stream", &res); err != nil {
+		barClear(bar)
+		return res, fmt.Errorf("sharing %s: %w", what, err)
+	}
+	barFinish(bar)
+	return res, nil
+}
+
+func shareDir(ctx context.Context, c *client, dir, name string, stderr io.Writer) (addResult, error) {
 	var res addResult
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -88,7 +130,7 @@ func shareDir(ctx context.Context, c *client, dir string, stderr io.Writer) (add
 		pw.CloseWithError(err)
 		walkErr <- err
 	}()
-	err = c.postJSON(ctx, "add", pr, "application/x-tar", &res)
+	err = c.postJSON(ctx, addRoute(name), pr, "application/x-tar", &res)
 	pr.CloseWithError(errors.New("request finished"))
 	if werr := <-walkErr; werr != nil && !errors.Is(werr, io.ErrClosedPipe) && err != nil {
 		err = werr // the walk's failure is the cause of the request's

@@ -37,21 +37,32 @@ func buildVersion() versionInfo {
 	return v
 }
 
+// String is the one line `shoal version` and `shoal --version` print.
+func (v versionInfo) String() string {
+	commit := ""
+	if v.Commit != "" {
+		commit = " (" + v.Commit + ")"
+	}
+	return fmt.Sprintf("shoal %s%s %s", v.Version, commit, v.Go)
+}
+
+// setVersionFlag makes `shoal --version` print what `shoal version` does.
+func setVersionFlag(root *cobra.Command) {
+	root.Version = buildVersion().String()
+	root.SetVersionTemplate("{{.Version}}\n")
+}
+
 func newVersionCmd(g *globalFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "print shoal's version",
+		Short: "print shoal's version (also: shoal --version)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := buildVersion()
 			if g.json {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(v)
 			}
-			commit := ""
-			if v.Commit != "" {
-				commit = " (" + v.Commit + ")"
-			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "shoal %s%s %s\n", v.Version, commit, v.Go)
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), v)
 			return err
 		},
 	}
