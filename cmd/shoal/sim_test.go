@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -168,4 +169,54 @@ func TestSimRealTimeFlag(t *testing.T) {
 		t.Errorf("%d nodes, want 3 (1 seeder + 2 leechers)", res.NodeCount)
 	}
 	assertSimOutcomes(t, res, code)
+}
+
+// TestSimInterrupt: SIGINT (Ctrl-C) during a virtual-time run reaches
+// the simulation inside the bubble: the run stops, every node closes,
+// the results so far are written and the exit code and message say the
+// run was interrupted rather than failed.
+func TestSimInterrupt(t *testing.T) {
+	out := t.TempDir()
+	cmd := exec.Command(shoalBinary(t), "sim", filepath.Join("testdata", "sim-late.toml"), "--out", out)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	var seen []string
+	for sc.Scan() {
+		seen = append(seen, sc.Text())
+		if progressLine.MatchString(sc.Text()) {
+			break // the simulation is running
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		seen = append(seen, sc.Text())
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want exit code 1\n%s", err, strings.Join(seen, "\n"))
+	}
+	all := strings.Join(seen, "\n")
+	if !strings.Contains(all, "shoal: plan sim-late: interrupted after") {
+		t.Errorf("stderr does not say the run was interrupted:\n%s", all)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res sim.Results
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Mode != "virtual" || res.SimulatedS >= 86400 {
+		t.Errorf("results: mode %s, %.0f s simulated; want virtual, stopped before the late joiner's day", res.Mode, res.SimulatedS)
+	}
 }
