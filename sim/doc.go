@@ -9,8 +9,12 @@
 // per-node access latency plus a latency between regions, FQ-CoDel
 // queues. Inside a testing/synctest bubble the whole run is in virtual
 // time: deterministic and limited by CPU, not by the simulated links.
-// Outside a bubble (the `shoal sim` command) the links are paced by the
-// real clock.
+// The tests make the bubble with synctest.Test; `shoal sim` makes one in
+// the binary (cmd/shoal/simvirtual.go: testing.MainStart with the run as
+// its one test), and with --real-time runs outside a bubble, where the
+// links are paced by the real clock. A caller inside a bubble passes a
+// context made inside it (a bubbled goroutine waiting on an outside
+// channel stops the virtual clock) and reads wall time from WallNow.
 //
 // # Virtual time and locks
 //

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -14,12 +16,13 @@ import (
 
 func newSimCmd(g *globalFlags) *cobra.Command {
 	var (
-		out     string
-		scale   int
-		maxMiB  float64
-		verbose bool
-		runner  string
-		image   string
+		out      string
+		scale    int
+		maxMiB   float64
+		verbose  bool
+		realTime bool
+		runner   string
+		image    string
 	)
 	cmd := &cobra.Command{
 		Use:   "sim PLAN",
@@ -31,14 +34,15 @@ writes results.json and a self-contained report.html into --out, prints a
 summary with the Kumar-Ross bound T_min and the achieved p50/p99 as
 multiples of it, and exits non-zero when an expectation fails.
 
-From the CLI the simulation runs in real time: simulated links are paced
-by the machine's clock, so a plan takes at least as long as its transfers
-and a busy CPU slows the simulated network (use it for calibration, and
-at sizes this machine can carry). Virtual time, deterministic and fast
-for hundreds of nodes, needs a testing/synctest bubble, which only
-"go test" provides: run a plan there with
-  SHOAL_SIM_PLAN=$PWD/sim/plans/flash-crowd.toml SHOAL_SIM_OUT=DIR go test ./sim -run TestPlanFromEnv -timeout 0
-(an absolute path: go test runs in the sim directory)
+By default the simulation runs in virtual time: the clock only moves
+when every node is waiting, so simulated seconds cost nothing, the
+result does not depend on how busy the machine is, and a plan takes as
+long as its CPU work. --real-time paces the simulated links by the
+machine's clock instead (calibration: a plan takes at least as long as
+its transfers, and a busy CPU slows the simulated network). Progress
+goes to stderr: simulated time, wall time, fetchers complete of total
+and bytes received (one line every few seconds when stderr is not a
+terminal). --max-per-group and --max-content-mib run a plan smaller.
 
 With --runner docker every node is a container of --image (make image
 builds shoal:dev) on a Docker network made for the run, driven through its
@@ -46,6 +50,9 @@ CLI; links are not shaped, and plans with byzantine or lookup nodes,
 latency matrices or partitions are refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if runner != "process" && runner != "docker" {
+				return fmt.Errorf("--runner %q: want process (every node in this process, simulated links) or docker (a container per node)", runner)
+			}
 			p, err := sim.LoadPlan(args[0])
 			if err != nil {
 				return err
@@ -67,25 +74,11 @@ latency matrices or partitions are refused.`,
 				log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 			}
 			stderr := cmd.ErrOrStderr()
-			start := time.Now()
-			progress := func(pr sim.Progress) {
-				fmt.Fprintf(stderr, "\r%6.1fs  %d/%d complete  %.1f MiB received  (wall %s)   ",
-					pr.SimS, pr.Completed, pr.Fetchers, float64(pr.BytesDown)/(1<<20), time.Since(start).Round(time.Second))
-			}
-			var res *sim.Results
-			switch runner {
-			case "process":
-				res, err = sim.Run(cmd.Context(), p, sim.Options{
-					Logger: log, Mode: "real", Commit: buildVersion().Commit, Progress: progress,
-				})
-			case "docker":
-				res, err = sim.RunDocker(cmd.Context(), p, sim.DockerOptions{
-					Image: image, Logger: log, Commit: buildVersion().Commit, Progress: progress,
-				})
-			default:
-				return fmt.Errorf("--runner %q: want process (every node in this process, simulated links) or docker (a container per node)", runner)
-			}
-			fmt.Fprintln(stderr)
+			prog := newSimProgress(stderr)
+			res, err := runSimPlan(cmd.Context(), p, runner, realTime, image, stderr, sim.Options{
+				Logger: log, Commit: buildVersion().Commit, Progress: prog.show,
+			})
+			prog.finish()
 			if err != nil {
 				return fmt.Errorf("running %s: %w", args[0], err)
 			}
@@ -103,6 +96,9 @@ latency matrices or partitions are refused.`,
 				res.WriteSummary(cmd.OutOrStdout())
 				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s/results.json and %s/report.html\n", out, out)
 			}
+			if cmd.Context().Err() != nil {
+				return fmt.Errorf("plan %s: interrupted after %.1f s simulated; the results so far are in %s", p.Name, res.SimulatedS, out)
+			}
 			if !res.Pass {
 				return fmt.Errorf("plan %s: an expectation failed (see %s/report.html)", p.Name, out)
 			}
@@ -112,8 +108,91 @@ latency matrices or partitions are refused.`,
 	cmd.Flags().StringVar(&out, "out", "sim-out", "directory for results.json and report.html")
 	cmd.Flags().IntVar(&scale, "max-per-group", 0, "shrink every group to at most this many nodes (0 = as planned)")
 	cmd.Flags().Float64Var(&maxMiB, "max-content-mib", 0, "shrink the content to at most this many MiB (0 = as planned)")
+	cmd.Flags().BoolVar(&realTime, "real-time", false, "pace the simulated links by the machine's clock instead of virtual time (calibration; --runner process)")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "log every node's debug output to stderr")
 	cmd.Flags().StringVar(&runner, "runner", "process", "process (every node in this process, on simulated links) or docker (a container per node, real addresses, links not shaped)")
 	cmd.Flags().StringVar(&image, "image", "shoal:dev", "with --runner docker: the shoal image to run (make image builds shoal:dev)")
 	return cmd
+}
+
+// runSimPlan runs p with the chosen runner: in this process in virtual
+// time (or real time), or as containers.
+func runSimPlan(ctx context.Context, p *sim.Plan, runner string, realTime bool, image string, stderr io.Writer, opts sim.Options) (*sim.Results, error) {
+	switch runner {
+	case "process":
+		if realTime {
+			opts.Mode = "real"
+			return sim.Run(ctx, p, opts)
+		}
+		opts.Mode = "virtual"
+		var res *sim.Results
+		err := inVirtualTime(ctx, stderr, func(ctx context.Context) error {
+			var err error
+			res, err = sim.Run(ctx, p, opts)
+			return err
+		})
+		return res, err
+	case "docker":
+		return sim.RunDocker(ctx, p, sim.DockerOptions{
+			Image: image, Logger: opts.Logger, Commit: opts.Commit, Progress: opts.Progress,
+		})
+	}
+	return nil, fmt.Errorf("unknown runner %q", runner)
+}
+
+// simProgress prints a run's progress on stderr: one line rewritten in
+// place on a terminal, otherwise a line every few seconds of wall time
+// (and the last state at the end). The wall clock is sim.WallNow:
+// inside a virtual-time run time.Now is simulated.
+type simProgress struct {
+	w       io.Writer
+	tty     bool
+	start   time.Time
+	shown   time.Time // wall time of the last line
+	last    sim.Progress
+	pending bool // last is not on screen yet
+}
+
+func newSimProgress(w io.Writer) *simProgress {
+	now := sim.WallNow()
+	return &simProgress{w: w, tty: isTerminal(w), start: now, shown: now.Add(-time.Hour)}
+}
+
+// every is how often a line is printed: often enough to watch on a
+// terminal, a line per 5 s in a log.
+func (p *simProgress) every() time.Duration {
+	if p.tty {
+		return 200 * time.Millisecond
+	}
+	return 5 * time.Second
+}
+
+func (p *simProgress) show(pr sim.Progress) {
+	p.last, p.pending = pr, true
+	if now := sim.WallNow(); now.Sub(p.shown) >= p.every() {
+		p.print(now)
+	}
+}
+
+func (p *simProgress) print(now time.Time) {
+	pr := p.last
+	line := fmt.Sprintf("sim %7.1fs  wall %6.1fs  %d/%d complete  %.1f MiB received",
+		pr.SimS, now.Sub(p.start).Seconds(), pr.Completed, pr.Fetchers, float64(pr.BytesDown)/(1<<20))
+	if p.tty {
+		fmt.Fprintf(p.w, "\r%s   ", line)
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
+	p.shown, p.pending = now, false
+}
+
+// finish prints the last state if it is not on screen and ends the
+// terminal line.
+func (p *simProgress) finish() {
+	if p.pending {
+		p.print(sim.WallNow())
+	}
+	if p.tty && !p.shown.Before(p.start) {
+		fmt.Fprintln(p.w)
+	}
 }
