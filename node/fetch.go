@@ -124,6 +124,10 @@ type FetchOptions struct {
 	// SearchTimeout bounds the search for a peer that has the content: nil
 	// takes transfer.search_timeout, 0 searches until cancelled.
 	SearchTimeout *time.Duration
+	// Name is what the content is called (the last segment of the path it
+	// was fetched by); recorded with the root once fetched. Empty keeps
+	// the name this node knows, if any.
+	Name string
 }
 
 // Fetch starts fetching the whole DAG under c into the store, or joins the
@@ -137,6 +141,13 @@ func (n *Node) Fetch(ctx context.Context, c cid.Cid, source string) (*Transfer, 
 func (n *Node) FetchWith(ctx context.Context, c cid.Cid, o FetchOptions) (*Transfer, error) {
 	if n.ctx.Err() != nil {
 		return nil, ErrClosed
+	}
+	if o.Name != "" {
+		if err := CheckName(o.Name); err != nil {
+			return nil, err
+		}
+	} else {
+		o.Name = n.RootName(c)
 	}
 	popts := protocol.FetchOptions{SearchTimeout: n.cfg.Transfer.SearchTimeout.Duration}
 	if o.SearchTimeout != nil {
@@ -160,7 +171,7 @@ func (n *Node) FetchWith(ctx context.Context, c cid.Cid, o FetchOptions) (*Trans
 		return nil, fmt.Errorf("starting fetch of %s: %w", c, err)
 	}
 	t := &Transfer{n: n, id: fmt.Sprintf("t%d", r.seq.Add(1)), root: c, source: o.Source, f: f, pin: o.Pin, done: make(chan struct{})}
-	t.info = TransferInfo{ID: t.id, CID: c.String(), Source: o.Source, State: TransferRunning, Phase: PhaseSearching,
+	t.info = TransferInfo{ID: t.id, CID: c.String(), Name: o.Name, Source: o.Source, State: TransferRunning, Phase: PhaseSearching,
 		Pinned: o.Pin, Started: time.Now()}
 	r.running[c.String()] = t
 	r.all = append(r.all, t)
@@ -336,7 +347,7 @@ func (t *Transfer) finish(res protocol.FetchResult, err error) {
 		}
 	}
 	if err == nil {
-		if rerr := n.roots.add(t.root, size); rerr != nil {
+		if rerr := n.roots.addNamed(t.root, size, t.Info().Name); rerr != nil {
 			err = rerr
 		} else if perr := n.router.Provide(n.ctx, t.root); perr != nil {
 			n.log.Debug("announcing a fetched root", "cid", t.root, "err", perr)

@@ -73,6 +73,7 @@ const (
 type TransferInfo struct {
 	ID             string             `json:"id"`
 	CID            string             `json:"cid"`
+	Name           string             `json:"name,omitempty"` // what the content is called, when this node knows
 	Source         string             `json:"source"` // "api", "gateway", ...
 	State          string             `json:"state"`
 	Phase          string             `json:"phase,omitempty"` // while running: "searching" (no peer has the content yet) or "fetching"

@@ -103,7 +103,7 @@ func (a *api) handleAdd(w http.ResponseWriter, r *http.Request) {
 // or with ?wait=true 200 once it has finished. ?timeout= bounds the search
 // for a provider (a Go duration such as 2m, or seconds; 0 searches until
 // cancelled; default transfer.search_timeout); ?pin=true pins the root once
-// it is complete.
+// it is complete; ?name= names it (default: the path's last segment).
 func (a *api) handleFetch(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	o := node.FetchOptions{Source: "api"}
@@ -124,6 +124,12 @@ func (a *api) handleFetch(w http.ResponseWriter, r *http.Request) {
 		o.Pin = pin
 	}
 	wait, _ := strconv.ParseBool(q.Get("wait"))
+	o.Name = q.Get("name")
+	if _, rest, ok := strings.Cut(strings.TrimPrefix(q.Get("cid"), "/ipfs/"), "/"); ok && o.Name == "" {
+		if seg := path.Base(rest); node.CheckName(seg) == nil {
+			o.Name = seg // CID/dir/file.txt is called file.txt
+		}
+	}
 	c, err := a.resolveFetch(r.Context(), q.Get("cid"), o.SearchTimeout)
 	if err != nil {
 		a.fail(w, r, err)

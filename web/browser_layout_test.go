@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -39,22 +38,10 @@ type shapedNode struct {
 	names     map[string]string // by CID, for roots and transfers
 }
 
-// setName sets the Name field of a node.RootInfo or node.TransferInfo
-// if this build has one (it is being added beside this test) and
-// reports whether it did.
-func setName(p any, name string) bool {
-	f := reflect.ValueOf(p).Elem().FieldByName("Name")
-	if !f.IsValid() || f.Kind() != reflect.String || name == "" {
-		return false
-	}
-	f.SetString(name)
-	return true
-}
-
 func (s *shapedNode) Roots(ctx context.Context) ([]node.RootInfo, error) {
 	roots, err := s.memNode.Roots(ctx)
 	for i := range roots {
-		setName(&roots[i], s.names[roots[i].CID])
+		roots[i].Name = s.names[roots[i].CID]
 	}
 	return roots, err
 }
@@ -77,7 +64,7 @@ func (s *shapedNode) Transfers() []node.TransferInfo {
 	defer s.mu.Unlock()
 	out := slices.Clone(s.transfers)
 	for i := range out {
-		setName(&out[i], s.names[out[i].CID])
+		out[i].Name = s.names[out[i].CID]
 	}
 	return out
 }
@@ -294,24 +281,12 @@ func TestBrowserDashboardShapes(t *testing.T) {
 	sn.names = names
 	srv := startSiteEvery(t, sn, "", 200*time.Millisecond)
 	bctx := startBrowser(t, ctx, chromium)
-	// Where node.RootInfo has no Name yet, the page gets the names the
-	// way the node is to send them, a "name" field beside the CID, from
-	// a wrapper around its render function.
-	namesJSON, _ := json.Marshal(names)
-	if setName(&node.RootInfo{}, "x") {
-		namesJSON = []byte("{}")
-	} else {
-		t.Log("node.RootInfo has no Name field in this build: the page's render adds the names")
-	}
-	addNames := fmt.Sprintf(`(() => { const names = %s, orig = render;
-  render = (d) => { for (const x of [...(d.roots || []), ...(d.transfers || [])]) if (!x.name && names[x.cid]) x.name = names[x.cid]; orig(d); window.namedRenders = (window.namedRenders || 0) + 1; }; })()`, namesJSON)
 	ready := chromedp.Tasks{
 		chromedp.WaitVisible(`#live[data-state="live"]`, chromedp.ByQuery),
-		chromedp.Evaluate(addNames, nil),
 		chromedp.WaitVisible(`.transfer[data-cid="`+pc+`"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#peers-table tr[data-peer="`+peerB+`"]`, chromedp.ByQuery),
 		// Rendered with names, and four samples on the chart.
-		chromedp.Poll(`window.namedRenders >= 1 && bandwidth.length >= 4 && document.querySelector('#bw-chart path.line-in') !== null`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Poll(`document.querySelector('.transfer[data-cid="`+pc+`"]').textContent.includes(`+"`"+`holiday photos`+"`"+`) && bandwidth.length >= 4 && document.querySelector('#bw-chart path.line-in') !== null`, nil, chromedp.WithPollingTimeout(15*time.Second)),
 	}
 	run(t, bctx, "load the dashboard at 420 px", chromedp.EmulateViewport(420, 900), chromedp.Navigate(srv.URL+"/"), ready)
 

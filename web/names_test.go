@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/shoalnet/shoal/node"
 )
 
 // TestNamesThroughAPIAndGateway: a name given to add is kept with the
@@ -111,5 +113,67 @@ func TestContentDisposition(t *testing.T) {
 		if err != nil || params["filename"] != tc.name {
 			t.Errorf("%s parses back as %q (%v), want %q", got, params["filename"], err, tc.name)
 		}
+	}
+}
+
+// TestFetchNames: a fetch by CID/path is named by the path's last
+// segment, a fetch with ?name= by that name, one by a bare CID by the name
+// the fetching node already knows (none here: names do not travel on the
+// wire); the transfer shows it and the fetched root keeps it; a bad name
+// is refused with 400.
+func TestFetchNames(t *testing.T) {
+	seeder, fetcher := startLoopbackNode(t), startLoopbackNode(t)
+	if err := fetcher.Connect(t.Context(), seeder.Info().Addresses[0]+"/p2p/"+seeder.Info().ID); err != nil {
+		t.Fatal(err)
+	}
+	sapi, fapi := newTestAPI(t, seeder, nil), newTestAPI(t, fetcher, nil)
+	dir, _ := writeTestTree(t)
+	status, _, body := call(t, "POST", sapi.URL+"/api/v1/add?name=tree", bytes.NewReader(tarOf(t, dir)), map[string]string{"Content-Type": "application/x-tar"})
+	var tree addResponse
+	if status != 200 || json.Unmarshal(body, &tree) != nil {
+		t.Fatalf("add tar: %d %s", status, body)
+	}
+	plain := addFile(t, sapi.URL, []byte("fetched by its bare CID")).CID
+	named := addFile(t, sapi.URL, []byte("fetched with a name")).CID
+
+	fetch := func(q string) node.TransferInfo {
+		t.Helper()
+		status, _, body := call(t, "POST", fapi.URL+"/api/v1/fetch?wait=true&timeout=30s&"+q, nil, nil)
+		var info node.TransferInfo
+		if status != 200 || json.Unmarshal(body, &info) != nil || info.State != node.TransferDone {
+			t.Fatalf("fetch %s: %d %s", q, status, body)
+		}
+		return info
+	}
+	for _, tc := range []struct{ query, want string }{
+		{"cid=" + url.QueryEscape(tree.CID+"/sub/deep/x.json"), "x.json"},
+		{"cid=" + url.QueryEscape("/ipfs/"+tree.CID+"/a.txt"), "a.txt"},
+		{"cid=" + named + "&name=notes.txt", "notes.txt"},
+		{"cid=" + plain, ""},
+	} {
+		info := fetch(tc.query)
+		if info.Name != tc.want {
+			t.Errorf("fetch %s: transfer name %q, want %q", tc.query, info.Name, tc.want)
+		}
+		roots, err := fetcher.Roots(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, r := range roots {
+			if r.CID == info.CID {
+				found = true
+				if r.Name != tc.want {
+					t.Errorf("fetch %s: root %s recorded as %q, want %q", tc.query, r.CID, r.Name, tc.want)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("fetch %s: root %s not among the fetcher's roots", tc.query, info.CID)
+		}
+	}
+	status, _, body = call(t, "POST", fapi.URL+"/api/v1/fetch?cid="+plain+"&name=a/b", nil, nil)
+	if status != http.StatusBadRequest || !bytes.Contains(body, []byte("a/b")) {
+		t.Errorf("fetch with name=a/b: %d %s, want 400 naming it", status, body)
 	}
 }

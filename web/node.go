@@ -74,7 +74,7 @@ var (
 func statusFor(err error) int {
 	switch {
 	case errors.Is(err, ErrBadRequest), errors.Is(err, content.ErrNotFile), errors.Is(err, content.ErrNotDirectory),
-		errors.Is(err, content.ErrInvalidPath):
+		errors.Is(err, content.ErrInvalidPath), errors.Is(err, node.ErrBadName):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound), errors.Is(err, node.ErrNotFound), errors.Is(err, node.ErrNotPinned),
 		errors.Is(err, content.ErrNoSuchPath):
