@@ -74,7 +74,7 @@ type TransferInfo struct {
 	ID             string             `json:"id"`
 	CID            string             `json:"cid"`
 	Name           string             `json:"name,omitempty"` // what the content is called, when this node knows
-	Source         string             `json:"source"` // "api", "gateway", ...
+	Source         string             `json:"source"`         // "api", "gateway", ...
 	State          string             `json:"state"`
 	Phase          string             `json:"phase,omitempty"` // while running: "searching" (no peer has the content yet) or "fetching"
 	Providers      int                `json:"providers"`       // distinct providers the DHT lookups found

@@ -177,23 +177,31 @@ func TestCLIFetchNamesAndPaths(t *testing.T) {
 		t.Errorf("existing x.json was overwritten: %q", got)
 	}
 
-	// A plain CID: its shared name when the daemon reports one, else the CID.
+	// A plain CID: the name the fetching daemon knows, else the CID.
+	// Names do not travel between nodes (Bitswap has no place for them),
+	// so b, which did not share the tree, writes it under its CID.
 	var st struct {
 		Name string `json:"name"`
 	}
-	if err := json.Unmarshal([]byte(mustShoal(t, "stat", "--api", a.url, "--json", root)), &st); err != nil {
+	if err := json.Unmarshal([]byte(mustShoal(t, "stat", "--api", b.url, "--json", root)), &st); err != nil {
 		t.Fatal(err)
 	}
-	want := root
 	if st.Name != "" {
-		want = st.Name
+		t.Fatalf("b knows the name %q of content it did not share", st.Name)
 	}
+	want := root
 	mustShoal(t, "fetch", "--api", b.url, root)
 	if _, err := os.ReadFile(filepath.Join(work, want, "a.txt")); err != nil {
 		t.Errorf("fetch %s without -o: want the tree under ./%s: %v", root, want, err)
 	}
 	if code, _, errOut := shoal(t, "fetch", "--api", b.url, root); code == 0 || !strings.Contains(errOut, want+" already exists") {
 		t.Errorf("second fetch of %s: exit %d, stderr %q; want refused naming ./%s", root, code, errOut, want)
+	}
+	// The sharing daemon knows the name: a fetch there writes ./tree.
+	name := filepath.Base(tree)
+	mustShoal(t, "fetch", "--api", a.url, root)
+	if _, err := os.ReadFile(filepath.Join(work, name, "a.txt")); err != nil {
+		t.Errorf("fetch %s through the daemon that shared it as %q: %v", root, name, err)
 	}
 }
 
