@@ -230,7 +230,13 @@ const ConfigFile = "config.toml"
 
 // LoadConfig reads home/config.toml over the defaults. Errors name the
 // file, the line and what is wrong.
-func LoadConfig(home string) (Config, error) {
+func LoadConfig(home string) (Config, error) { return LoadConfigWith(home, nil) }
+
+// LoadConfigWith is LoadConfig with overrides (command-line flags, a token
+// from the environment or a file) applied before the result is validated,
+// so a setting the file lacks can come from them: a config with a
+// non-loopback api.addr loads when the token comes from SHOAL_API_TOKEN.
+func LoadConfigWith(home string, override func(*Config) error) (Config, error) {
 	cfg := DefaultConfig(home)
 	path := filepath.Join(home, ConfigFile)
 	b, err := os.ReadFile(path)
@@ -253,6 +259,11 @@ func LoadConfig(home string) (Config, error) {
 		return cfg, fmt.Errorf("%w: %s: unknown setting %s (see the comments in a fresh `shoal init` config for the valid ones)", ErrConfig, path, strings.Join(keys, ", "))
 	}
 	cfg.Home = home
+	if override != nil {
+		if err := override(&cfg); err != nil {
+			return cfg, err
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -228,6 +229,20 @@ func TestConfigFileErrors(t *testing.T) {
 	home := t.TempDir()
 	if err := WriteConfig(DefaultConfig(home)); err != nil {
 		t.Fatal(err)
+	}
+	// An open API address loads when an override supplies the token (as
+	// the daemon does from SHOAL_API_TOKEN or --api-token-file), and an
+	// override's error is returned as it is.
+	open := t.TempDir()
+	if err := os.WriteFile(open+"/"+ConfigFile, []byte("[api]\naddr = \"0.0.0.0:5080\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := LoadConfigWith(open, func(c *Config) error { c.API.Token = "from-env"; return nil }); err != nil || c.API.Token != "from-env" {
+		t.Fatalf("open API with a token from an override: %v", err)
+	}
+	errOverride := errors.New("bad flag")
+	if _, err := LoadConfigWith(open, func(*Config) error { return errOverride }); !errors.Is(err, errOverride) {
+		t.Fatalf("override error: got %v", err)
 	}
 	cfg, err := LoadConfig(home)
 	if err != nil {

@@ -121,18 +121,16 @@ and URLs, and writes its API URL into the home so the CLI finds it.`,
 			if err := ensureHome(home, cmd.ErrOrStderr()); err != nil {
 				return err
 			}
-			cfg, err := node.LoadConfig(home)
+			// Flags and the token (environment, file) are applied before
+			// the config is validated: they may supply what it lacks.
+			cfg, err := node.LoadConfigWith(home, func(c *node.Config) error {
+				f.apply(c)
+				return applyDaemonToken(&f.tokens, c, cmd.ErrOrStderr())
+			})
 			if err != nil {
 				return err
 			}
-			f.apply(&cfg)
-			if err := applyDaemonToken(&f.tokens, &cfg, cmd.ErrOrStderr()); err != nil {
-				return err
-			}
 			cfg.Logger = log
-			if err := cfg.Validate(); err != nil {
-				return err
-			}
 			checkOpenFileLimit(cfg, log)
 			return runDaemon(cmd.Context(), cfg, cmd.OutOrStdout(), log)
 		},
