@@ -174,6 +174,7 @@ func (n *Node) FetchWith(ctx context.Context, c cid.Cid, o FetchOptions) (*Trans
 	t.info = TransferInfo{ID: t.id, CID: c.String(), Name: o.Name, Source: o.Source, State: TransferRunning, Phase: PhaseSearching,
 		Pinned: o.Pin, Started: time.Now()}
 	r.running[c.String()] = t
+	n.fetchStats.started()
 	r.all = append(r.all, t)
 	if len(r.all) > keepTransfers {
 		r.all = r.all[len(r.all)-keepTransfers:]
@@ -383,6 +384,7 @@ func (t *Transfer) finish(res protocol.FetchResult, err error) {
 		delete(r.running, t.root.String())
 	}
 	r.mu.Unlock()
+	n.fetchStats.finished(t.Info())
 	close(t.done)
 }
 

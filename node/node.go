@@ -38,6 +38,8 @@ type Node struct {
 	transfers *transferRegistry
 	started   time.Time
 
+	fetchStats fetchCounters // kept by the transfers, read by Stats
+
 	ctx    context.Context // ends at Close; parent of background work
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

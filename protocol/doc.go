@@ -24,7 +24,7 @@
 //     node-lifetime peer score table.
 //   - client.go, client_peer.go, fetch.go: the Client that runs schedulers
 //     against the network: verification, storage, progress, Get for
-//     streaming readers.
+//     streaming readers; observe.go: the want list (blocks in flight).
 //
 // It imports no other shoal package; it declares the small interfaces it
 // needs: Blockstore (server), Blocks, Providers and ClientNetwork (client).
