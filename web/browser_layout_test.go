@@ -69,6 +69,21 @@ func (s *shapedNode) Transfers() []node.TransferInfo {
 	return out
 }
 
+// Stats reports Bitswap totals that are the peers' block bytes, growing
+// as Peers does, for the bandwidth chart.
+func (s *shapedNode) Stats() node.Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var x node.ExchangeStats
+	for _, p := range s.peers {
+		x.BytesIn += p.BytesIn
+		x.BytesOut += p.BytesOut
+	}
+	x.BytesIn += s.grown
+	x.BytesOut += s.grown / 3
+	return node.Stats{Exchange: x}
+}
+
 // swapPeers reverses the order of the peers, here and in every transfer's
 // contributions, and moves the growing counters to the other peer, so
 // the peers table sorts the other way round too.

@@ -2,31 +2,12 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
-	"github.com/shoalnet/shoal/dht"
 	"github.com/shoalnet/shoal/node"
-	"github.com/shoalnet/shoal/protocol"
-)
-
-// Optional node capabilities the dashboard and metrics use when the Node
-// has them (*node.Node does, or will); each is checked with a type
-// assertion so a Node without them still gets a working page.
-type (
-	// routerNode exposes the DHT router, for the routing table by bucket.
-	routerNode interface{ Router() *dht.Router }
-	// exchangeNode exposes Bitswap totals since start: what the server
-	// sent (blocks served) and what the wire carried both ways.
-	exchangeNode interface {
-		ServerStats() protocol.PeerStats
-		Traffic() protocol.TrafficStats
-	}
-	// wantListNode reports how many blocks this node is asking peers for.
-	wantListNode interface{ WantListSize() int }
 )
 
 // bandwidthHistoryLen is how many samples the bandwidth chart keeps: ten
@@ -106,23 +87,13 @@ func (h *bandwidthHistory) since(after int64) []bandwidthSample {
 type trafficTotals struct {
 	In  uint64 `json:"in"`
 	Out uint64 `json:"out"`
-	// Source says what they count: "bitswap" (every Bitswap message since
-	// start) or "peers" (block bytes of connected peers only).
+	// Source says what they count: "bitswap", every Bitswap message
+	// since start.
 	Source string `json:"source"`
 }
 
-func totalsOf(n Node, peers []node.PeerInfo) trafficTotals {
-	if x, ok := n.(exchangeNode); ok {
-		t := x.Traffic()
-		return trafficTotals{In: t.BytesReceived, Out: t.BytesSent, Source: "bitswap"}
-	}
-	var t trafficTotals
-	for _, p := range peers {
-		t.In += p.BytesIn
-		t.Out += p.BytesOut
-	}
-	t.Source = "peers"
-	return t
+func totalsOf(x node.ExchangeStats) trafficTotals {
+	return trafficTotals{In: x.BytesIn, Out: x.BytesOut, Source: "bitswap"}
 }
 
 // dashboardSnapshot is one event of GET /api/v1/dashboard/events: what
@@ -137,15 +108,14 @@ type dashboardSnapshot struct {
 	Transfers     []node.TransferInfo `json:"transfers"`
 	Roots         []node.RootInfo     `json:"roots"`
 	RootsError    string              `json:"roots_error,omitempty"`
-	// Buckets is the routing table by bucket; null when the node does not
-	// expose its router.
-	Buckets []dht.BucketInfo `json:"buckets"`
-	Traffic trafficTotals    `json:"traffic"`
+	// Buckets is the routing table by bucket; null when the node has no
+	// DHT.
+	Buckets []node.RoutingBucket `json:"buckets"`
+	Traffic trafficTotals        `json:"traffic"`
 	// Bandwidth is the whole chart in the first event, then only the
 	// samples taken since the previous event.
 	Bandwidth []bandwidthSample `json:"bandwidth"`
-	// WantList is how many blocks this node is asking for; -1 when
-	// unknown.
+	// WantList is how many blocks this node is asking peers for now.
 	WantList int `json:"want_list"`
 }
 
@@ -161,7 +131,9 @@ func (s *site) snapshot(ctx context.Context, now time.Time) dashboardSnapshot {
 		Gateway:   s.cfg.GatewayURL,
 		Peers:     s.n.Peers(),
 		Transfers: s.n.Transfers(),
-		WantList:  -1,
+		Buckets:   s.n.RoutingTable(),
+		WantList:  len(s.n.WantList()),
+		Traffic:   totalsOf(s.n.Stats().Exchange),
 	}
 	if !info.Started.IsZero() {
 		d.UptimeSeconds = now.Sub(info.Started).Seconds()
@@ -173,58 +145,22 @@ func (s *site) snapshot(ctx context.Context, now time.Time) dashboardSnapshot {
 		d.RootsError = fmt.Sprintf("listing content: %v", err)
 	}
 	d.Roots = roots
-	if r, ok := s.n.(routerNode); ok && r.Router() != nil {
-		d.Buckets = r.Router().RoutingTable()
-	}
-	if w, ok := s.n.(wantListNode); ok {
-		d.WantList = w.WantListSize()
-	}
-	d.Traffic = totalsOf(s.n, d.Peers)
-	s.metrics.observe(d.Transfers)
 	return d
 }
 
 // handleDashboardEvents streams dashboard snapshots as server-sent events
-// ("snapshot"), one at once and then every EventInterval.
+// ("snapshot"), one at once and then every EventInterval. Each stream
+// keeps when it last sent bandwidth samples, so it sends each sample once.
 func (s *site) handleDashboardEvents(w http.ResponseWriter, r *http.Request) {
-	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
-		return
-	}
 	interval := s.cfg.EventInterval
-	if _, err := fmt.Fprintf(w, "retry: %d\n\n", interval.Milliseconds()); err != nil {
-		return
-	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
 	var sent int64 // time of the last bandwidth sample sent
-	for {
-		now := time.Now()
+	serveEvents(w, r, interval, s.log, func(now time.Time) any {
 		d := s.snapshot(r.Context(), now)
 		s.bw.add(now, d.Traffic.In, d.Traffic.Out, interval/2)
 		d.Bandwidth = s.bw.since(sent)
 		if k := len(d.Bandwidth); k > 0 {
 			sent = d.Bandwidth[k-1].Time
 		}
-		b, err := json.Marshal(d)
-		if err != nil {
-			s.log.Warn("encoding dashboard event", "err", err)
-			return
-		}
-		if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", b); err != nil {
-			return
-		}
-		if err := rc.Flush(); err != nil {
-			return
-		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-tick.C:
-		}
-	}
+		return d
+	})
 }

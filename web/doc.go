@@ -10,7 +10,9 @@
 //   - api.go: APIConfig, NewAPI and its routes, JSON responses and errors.
 //   - api_handlers.go: one handler per API route.
 //   - guard.go: Host, Origin and bearer-token checks in front of the API.
-//   - events.go: GET /api/v1/events, periodic snapshots as server-sent events.
+//   - events.go: GET /api/v1/events, and serveEvents, the one loop of
+//     periodic snapshots as server-sent events (this route and the
+//     dashboard's).
 //   - tarstream.go: a directory DAG written as a streaming tar.
 //   - gateway.go: GatewayConfig, NewGateway and the /ipfs/ handler
 //     (files with Range, directory listings, ?format=raw and ?format=car).
@@ -23,8 +25,9 @@
 //     same guard (what the daemon serves on its API address).
 //   - dashboard.go: the dashboard's event stream and bandwidth history;
 //     assets/: the page itself (go:embed, no outside links, hand-drawn SVG).
-//   - metrics.go: the Prometheus collector (shoal_ series) beside libp2p's
-//     own host and resource-manager metrics.
+//   - metrics.go: the Prometheus collector (shoal_ series, read from the
+//     node's own counters at scrape time) beside libp2p's own host and
+//     resource-manager metrics.
 //
 // Security: state-changing API routes accept only POST; a request whose
 // Origin is not the API's own, or whose Host is not the API's address, is

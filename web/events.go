@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -23,6 +24,21 @@ type snapshot struct {
 // handleEvents sends a "snapshot" event at once and then every
 // EventInterval until the client goes away.
 func (a *api) handleEvents(w http.ResponseWriter, r *http.Request) {
+	serveEvents(w, r, a.cfg.EventInterval, a.log, func(now time.Time) any {
+		return snapshot{
+			Time:      now.UTC(),
+			Info:      a.n.Info(),
+			Peers:     nonNil(a.n.Peers()),
+			Transfers: nonNil(a.n.Transfers()),
+		}
+	})
+}
+
+// serveEvents is the one server-sent event stream of the site: a retry
+// hint, then a "snapshot" event with next's value at once and every
+// interval, until the client goes away or a write fails. A HEAD request
+// gets the headers only.
+func serveEvents(w http.ResponseWriter, r *http.Request, interval time.Duration, log *slog.Logger, next func(now time.Time) any) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
@@ -31,21 +47,15 @@ func (a *api) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	if _, err := fmt.Fprintf(w, "retry: %d\n\n", a.cfg.EventInterval.Milliseconds()); err != nil {
+	if _, err := fmt.Fprintf(w, "retry: %d\n\n", interval.Milliseconds()); err != nil {
 		return
 	}
-	tick := time.NewTicker(a.cfg.EventInterval)
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		s := snapshot{
-			Time:      time.Now().UTC(),
-			Info:      a.n.Info(),
-			Peers:     nonNil(a.n.Peers()),
-			Transfers: nonNil(a.n.Transfers()),
-		}
-		b, err := json.Marshal(s)
+		b, err := json.Marshal(next(time.Now()))
 		if err != nil {
-			a.log.Warn("encoding event", "err", err)
+			log.Warn("encoding event", "path", r.URL.Path, "err", err)
 			return
 		}
 		if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", b); err != nil {

@@ -242,3 +242,11 @@ func (m *memNode) GC(ctx context.Context) (node.GCResult, error) {
 func (m *memNode) Transfers() []node.TransferInfo { return nil }
 
 func (m *memNode) RootName(cid.Cid) string { return "" }
+
+// RoutingTable, WantList and Stats: memNode has no DHT and no network, so
+// it has no routing table, asks nobody for anything and counts nothing.
+func (m *memNode) RoutingTable() []node.RoutingBucket { return nil }
+
+func (m *memNode) WantList() []node.WantEntry { return nil }
+
+func (m *memNode) Stats() node.Stats { return node.Stats{} }

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,80 +11,13 @@ import (
 	"github.com/shoalnet/shoal/node"
 )
 
-// gathererNode lets a node name the Prometheus registry its libp2p host
-// reports to. Without it, /metrics adds prometheus.DefaultGatherer, which
-// is where libp2p registers its host and resource-manager metrics unless
-// told otherwise (and where the Go runtime and process collectors live).
-type gathererNode interface {
-	MetricsGatherer() prometheus.Gatherer
-}
+// metricsCollector is shoal's Prometheus collector. Every value is read
+// from the node at scrape time: counters are the node's own (Node.Stats),
+// kept as transfers start and finish, so none is lost however many
+// fetches finish between two scrapes.
+type metricsCollector struct{ n Node }
 
-// fetchDurationBuckets span a small file on a LAN (10 ms) to a large one
-// over a slow swarm (about 10 minutes).
-var fetchDurationBuckets = prometheus.ExponentialBuckets(0.01, 2.5, 13)
-
-// metricsCollector is shoal's Prometheus collector. Most values are read
-// from the node at scrape time; fetch counters and the duration histogram
-// are fed from finished transfers, observed on each scrape and each
-// dashboard event (the node keeps its last 50 transfers, so more than 50
-// fetches finishing between two observations are partly missed).
-type metricsCollector struct {
-	n    Node
-	hist prometheus.Histogram
-
-	mu        sync.Mutex
-	seen      map[string]bool // finished transfer IDs already counted
-	fetches   map[string]float64
-	fetchB    float64 // DAG bytes of finished fetches
-	fetchRecv float64 // bytes received for them, duplicates included
-	fetchUse  float64 // useful bytes among those
-	fetchBlk  float64
-}
-
-func newMetricsCollector(n Node) *metricsCollector {
-	return &metricsCollector{
-		n: n,
-		hist: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "shoal_fetch_duration_seconds",
-			Help:    "Time from start to end of finished fetches of whole DAGs (API, gateway and pin fetches).",
-			Buckets: fetchDurationBuckets,
-		}),
-		seen:    map[string]bool{},
-		fetches: map[string]float64{node.TransferDone: 0, node.TransferFailed: 0},
-	}
-}
-
-// observe counts the finished transfers of ts not counted yet.
-func (m *metricsCollector) observe(ts []node.TransferInfo) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	present := make(map[string]bool, len(ts))
-	for _, t := range ts {
-		present[t.ID] = true
-		if t.State == node.TransferRunning || m.seen[t.ID] {
-			continue
-		}
-		m.seen[t.ID] = true
-		m.fetches[t.State]++
-		if !t.Finished.IsZero() {
-			m.hist.Observe(t.Finished.Sub(t.Started).Seconds())
-		}
-		if t.State != node.TransferDone {
-			continue
-		}
-		m.fetchB += float64(t.Size)
-		m.fetchBlk += float64(t.Blocks)
-		m.fetchRecv += float64(t.BytesReceived)
-		if t.DuplicateRatio > 0 {
-			m.fetchUse += float64(t.BytesReceived) / t.DuplicateRatio
-		}
-	}
-	for id := range m.seen {
-		if !present[id] {
-			delete(m.seen, id) // gone from the node's list, never to return
-		}
-	}
-}
+func newMetricsCollector(n Node) *metricsCollector { return &metricsCollector{n: n} }
 
 // Metric descriptions. Counters are totals since the node started.
 var (
@@ -100,6 +32,7 @@ var (
 	descRoots         = prometheus.NewDesc("shoal_roots", "Content roots held, by pin state.", []string{"pinned"}, nil)
 	descAnnounced     = prometheus.NewDesc("shoal_roots_announced", "Content roots announced to the DHT at least once.", nil, nil)
 	descRunning       = prometheus.NewDesc("shoal_transfers_running", "Fetches in progress.", nil, nil)
+	descStarted       = prometheus.NewDesc("shoal_fetches_started_total", "Fetches of whole DAGs started (API, gateway and pin fetches).", nil, nil)
 	descFetches       = prometheus.NewDesc("shoal_fetches_total", "Finished fetches of whole DAGs, by result.", []string{"result"}, nil)
 	descFetchBytes    = prometheus.NewDesc("shoal_fetched_bytes_total", "Content bytes of completed fetches.", nil, nil)
 	descFetchBlocks   = prometheus.NewDesc("shoal_fetched_blocks_total", "Blocks of completed fetches.", nil, nil)
@@ -113,18 +46,17 @@ var (
 	descWantsReceived = prometheus.NewDesc("shoal_peer_wants_received_total", "Want entries received from peers.", nil, nil)
 	descPeerWants     = prometheus.NewDesc("shoal_peer_want_list_entries", "Wants of peers this node holds now (queued or waiting for the block).", nil, nil)
 	descWantList      = prometheus.NewDesc("shoal_want_list_entries", "Blocks this node is asking peers for now.", nil, nil)
+	descDuration      = prometheus.NewDesc("shoal_fetch_duration_seconds", "Time from start to end of finished fetches of whole DAGs (API, gateway and pin fetches).", nil, nil)
 )
 
-// Describe sends every description; series that need an optional node
-// capability are simply absent when the node lacks it.
+// Describe sends every description.
 func (m *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descStart, descPeers, descRT, descStoreBytes, descStoreBlocks,
-		descStoreCap, descProvideQueue, descRoots, descAnnounced, descRunning, descFetches, descFetchBytes,
+		descStoreCap, descProvideQueue, descRoots, descAnnounced, descRunning, descStarted, descFetches, descFetchBytes,
 		descFetchBlocks, descFetchRecv, descFetchDup, descServedBlocks, descServedBytes, descRecvBlocks,
-		descRecvBytes, descWireBytes, descWantsReceived, descPeerWants, descWantList} {
+		descRecvBytes, descWireBytes, descWantsReceived, descPeerWants, descWantList, descDuration} {
 		ch <- d
 	}
-	m.hist.Describe(ch)
 }
 
 // Collect reads the node.
@@ -166,56 +98,54 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descAnnounced, announced)
 	}
 
-	ts := m.n.Transfers()
-	running := 0
-	for _, t := range ts {
-		if t.State == node.TransferRunning {
-			running++
-		}
+	st := m.n.Stats()
+	f, x := st.Fetches, st.Exchange
+	gauge(descRunning, float64(f.Started-f.Done-f.Failed))
+	counter(descStarted, float64(f.Started))
+	counter(descFetches, float64(f.Done), node.TransferDone)
+	counter(descFetches, float64(f.Failed), node.TransferFailed)
+	counter(descFetchBytes, float64(f.Bytes))
+	counter(descFetchBlocks, float64(f.Blocks))
+	counter(descFetchRecv, float64(f.BytesReceived))
+	if f.BytesUseful > 0 {
+		gauge(descFetchDup, float64(f.BytesReceived)/f.BytesUseful)
 	}
-	gauge(descRunning, float64(running))
-	m.observe(ts)
-	m.mu.Lock()
-	for _, result := range []string{node.TransferDone, node.TransferFailed} {
-		counter(descFetches, m.fetches[result], result)
-	}
-	counter(descFetchBytes, m.fetchB)
-	counter(descFetchBlocks, m.fetchBlk)
-	counter(descFetchRecv, m.fetchRecv)
-	if m.fetchUse > 0 {
-		gauge(descFetchDup, m.fetchRecv/m.fetchUse)
-	}
-	m.mu.Unlock()
-	m.hist.Collect(ch)
-
-	if x, ok := m.n.(exchangeNode); ok {
-		srv, tr := x.ServerStats(), x.Traffic()
-		counter(descServedBlocks, float64(srv.BlocksSent))
-		counter(descServedBytes, float64(srv.BlockBytesSent))
-		counter(descRecvBlocks, float64(tr.BlocksReceived))
-		counter(descRecvBytes, float64(tr.BlockBytesReceived))
-		counter(descWireBytes, float64(tr.BytesReceived), "in")
-		counter(descWireBytes, float64(tr.BytesSent), "out")
-		counter(descWantsReceived, float64(srv.WantsReceived))
-		gauge(descPeerWants, float64(srv.QueuedWants))
-	}
-	if w, ok := m.n.(wantListNode); ok {
-		gauge(descWantList, float64(w.WantListSize()))
-	}
+	ch <- durationHistogram(f.Durations)
+	counter(descServedBlocks, float64(x.BlocksServed))
+	counter(descServedBytes, float64(x.BlockBytesServed))
+	counter(descRecvBlocks, float64(x.BlocksReceived))
+	counter(descRecvBytes, float64(x.BlockBytesReceived))
+	counter(descWireBytes, float64(x.BytesIn), "in")
+	counter(descWireBytes, float64(x.BytesOut), "out")
+	counter(descWantsReceived, float64(x.WantsReceived))
+	gauge(descPeerWants, float64(x.QueuedWants))
+	gauge(descWantList, float64(len(m.n.WantList())))
 }
 
-// metricsHandler serves shoal's collector together with libp2p's metrics
-// (see gathererNode).
+// durationHistogram turns the node's per-bucket counts into Prometheus's
+// cumulative ones.
+func durationHistogram(h node.Histogram) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var below uint64
+	for i, b := range h.Bounds {
+		if i < len(h.Counts) {
+			below += h.Counts[i]
+		}
+		buckets[b] = below
+	}
+	return prometheus.MustNewConstHistogram(descDuration, h.Count, h.Sum, buckets)
+}
+
+// metricsHandler serves shoal's collector together with
+// prometheus.DefaultGatherer, where libp2p registers its host and
+// resource-manager metrics (and where the Go runtime and process
+// collectors live).
 func (s *site) metricsHandler() (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(s.metrics); err != nil {
 		return nil, err
 	}
-	var libp2p prometheus.Gatherer = prometheus.DefaultGatherer
-	if g, ok := s.n.(gathererNode); ok {
-		libp2p = g.MetricsGatherer()
-	}
-	return promhttp.HandlerFor(prometheus.Gatherers{reg, libp2p}, promhttp.HandlerOpts{
+	return promhttp.HandlerFor(prometheus.Gatherers{reg, prometheus.DefaultGatherer}, promhttp.HandlerOpts{
 		ErrorLog:      slogPromLogger{s},
 		ErrorHandling: promhttp.ContinueOnError,
 	}), nil

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -72,6 +73,8 @@ func TestMetricsAfterShareAndFetch(t *testing.T) {
 		`shoal_roots{pinned="false"}`:          1, // fetched, not pinned
 		`shoal_roots{pinned="true"}`:           0,
 		"shoal_transfers_running":              0,
+		"shoal_fetches_started_total":          1,
+		"shoal_want_list_entries":              0,
 		`shoal_fetches_total{result="done"}`:   1,
 		`shoal_fetches_total{result="failed"}`: 0,
 		"shoal_fetched_bytes_total":            size,
@@ -101,12 +104,8 @@ func TestMetricsAfterShareAndFetch(t *testing.T) {
 	if ma[`shoal_roots{pinned="true"}`] != 1 || ma["shoal_peers"] != 1 || ma[`shoal_fetches_total{result="done"}`] != 0 {
 		t.Errorf("A's metrics: roots %v, peers %v, fetches %v", ma[`shoal_roots{pinned="true"}`], ma["shoal_peers"], ma[`shoal_fetches_total{result="done"}`])
 	}
-	if _, ok := Node(a).(exchangeNode); ok {
-		if ma["shoal_served_bytes_total"] < size || mb["shoal_received_block_bytes_total"] < size {
-			t.Errorf("A served %v bytes, B received %v; want at least %v", ma["shoal_served_bytes_total"], mb["shoal_received_block_bytes_total"], size)
-		}
-	} else {
-		t.Log("*node.Node has no ServerStats/Traffic yet: shoal_served_* and shoal_received_* are not reported")
+	if ma["shoal_served_bytes_total"] < size || mb["shoal_received_block_bytes_total"] < size {
+		t.Errorf("A served %v bytes, B received %v; want at least %v", ma["shoal_served_bytes_total"], mb["shoal_received_block_bytes_total"], size)
 	}
 	// libp2p registers its host and resource-manager metrics with the
 	// default registry, which /metrics includes.
@@ -122,26 +121,99 @@ func TestMetricsAfterShareAndFetch(t *testing.T) {
 	}
 }
 
-// TestMetricsObserveOnce: each finished transfer counts once, failures
-// count as failures, running ones not at all, and IDs that left the
-// node's list are forgotten.
-func TestMetricsObserveOnce(t *testing.T) {
-	m := newMetricsCollector(newMemNode())
-	t0 := time.Unix(100, 0)
-	done := node.TransferInfo{ID: "t1", State: node.TransferDone, Size: 1000, BytesReceived: 1100, DuplicateRatio: 1.1, Blocks: 4, Started: t0, Finished: t0.Add(2 * time.Second)}
-	failed := node.TransferInfo{ID: "t2", State: node.TransferFailed, Started: t0, Finished: t0.Add(time.Second)}
-	running := node.TransferInfo{ID: "t3", State: node.TransferRunning, Started: t0}
-	m.observe([]node.TransferInfo{running, failed, done})
-	m.observe([]node.TransferInfo{running, failed, done})
-	if m.fetches[node.TransferDone] != 1 || m.fetches[node.TransferFailed] != 1 || m.fetchB != 1000 || m.fetchBlk != 4 || m.fetchRecv != 1100 {
-		t.Fatalf("after two observations: %+v %v %v %v", m.fetches, m.fetchB, m.fetchBlk, m.fetchRecv)
+// TestMetricsCountEveryFetch: the node keeps its last 50 transfers, but
+// the fetch counters count all of them: 60 fetches finished between two
+// scrapes are 60 in /metrics (sampling the transfer list counted 50).
+func TestMetricsCountEveryFetch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, b := startRealNode(t), startRealNode(t)
+	bSite := startSite(t, b, "")
+	if err := b.Connect(ctx, a.Info().Addresses[0]); err != nil {
+		t.Fatal(err)
 	}
-	if r := m.fetchRecv / m.fetchUse; r < 1.0999 || r > 1.1001 {
-		t.Fatalf("duplicate ratio %v, want 1.1", r)
+	const fetches = 60
+	var bytes float64
+	for i := range fetches {
+		data := randomData(1000+i, uint64(100+i))
+		res, err := a.AddFile(ctx, strings.NewReader(string(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := b.Fetch(ctx, res.CID, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Err(); err != nil {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+		bytes += float64(len(data))
 	}
-	m.observe([]node.TransferInfo{running})
-	if len(m.seen) != 0 {
-		t.Fatalf("seen keeps %v after the transfers left the list", m.seen)
+	if n := len(b.Transfers()); n >= fetches {
+		t.Fatalf("the node lists %d transfers; this test needs more fetches than it keeps", n)
+	}
+	m := scrape(t, bSite.URL)
+	for name, want := range map[string]float64{
+		`shoal_fetches_total{result="done"}`:   fetches,
+		`shoal_fetches_total{result="failed"}`: 0,
+		"shoal_fetches_started_total":          fetches,
+		"shoal_transfers_running":              0,
+		"shoal_fetched_bytes_total":            bytes,
+		"shoal_fetched_blocks_total":           fetches, // one raw leaf each
+		"shoal_fetch_duration_seconds_count":   fetches,
+	} {
+		if got, ok := m[name]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+}
+
+// TestMetricsAndDashboardShowWantList: while B fetches from a seeder
+// whose upload is limited, the blocks B is asking for are in B's want
+// list: in /metrics, in the dashboard's snapshot and, with the seeder
+// named, from the node.
+func TestMetricsAndDashboardShowWantList(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := startLoopbackNode(t, func(c *node.Config) { c.Transfer.UploadLimit = 64 << 10 })
+	b := startRealNode(t)
+	bSite := startSite(t, b, "")
+	res, err := a.AddFile(ctx, strings.NewReader(string(randomData(4<<20, 21))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Connect(ctx, a.Info().Addresses[0]); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := b.Fetch(ctx, res.CID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = b.CancelTransfer(tr.Info().ID) }()
+	var m map[string]float64
+	for {
+		m = scrape(t, bSite.URL)
+		if m["shoal_want_list_entries"] > 0 {
+			break
+		}
+		select {
+		case <-tr.Done():
+			t.Fatalf("the fetch ended (%v) before /metrics showed a want list: %v", tr.Err(), m["shoal_want_list_entries"])
+		case <-ctx.Done():
+			t.Fatalf("/metrics never showed a want list while fetching: shoal_want_list_entries = %v", m["shoal_want_list_entries"])
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if m["shoal_transfers_running"] != 1 {
+		t.Errorf("shoal_transfers_running = %v during the fetch, want 1", m["shoal_transfers_running"])
+	}
+	d := readSnapshot(t, http.DefaultClient, bSite.URL, func(d dashboardSnapshot) bool { return d.WantList > 0 })
+	if len(d.Transfers) != 1 || d.Transfers[0].State != node.TransferRunning {
+		t.Errorf("snapshot with want list %d has transfers %+v, want the running fetch", d.WantList, d.Transfers)
+	}
+	ws := b.WantList()
+	if len(ws) == 0 || len(ws[0].Peers) != 1 || ws[0].Peers[0] != a.Info().ID || ws[0].Since.IsZero() {
+		t.Fatalf("B's want list %+v, want blocks asked of A (%s)", ws, a.Info().ID)
 	}
 }
 

@@ -13,8 +13,9 @@ import (
 	"github.com/shoalnet/shoal/node"
 )
 
-// Node is what the API and the gateway need from a running node; *node.Node
-// satisfies it. Errors are classified by statusFor through the node's
+// Node is everything the API, the gateway, the dashboard and the metrics
+// need from a running node; *node.Node implements all of it, so web needs
+// no other package of the node's parts. Errors are classified by statusFor through the node's
 // sentinels: node.ErrNotFound and node.ErrNotPinned are 404,
 // node.ErrNoProvider and context.DeadlineExceeded are 504.
 type Node interface {
@@ -55,6 +56,13 @@ type Node interface {
 	// reports pins with missing blocks.
 	Verify(ctx context.Context) (node.VerifyReport, error)
 	Transfers() []node.TransferInfo
+	// RoutingTable is the DHT routing table by bucket.
+	RoutingTable() []node.RoutingBucket
+	// WantList is the blocks this node is asking peers for now.
+	WantList() []node.WantEntry
+	// Stats are the node's counters since start: fetches and Bitswap
+	// traffic.
+	Stats() node.Stats
 }
 
 // Sentinel errors of the web package.
