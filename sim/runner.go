@@ -14,8 +14,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/shoalnet/shoal/blockstore"
-	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/node"
 )
 
@@ -204,29 +202,14 @@ func (r *run) start(sn *simNode) error {
 	if err != nil {
 		return err
 	}
-	cfg := node.DefaultConfig("")
-	cfg.Network.Listen = []string{sh.host.Addrs()[0].String()}
-	cfg.Network.MDNS = false
-	if r.boot != "" {
-		cfg.Network.Bootstrap = []string{r.boot}
-	}
-	cfg.Store.Sync = false
-	cfg.Logger = r.log.With("node", sn.name)
-	bcfg := blockstore.DefaultConfig("")
-	bcfg.Sync = false
-	bcfg.Links = content.Links
-	var store blockstore.Store = blockstore.NewMemory(bcfg)
+	store := memStore()
 	if sn.group.Role == RoleByzantine {
 		sn.corrupt = &corruptStore{Store: store}
 		store = sn.corrupt
 	}
-	n, err := node.NewWithParts(cfg, node.Parts{Host: sh.host, Store: store})
+	n, err := startNode(r.ctx, sh, store, r.boot, sn.name, r.log.With("node", sn.name))
 	if err != nil {
-		return fmt.Errorf("sim: node %s: %w", sn.name, err)
-	}
-	if err := n.Start(r.ctx); err != nil {
-		n.Close()
-		return fmt.Errorf("sim: starting node %s: %w", sn.name, err)
+		return err
 	}
 	sn.mu.Lock()
 	sn.sh, sn.n = sh, n
