@@ -64,7 +64,10 @@
 //
 //	plan.go        Plan, groups, expectations; LoadPlan, ParsePlan, Validate, Scale
 //	net.go         the simnet network, hosts, latency, partition and gater
+//	members.go     what both runners share: a plan's nodes (layoutNodes), their
+//	               records (member) and how records become Results
 //	runner.go      Run: the timeline, fetches, sampling, verification
+//	docker.go      RunDocker: the plan's nodes as containers, driven by the CLI
 //	lookup.go      DHT lookups with hops from kad-dht query events
 //	byzantine.go   the corrupting store of byzantine nodes
 //	results.go     Results (results.json), TMin (Kumar–Ross), percentiles
@@ -72,7 +75,9 @@
 //	report.go      report.html and the terminal summary
 //	svg.go         the inline SVG charts
 //	wallclock_*.go the real clock, read around synctest's fake one
+//	cluster.go     NewCluster: n nodes on the simulated network for tests,
+//	               with Kill, Restart, Partition and Heal
 //
 // sim imports node (and blockstore, content for the in-memory store); only
-// cmd/shoal imports sim.
+// cmd/shoal imports sim, and tests (for NewCluster).
 package sim

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -88,17 +87,13 @@ func dockerSupports(p *Plan) error {
 	return nil
 }
 
+// dockerNode is one node as a container: the plan's description of it
+// and its record (member, whose mu guards running too), and its container.
 type dockerNode struct {
-	name      string // in the plan: group-i
+	member
 	container string
-	group     *Group
-	joinAt    time.Duration
-	leaveAt   time.Duration // 0: stays
-	addr      string        // /ip4/.../tcp/4040/p2p/...
-
-	mu      sync.Mutex
-	res     NodeResult
-	running bool
+	addr      string // /ip4/.../tcp/4040/p2p/...
+	running   bool
 }
 
 type dockerRun struct {
@@ -107,22 +102,20 @@ type dockerRun struct {
 	prefix string
 	start  time.Time
 	nodes  []*dockerNode
-	root   string
-	sum    string // sha256 of the content, hex
+	// members are the nodes' members, in the same order.
+	members []*member
+	root    string
+	sum     string // sha256 of the content, hex
 }
 
+// layout gives every node of the plan (layoutNodes) a record and a
+// container name.
 func (d *dockerRun) layout() {
-	for gi := range d.plan.Groups {
-		g := &d.plan.Groups[gi]
-		for i := range g.Count {
-			name := fmt.Sprintf("%s-%d", g.Name, i)
-			n := &dockerNode{name: name, container: d.prefix + "-" + name, group: g, joinAt: seconds(g.joinS(i))}
-			if g.LeaveS > 0 {
-				n.leaveAt = seconds(g.LeaveS)
-			}
-			n.res = NodeResult{ID: name, Group: g.Name, Role: g.Role}
-			d.nodes = append(d.nodes, n)
-		}
+	for _, s := range layoutNodes(d.plan) {
+		n := &dockerNode{container: d.prefix + "-" + s.name}
+		n.init(s)
+		d.nodes = append(d.nodes, n)
+		d.members = append(d.members, &n.member)
 	}
 }
 
@@ -166,8 +159,9 @@ func (d *dockerRun) startNode(ctx context.Context, n *dockerNode, boot *dockerNo
 				Addresses []string `json:"addresses"`
 			}
 			if err = json.Unmarshal([]byte(out), &id); err == nil {
+				n.started(id.ID)
 				n.mu.Lock()
-				n.res.PeerID, n.running = id.ID, true
+				n.running = true
 				for _, a := range id.Addresses {
 					if strings.HasPrefix(a, "/ip4/") && !strings.HasPrefix(a, "/ip4/127.") && strings.Contains(a, "/tcp/") {
 						n.addr = a
@@ -226,7 +220,7 @@ func (d *dockerRun) run(ctx context.Context) error {
 			return fmt.Errorf("%s shared the content as %s, the first seeder as %s", n.name, root, d.root)
 		}
 		d.root = root
-		n.res.Completed, n.res.BytesOK = true, true
+		n.shared(true)
 	}
 	if boot == nil {
 		return fmt.Errorf("%w: %s: the docker runner needs a seeder that is there from the start", ErrPlan, d.plan.File)
@@ -270,7 +264,7 @@ func (d *dockerRun) lifetime(ctx context.Context, n *dockerNode, boot *dockerNod
 			return
 		}
 		if err := d.startNode(ctx, n, boot); err != nil {
-			n.setErr(err)
+			n.failed(err)
 			return
 		}
 	}
@@ -280,15 +274,15 @@ func (d *dockerRun) lifetime(ctx context.Context, n *dockerNode, boot *dockerNod
 		fctx, cancel = context.WithDeadline(ctx, d.start.Add(n.leaveAt))
 		defer cancel()
 	}
-	if IsFetcherRole(n.group.Role) {
+	if n.fetches() {
 		d.fetch(fctx, n)
 	}
 	if n.leaveAt > 0 && sleepUntil(ctx, d.start.Add(n.leaveAt)) {
 		if _, err := dockercli.Run(context.Background(), nil, "kill", n.container); err != nil {
-			n.setErr(err)
+			n.failed(err)
 		}
 		n.mu.Lock()
-		n.res.LeftS = time.Since(d.start).Seconds()
+		n.leftAtLocked(time.Since(d.start).Seconds())
 		n.mu.Unlock()
 	}
 }
@@ -314,12 +308,8 @@ func (d *dockerRun) fetch(ctx context.Context, n *dockerNode) {
 		if err == nil {
 			break
 		}
-		n.mu.Lock()
-		n.res.Error = err.Error()
-		n.res.Retries++
-		n.mu.Unlock()
+		n.retried(err)
 		if !sleepUntil(ctx, time.Now().Add(time.Second)) {
-			n.setErr(err)
 			return
 		}
 	}
@@ -331,23 +321,22 @@ func (d *dockerRun) fetch(ctx context.Context, n *dockerNode) {
 		} `json:"peers"`
 	}
 	if err := json.Unmarshal([]byte(out), &fr); err != nil {
-		n.setErr(fmt.Errorf("fetch --json: %w: %q", err, out))
+		n.failed(fmt.Errorf("fetch --json: %w: %q", err, out))
 		return
 	}
-	el := time.Since(started).Seconds()
+	took := time.Since(started)
 	// The fetch is done: check its bytes even if the node's leave time
 	// (ctx's deadline) comes meanwhile; it is killed right after.
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	got, err := dockercli.FileSHA256(hctx, n.container, "/tmp/fetched")
+	if err == nil && got != d.sum {
+		err = errContentDiffers
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.res.Completed, n.res.CompleteS = true, el
-	n.res.BytesOK = err == nil && got == d.sum
-	n.res.Error = ""
-	if err != nil {
-		n.res.Error = err.Error()
-	}
+	n.fetchedLocked(took)
+	n.checkedLocked(func() (bool, error) { return err == nil, err })
 	n.res.BytesDown = fr.BytesReceived
 	n.res.BytesPerPeer = map[string]int64{}
 	for _, p := range fr.Peers {
@@ -355,69 +344,25 @@ func (d *dockerRun) fetch(ctx context.Context, n *dockerNode) {
 	}
 }
 
-func (n *dockerNode) setErr(err error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.res.Error == "" {
-		n.res.Error = err.Error()
-	}
-}
-
 func (d *dockerRun) report() {
 	if d.opts.Progress == nil {
 		return
 	}
-	var pr Progress
-	pr.SimS = time.Since(d.start).Seconds()
-	for _, n := range d.nodes {
-		if !IsFetcherRole(n.group.Role) {
-			continue
-		}
-		pr.Fetchers++
+	d.opts.Progress(progress(time.Since(d.start).Seconds(), d.members, func(i int) int64 {
+		n := d.nodes[i]
 		n.mu.Lock()
-		if n.res.Completed {
-			pr.Completed++
-		}
-		pr.BytesDown += n.res.BytesDown
-		n.mu.Unlock()
-	}
-	d.opts.Progress(pr)
+		defer n.mu.Unlock()
+		return n.res.BytesDown // set by a fetcher only
+	}))
 }
 
-// results names peers by node, credits uploads from the fetchers'
-// per-peer bytes, and evaluates the plan's expectations.
+// results is the run's Results: the docker runner has no wire counters,
+// so a node's uploads are what the fetchers received from it.
 func (d *dockerRun) results() *Results {
-	p := d.plan
-	names := map[string]string{}
-	for _, n := range d.nodes {
-		if n.res.PeerID != "" {
-			names[n.res.PeerID] = n.name
-		}
-	}
-	up := map[string]int64{}
-	for _, n := range d.nodes {
-		named := map[string]int64{}
-		for id, b := range n.res.BytesPerPeer {
-			name := nameOr(names, id)
-			named[name] += b
-			up[name] += b
-		}
-		if len(named) > 0 {
-			n.res.BytesPerPeer = named
-		}
-	}
-	res := &Results{
-		Plan: p.Name, PlanFile: p.File, Description: p.Description + " (docker runner: real containers, links not shaped)",
-		Seed: p.Seed, Commit: d.opts.Commit, Mode: "docker", GoVersion: runtime.Version(),
-		FinishedAt: time.Now().UTC().Format(time.RFC3339), WallS: time.Since(d.start).Seconds(),
-		SimulatedS: time.Since(d.start).Seconds(), NodeCount: len(d.nodes), ContentBytes: p.ContentBytes(),
-		Root: d.root,
-	}
-	for _, n := range d.nodes {
-		nr := n.res
-		nr.BytesUp = up[n.name]
-		res.Nodes = append(res.Nodes, nr)
-	}
-	summarize(p, res)
+	res := newResults(d.plan, "docker", d.opts.Commit, d.root, len(d.nodes))
+	res.Description += " (docker runner: real containers, links not shaped)"
+	res.WallS = time.Since(d.start).Seconds()
+	res.SimulatedS = res.WallS
+	finishResults(d.plan, res, d.members, true)
 	return res
 }

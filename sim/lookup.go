@@ -21,7 +21,7 @@ import (
 func (r *run) lookup(sn *simNode) {
 	if sn.n == nil {
 		if err := r.start(sn); err != nil {
-			sn.setErr(err)
+			sn.failed(err)
 			return
 		}
 	}
@@ -42,18 +42,13 @@ func (r *run) lookup(sn *simNode) {
 		found, hops, err := walk(ctx, sn, r.root)
 		switch {
 		case err != nil && r.ctx.Err() == nil:
-			sn.setErr(errNone)
+			sn.failed(errNone)
 			return
 		case err != nil:
-			sn.setErr(err)
+			sn.failed(err)
 			return
 		case found:
-			took := time.Since(start).Seconds()
-			sn.mu.Lock()
-			sn.res.Completed = true
-			sn.res.DHTLookupS = &took
-			sn.res.DHTHops = &hops
-			sn.mu.Unlock()
+			sn.lookedUp(time.Since(start), hops)
 			return
 		}
 		sleepCtx(ctx, time.Second)

@@ -84,12 +84,15 @@ func (n *simNet) packetLatency(p *simnet.Packet) time.Duration {
 
 // hostSpec says where a host sits and how its link is shaped.
 type hostSpec struct {
-	index    int
-	region   string
-	upMbit   float64
-	downMbit float64
-	latency  time.Duration // one-way, of its own access link
-	seed     uint64
+	index int // picks the key and, unless addrIndex is set, the address
+	// addrIndex, when not 0, picks the address instead: a restarted
+	// node keeps its key (index) on a fresh address.
+	addrIndex int
+	region    string
+	upMbit    float64
+	downMbit  float64
+	latency   time.Duration // one-way, of its own access link
+	seed      uint64
 }
 
 // simHost is one host and the endpoint it sends through, whose byte
@@ -104,6 +107,9 @@ type simHost struct {
 // gater) whose UDP socket is a shaped simnet endpoint.
 func (n *simNet) newHost(spec hostSpec) (*simHost, error) {
 	ip := simnet.IntToPublicIPv4(spec.index)
+	if spec.addrIndex != 0 {
+		ip = simnet.IntToPublicIPv4(spec.addrIndex)
+	}
 	udp := &net.UDPAddr{IP: ip, Port: 8000}
 	n.mu.Lock()
 	n.region[udp.String()] = spec.region
@@ -211,6 +217,14 @@ func (n *simNet) isolate(h *simHost) {
 	n.mu.Lock()
 	n.dead[h.conn.LocalAddr().String()] = true
 	n.deadIDs[h.host.ID()] = true
+	n.mu.Unlock()
+}
+
+// revive lets a peer that was isolated connect again (from a fresh
+// address: the old one stays dead).
+func (n *simNet) revive(id peer.ID) {
+	n.mu.Lock()
+	delete(n.deadIDs, id)
 	n.mu.Unlock()
 }
 

@@ -6,9 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
-	"time"
 )
 
 // Results is what a run wrote to results.json.
@@ -92,34 +90,12 @@ type ExpectResult struct {
 const blockSize = 1 << 20
 
 func (r *run) results() *Results {
-	p := r.plan
-	res := &Results{
-		Plan: p.Name, PlanFile: p.File, Description: p.Description, Seed: p.Seed,
-		Commit: r.opts.Commit, Mode: r.opts.Mode, GoVersion: runtime.Version(),
-		FinishedAt: wallNow().UTC().Format(time.RFC3339), PeakMemBytes: r.peakMem,
-		NodeCount: len(r.nodes), ContentBytes: p.ContentBytes(), Root: r.root.String(),
-		Samples: r.samples,
-	}
+	res := newResults(r.plan, r.opts.Mode, r.opts.Commit, r.root.String(), len(r.nodes))
+	res.PeakMemBytes, res.Samples = r.peakMem, r.samples
 	if len(r.nodes) > 0 {
 		res.MemPerNode = r.peakMem / uint64(len(r.nodes))
 	}
-	rejected := map[string]int64{}
-	for _, sn := range r.nodes {
-		for to, b := range sn.res.servedTo {
-			if sn.res.CorruptTo == nil {
-				sn.res.CorruptTo = map[string]int64{}
-			}
-			blocks := (b + blockSize - 1) / blockSize
-			sn.res.CorruptTo[to] = blocks
-			rejected[to] += blocks
-		}
-	}
-	for _, sn := range r.nodes {
-		nr := sn.res
-		nr.BlocksRejected = rejected[sn.name]
-		res.Nodes = append(res.Nodes, nr)
-	}
-	summarize(p, res)
+	finishResults(r.plan, res, r.members, false)
 	return res
 }
 

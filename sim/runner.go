@@ -14,8 +14,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/shoalnet/shoal/blockstore"
-	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/node"
 )
 
@@ -38,31 +36,18 @@ type Progress struct {
 	BytesDown int64
 }
 
-// simNode is one simulated node and what the runner records of it.
+// simNode is one simulated node: the plan's description of it and its
+// record (member, whose mu guards the fields below too), and what runs it.
 type simNode struct {
-	name   string
-	group  *Group
-	index  int
-	joinAt time.Duration
-	spec   hostSpec
+	member
 
-	mu      sync.Mutex
 	sh      *simHost
 	n       *node.Node
 	corrupt *corruptStore
 	left    bool
 	closed  bool
-	res     NodeResult
-	// upAtLeave/downAtLeave keep the wire counters of a node that left.
+	// up/down keep the wire counters of a node that left.
 	up, down int64
-}
-
-func (sn *simNode) fetcher() bool {
-	switch sn.group.Role {
-	case RoleLeecher, RoleLateJoiner, RoleChurner:
-		return true
-	}
-	return false
 }
 
 // run is the state of one simulation.
@@ -72,6 +57,7 @@ type run struct {
 	log     *slog.Logger
 	net     *simNet
 	nodes   []*simNode
+	members []*member // the nodes' members, in the same order
 	data    []byte
 	sum     [32]byte
 	root    cid.Cid
@@ -81,9 +67,6 @@ type run struct {
 	wg      sync.WaitGroup
 	samples []Sample
 	peakMem uint64
-
-	idsMu sync.Mutex
-	ids   map[string]string // peer ID → node name
 }
 
 // Run executes a plan: it builds every node on the shaped network, lets
@@ -158,34 +141,13 @@ func makeContent(seed uint64, n int64) []byte {
 	return b
 }
 
-// joinS is when node i of g starts: the group's nodes join evenly over
-// JoinSpanS from JoinS.
-func (g *Group) joinS(i int) float64 {
-	if g.Count > 1 {
-		return g.JoinS + g.JoinSpanS*float64(i)/float64(g.Count-1)
-	}
-	return g.JoinS
-}
-
-// layout names every node and gives it an address and a join time.
+// layout gives every node of the plan (layoutNodes) a record.
 func (r *run) layout() {
-	idx := 0
-	for gi := range r.plan.Groups {
-		g := &r.plan.Groups[gi]
-		for i := range g.Count {
-			join := g.joinS(i)
-			sn := &simNode{
-				name:   fmt.Sprintf("%s-%d", g.Name, i),
-				group:  g,
-				index:  idx,
-				joinAt: seconds(join),
-				spec: hostSpec{index: idx + 1, region: g.Region, upMbit: g.UpMbit, downMbit: g.DownMbit,
-					latency: seconds(g.LatencyMS / 1000), seed: r.plan.Seed},
-			}
-			sn.res = NodeResult{ID: sn.name, Group: g.Name, Role: g.Role}
-			r.nodes = append(r.nodes, sn)
-			idx++
-		}
+	for _, s := range layoutNodes(r.plan) {
+		sn := &simNode{}
+		sn.init(s)
+		r.nodes = append(r.nodes, sn)
+		r.members = append(r.members, &sn.member)
 	}
 }
 
@@ -208,7 +170,7 @@ func (r *run) setup() error {
 	for _, sn := range r.nodes {
 		// Fetchers start when they join; lookup nodes start now so their
 		// routing tables fill while the DHT settles, and look up later.
-		if sn == first || sn.fetcher() {
+		if sn == first || sn.fetches() {
 			continue
 		}
 		if err := r.start(sn); err != nil {
@@ -216,7 +178,7 @@ func (r *run) setup() error {
 		}
 	}
 	for _, sn := range r.nodes {
-		if sn.n == nil || (sn.group.Role != RoleSeeder && sn.group.Role != RoleByzantine) {
+		if sn.n == nil || !sn.shares() {
 			continue
 		}
 		res, err := sn.n.AddFile(r.ctx, bytes.NewReader(r.data))
@@ -224,7 +186,7 @@ func (r *run) setup() error {
 			return fmt.Errorf("sim: %s sharing the content: %w", sn.name, err)
 		}
 		r.root = res.CID
-		sn.res.Completed = true
+		sn.shared(false)
 	}
 	select {
 	case <-time.After(seconds(r.plan.SettleS)):
@@ -236,44 +198,23 @@ func (r *run) setup() error {
 
 // start builds a node on a fresh simulated host and starts it.
 func (r *run) start(sn *simNode) error {
-	sh, err := r.net.newHost(sn.spec)
+	sh, err := r.net.newHost(sn.link)
 	if err != nil {
 		return err
 	}
-	cfg := node.DefaultConfig("")
-	cfg.Network.Listen = []string{sh.host.Addrs()[0].String()}
-	cfg.Network.MDNS = false
-	if r.boot != "" {
-		cfg.Network.Bootstrap = []string{r.boot}
-	}
-	cfg.Store.Sync = false
-	cfg.Logger = r.log.With("node", sn.name)
-	bcfg := blockstore.DefaultConfig("")
-	bcfg.Sync = false
-	bcfg.Links = content.Links
-	var store blockstore.Store = blockstore.NewMemory(bcfg)
+	store := memStore()
 	if sn.group.Role == RoleByzantine {
 		sn.corrupt = &corruptStore{Store: store}
 		store = sn.corrupt
 	}
-	n, err := node.NewWithParts(cfg, node.Parts{Host: sh.host, Store: store})
+	n, err := startNode(r.ctx, sh, store, r.boot, sn.name, r.log.With("node", sn.name))
 	if err != nil {
-		return fmt.Errorf("sim: node %s: %w", sn.name, err)
-	}
-	if err := n.Start(r.ctx); err != nil {
-		n.Close()
-		return fmt.Errorf("sim: starting node %s: %w", sn.name, err)
+		return err
 	}
 	sn.mu.Lock()
 	sn.sh, sn.n = sh, n
-	sn.res.PeerID = sh.host.ID().String()
 	sn.mu.Unlock()
-	r.idsMu.Lock()
-	if r.ids == nil {
-		r.ids = map[string]string{}
-	}
-	r.ids[sh.host.ID().String()] = sn.name
-	r.idsMu.Unlock()
+	sn.started(sh.host.ID().String())
 	return nil
 }
 
@@ -282,13 +223,13 @@ func (r *run) start(sn *simNode) error {
 func (r *run) schedule() {
 	for _, sn := range r.nodes {
 		switch {
-		case sn.fetcher():
+		case sn.fetches():
 			r.goAt(sn.joinAt, func() { r.fetch(sn) })
 		case sn.group.Role == RoleLookup:
 			r.goAt(sn.joinAt, func() { r.lookup(sn) })
 		}
-		if sn.group.LeaveS > 0 {
-			r.goAt(seconds(sn.group.LeaveS), func() { r.leave(sn) })
+		if sn.leaveAt > 0 {
+			r.goAt(sn.leaveAt, func() { r.leave(sn) })
 		}
 	}
 	if pt := r.plan.Partition; pt != nil {
@@ -320,7 +261,7 @@ func (r *run) goAt(d time.Duration, f func()) {
 func (r *run) fetch(sn *simNode) {
 	if sn.n == nil {
 		if err := r.start(sn); err != nil {
-			sn.setErr(err)
+			sn.failed(err)
 			return
 		}
 	}
@@ -342,28 +283,15 @@ func (r *run) fetch(sn *simNode) {
 			}
 		}
 		if err == nil {
-			sn.mu.Lock()
-			sn.res.Completed = true
-			sn.res.CompleteS = time.Since(start).Seconds()
-			sn.res.Error = ""
-			sn.mu.Unlock()
+			sn.fetched(time.Since(start))
 			return
 		}
-		sn.setErr(err)
-		sn.mu.Lock()
-		sn.res.Retries++
-		sn.mu.Unlock()
+		sn.retried(err)
 		select {
 		case <-time.After(time.Second):
 		case <-r.ctx.Done():
 		}
 	}
-}
-
-func (sn *simNode) setErr(err error) {
-	sn.mu.Lock()
-	sn.res.Error = err.Error()
-	sn.mu.Unlock()
 }
 
 // leave takes a node off the network mid-run, keeping its counters. The
@@ -379,10 +307,10 @@ func (r *run) leave(sn *simNode) {
 		sn.left = true
 		return
 	}
-	sn.snapshotLocked(r)
+	sn.snapshotLocked()
 	r.verifyLocked(sn)
 	sn.left = true
-	sn.res.LeftS = time.Since(r.t0).Seconds()
+	sn.leftAtLocked(time.Since(r.t0).Seconds())
 	r.net.isolate(sn.sh)
 	if r.opts.Mode != "virtual" {
 		if err := sn.n.Close(); err != nil {
@@ -440,21 +368,13 @@ func (r *run) sample() {
 // lookup has finished (or left).
 func (r *run) record() bool {
 	s := Sample{T: time.Since(r.t0).Seconds(), Up: make([]int64, len(r.nodes)), Down: make([]int64, len(r.nodes))}
-	pr := Progress{SimS: s.T}
 	finished := true
 	for i, sn := range r.nodes {
 		sn.mu.Lock()
 		s.Up[i], s.Down[i] = sn.trafficLocked()
-		waiting := sn.fetcher() || sn.group.Role == RoleLookup
-		if waiting {
-			pr.Fetchers++
-			if sn.res.Completed {
-				pr.Completed++
-			} else if !sn.left {
-				finished = false
-			}
+		if sn.awaited() && !sn.res.Completed && !sn.left {
+			finished = false
 		}
-		pr.BytesDown += s.Down[i]
 		sn.mu.Unlock()
 	}
 	r.samples = append(r.samples, s)
@@ -462,7 +382,7 @@ func (r *run) record() bool {
 	runtime.ReadMemStats(&ms)
 	r.peakMem = max(r.peakMem, ms.HeapInuse+ms.StackInuse)
 	if r.opts.Progress != nil {
-		r.opts.Progress(pr)
+		r.opts.Progress(progress(s.T, r.members, func(i int) int64 { return s.Down[i] }))
 	}
 	return finished
 }
@@ -476,47 +396,29 @@ func (sn *simNode) trafficLocked() (up, down int64) {
 	return int64(st.BytesSent), int64(st.BytesRcvd)
 }
 
-// snapshotLocked keeps what a node did before it is closed.
-func (sn *simNode) snapshotLocked(r *run) {
+// snapshotLocked keeps what a node did before it is closed, its peers
+// by peer ID (finishResults names them).
+func (sn *simNode) snapshotLocked() {
 	if sn.n == nil || sn.left {
 		return
 	}
 	sn.up, sn.down = sn.trafficLocked()
 	sn.res.BytesUp, sn.res.BytesDown = sn.up, sn.down
-	peerName := r.peerNames()
 	for _, t := range sn.n.Transfers() {
 		if sn.res.BytesPerPeer == nil {
 			sn.res.BytesPerPeer = map[string]int64{}
 		}
 		for _, pc := range t.Peers {
-			sn.res.BytesPerPeer[nameOr(peerName, pc.Peer)] += int64(pc.Bytes)
+			sn.res.BytesPerPeer[pc.Peer] += int64(pc.Bytes)
 		}
 	}
 	if sn.corrupt != nil {
 		sn.res.CorruptServed = sn.corrupt.served.Load()
 		sn.res.servedTo = map[string]int64{}
 		for _, p := range sn.n.Peers() {
-			sn.res.servedTo[nameOr(peerName, p.ID)] += int64(p.BytesOut)
+			sn.res.servedTo[p.ID] += int64(p.BytesOut)
 		}
 	}
-}
-
-func nameOr(m map[string]string, id string) string {
-	if n, ok := m[id]; ok {
-		return n
-	}
-	return id
-}
-
-// peerNames maps peer IDs to node names (a copy).
-func (r *run) peerNames() map[string]string {
-	r.idsMu.Lock()
-	defer r.idsMu.Unlock()
-	out := make(map[string]string, len(r.ids))
-	for id, name := range r.ids {
-		out[id] = name
-	}
-	return out
 }
 
 // collect snapshots every node still running and checks that every
@@ -526,7 +428,7 @@ func (r *run) collect() {
 	for _, sn := range r.nodes {
 		sn.mu.Lock()
 		if sn.n != nil && !sn.left {
-			sn.snapshotLocked(r)
+			sn.snapshotLocked()
 			r.verifyLocked(sn)
 		}
 		sn.mu.Unlock()
@@ -537,15 +439,7 @@ func (r *run) collect() {
 // or at the end): a fetch that completed with the wrong bytes does not
 // count as complete.
 func (r *run) verifyLocked(sn *simNode) {
-	if !sn.fetcher() || !sn.res.Completed {
-		return
-	}
-	ok, err := verify(sn.n, r.root, r.sum)
-	sn.res.BytesOK = ok
-	if !ok {
-		sn.res.Completed = false
-		sn.res.Error = fmt.Sprintf("content check failed: %v", err)
-	}
+	sn.checkedLocked(func() (bool, error) { return verify(sn.n, r.root, r.sum) })
 }
 
 // verify reads the whole file back from a node's store and compares its
@@ -561,7 +455,7 @@ func verify(n *node.Node, root cid.Cid, sum [32]byte) (bool, error) {
 		return false, err
 	}
 	if !bytes.Equal(h.Sum(nil), sum[:]) {
-		return false, fmt.Errorf("the bytes read back differ from the content")
+		return false, errContentDiffers
 	}
 	return true, nil
 }
