@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,9 +16,9 @@ import (
 )
 
 // Client talks to one daemon's API. Its methods are safe for concurrent
-// use. A non-2xx answer is an *Error; a request that did not reach the
-// server wraps the transport's error (a *net.OpError with Op "dial" when
-// nothing listens), or is the context's error when ctx ended.
+// use. A non-2xx answer is an *Error, and so is an address where nothing
+// listens (CodeNoDaemon); another failure to reach the server wraps the
+// transport's error, and a request whose ctx ended returns ctx.Err().
 type Client struct {
 	base  string // http://host:port, no trailing slash
 	token string
@@ -62,6 +64,10 @@ func (c *Client) do(ctx context.Context, method, route string, body io.Reader, h
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, &Error{Code: CodeNoDaemon, Message: fmt.Sprintf("no shoal daemon at %s: start one with \"shoal daemon\"", c.base)}
 		}
 		return nil, fmt.Errorf("talking to the shoal daemon at %s: %w", c.base, err)
 	}

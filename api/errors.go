@@ -21,6 +21,8 @@ const (
 	CodeNoSpace      = "no_space"
 	CodeDaemonError  = "daemon_error"
 	CodeError        = "error" // anything else
+	// CodeNoDaemon is no answer at all: nothing listens at the address.
+	CodeNoDaemon = "no_daemon"
 )
 
 // CodeFor is the code an HTTP status stands for.
@@ -55,6 +57,8 @@ var (
 	ErrUnauthorized = errors.New("api: unauthorized")
 	// ErrNoSpace: the node's store is full (507).
 	ErrNoSpace = errors.New("api: no space")
+	// ErrNoDaemon: nothing listens at the client's address (Status 0).
+	ErrNoDaemon = errors.New("api: no daemon")
 )
 
 var sentinelCodes = map[error]string{
@@ -63,10 +67,12 @@ var sentinelCodes = map[error]string{
 	ErrBadRequest:   CodeBadRequest,
 	ErrUnauthorized: CodeUnauthorized,
 	ErrNoSpace:      CodeNoSpace,
+	ErrNoDaemon:     CodeNoDaemon,
 }
 
 // Error is an answer other than 2xx: its status, the server's code and
-// its message. Error() is the message alone, the server's own sentence.
+// its message; or, with Status 0 and CodeNoDaemon, a daemon that is not
+// there. Error() is the message alone, the server's own sentence.
 type Error struct {
 	Status  int
 	Code    string
