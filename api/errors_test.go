@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -102,5 +103,21 @@ func TestClientAuthAndReach(t *testing.T) {
 		if _, err := api.NewClient(bad, "", nil); err == nil || !strings.Contains(err.Error(), "is not a URL like http://127.0.0.1:5080") {
 			t.Errorf("NewClient(%q) = %v; want a refusal naming the form", bad, err)
 		}
+	}
+}
+
+// TestErrorBodyCode: the server's error body itself carries the code, so
+// a client in another language reads the kind without mapping statuses.
+func TestErrorBodyCode(t *testing.T) {
+	c, _ := newClient(t)
+	resp, err := http.Get(c.BaseURL() + "/api/v1/transfers/t-none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body api.ErrorBody
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 404 ||
+		body.Code != api.CodeNotFound || !strings.Contains(body.Error, `no transfer "t-none"`) {
+		t.Fatalf("GET /api/v1/transfers/t-none: %s %+v (%v); want 404 with code %s", resp.Status, body, err, api.CodeNotFound)
 	}
 }
