@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	apiv1 "github.com/shoalnet/shoal/api"
 )
 
 // APIConfig configures the JSON API.
@@ -73,8 +75,8 @@ type api struct {
 }
 
 // NewAPI returns the handler of the JSON API under /api/v1. Every route
-// answers JSON; errors are {"error": "..."} with a status that classifies
-// them. State-changing routes accept only POST.
+// answers JSON in package api's types; errors are {"error": "...",
+// "code": "..."} (api.ErrorBody) with a status that classifies them. State-changing routes accept only POST.
 func NewAPI(cfg APIConfig, n Node) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -137,18 +139,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// errorBody is every API error.
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-// writeError sends {"error": msg} on one line: msg is one sentence, and a
-// client that shows the raw body shows one line.
+// writeError sends {"error": msg, "code": kind} on one line: msg is one
+// sentence, and a client that shows the raw body shows one line; the code
+// is the one package api gives the status.
 func writeError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(errorBody{Error: msg})
+	_ = json.NewEncoder(w).Encode(apiv1.ErrorBody{Error: msg, Code: apiv1.CodeFor(status)})
 }
 
 // fail reports err with the status statusFor gives it; the message is the

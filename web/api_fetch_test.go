@@ -9,6 +9,7 @@ import (
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 
+	apiv1 "github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/node"
 )
 
@@ -29,7 +30,7 @@ func TestAPIFetchParams(t *testing.T) {
 	}
 
 	status, _, body := call(t, http.MethodPost, srv.URL+"/api/v1/fetch?wait=true&timeout=1s&cid="+c, nil, nil)
-	var e errorBody
+	var e apiv1.ErrorBody
 	_ = json.Unmarshal(body, &e)
 	if status != http.StatusGatewayTimeout || strings.Count(e.Error, c) != 1 || !strings.Contains(e.Error, "no provider of") {
 		t.Errorf("waited fetch of a CID nobody has: %d %q, want 504 naming the CID once", status, e.Error)

@@ -14,35 +14,23 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	apiv1 "github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/node"
 )
 
-// idResponse is GET /api/v1/id: the node's Info plus where its HTTP
-// surfaces are.
-type idResponse struct {
-	node.Info
-	API     string `json:"api"`
-	Gateway string `json:"gateway"`
-}
-
 func (a *api) handleID(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, idResponse{Info: a.n.Info(), API: a.cfg.URL(), Gateway: a.cfg.GatewayURL})
+	writeJSON(w, http.StatusOK, apiv1.ID{Info: apiInfo(a.n.Info()), API: a.cfg.URL(), Gateway: a.cfg.GatewayURL})
 }
 
 func (a *api) handlePeers(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, nonNil(a.n.Peers()))
-}
-
-// connectRequest is the body of POST /api/v1/connect; ?addr= works too.
-type connectRequest struct {
-	Addr string `json:"addr"`
+	writeJSON(w, http.StatusOK, nonNil(mapSlice(a.n.Peers(), apiPeer)))
 }
 
 func (a *api) handleConnect(w http.ResponseWriter, r *http.Request) {
 	addr := r.URL.Query().Get("addr")
 	if addr == "" && r.ContentLength != 0 {
-		var req connectRequest
+		var req apiv1.Connect // ?addr= works too
 		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf(`body is not {"addr": "<multiaddr>"}: %v`, err))
 			return
@@ -61,15 +49,7 @@ func (a *api) handleConnect(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("connecting to %s: %w", addr, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, connectRequest{Addr: addr})
-}
-
-// addResponse is POST /api/v1/add.
-type addResponse struct {
-	CID    string `json:"cid"`
-	Name   string `json:"name,omitempty"`
-	Size   uint64 `json:"size"`
-	Blocks int    `json:"blocks"`
+	writeJSON(w, http.StatusOK, apiv1.Connect{Addr: addr})
 }
 
 // handleAdd stores the body: a file, or a directory tree when the body is
@@ -95,7 +75,7 @@ func (a *api) handleAdd(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("adding content: %w", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, addResponse{CID: res.CID.String(), Name: res.Name, Size: res.Size, Blocks: res.Blocks})
+	writeJSON(w, http.StatusOK, apiv1.AddResult{CID: res.CID.String(), Name: res.Name, Size: res.Size, Blocks: res.Blocks})
 }
 
 // handleFetch starts fetching ?cid= — a CID, CID/path or /ipfs/CID/path,
@@ -146,7 +126,7 @@ func (a *api) handleFetch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !wait {
-		writeJSON(w, http.StatusAccepted, t.Info())
+		writeJSON(w, http.StatusAccepted, apiTransfer(t.Info()))
 		return
 	}
 	select {
@@ -158,7 +138,7 @@ func (a *api) handleFetch(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, t.Info())
+	writeJSON(w, http.StatusOK, apiTransfer(t.Info()))
 }
 
 // parseTimeout reads ?timeout=: a Go duration or a number of seconds.
@@ -196,18 +176,18 @@ func (a *api) handleCancelTransfer(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, info)
+	writeJSON(w, http.StatusOK, apiTransfer(info))
 }
 
 func (a *api) handleTransfers(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, nonNil(a.n.Transfers()))
+	writeJSON(w, http.StatusOK, nonNil(mapSlice(a.n.Transfers(), apiTransfer)))
 }
 
 func (a *api) handleTransfer(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	for _, t := range a.n.Transfers() {
 		if t.ID == id {
-			writeJSON(w, http.StatusOK, t)
+			writeJSON(w, http.StatusOK, apiTransfer(t))
 			return
 		}
 	}
@@ -291,13 +271,7 @@ func (a *api) handleLs(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("listing roots: %w", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, nonNil(roots))
-}
-
-// pinResponse is POST /api/v1/pin/{cid} and /unpin/{cid}.
-type pinResponse struct {
-	CID    string `json:"cid"`
-	Pinned bool   `json:"pinned"`
+	writeJSON(w, http.StatusOK, nonNil(mapSlice(roots, apiRoot)))
 }
 
 func (a *api) handlePin(w http.ResponseWriter, r *http.Request) {
@@ -324,7 +298,7 @@ func (a *api) setPin(w http.ResponseWriter, r *http.Request, pin bool) {
 		a.fail(w, r, fmt.Errorf("%s %s: %w", verb, c, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, pinResponse{CID: c.String(), Pinned: pin})
+	writeJSON(w, http.StatusOK, apiv1.PinResult{CID: c.String(), Pinned: pin})
 }
 
 func (a *api) handleGC(w http.ResponseWriter, r *http.Request) {
@@ -333,15 +307,7 @@ func (a *api) handleGC(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("garbage collection: %w", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
-}
-
-// statResponse is GET /api/v1/stat: the node's Info and counts.
-type statResponse struct {
-	node.Info
-	Peers           int `json:"peers"`
-	Roots           int `json:"roots"`
-	TransfersActive int `json:"transfers_active"`
+	writeJSON(w, http.StatusOK, apiGC(res))
 }
 
 func (a *api) handleStat(w http.ResponseWriter, r *http.Request) {
@@ -350,25 +316,13 @@ func (a *api) handleStat(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("listing roots: %w", err))
 		return
 	}
-	s := statResponse{Info: a.n.Info(), Peers: len(a.n.Peers()), Roots: len(roots)}
+	s := apiv1.Stat{Info: apiInfo(a.n.Info()), Peers: len(a.n.Peers()), Roots: len(roots)}
 	for _, t := range a.n.Transfers() {
 		if t.State == node.TransferRunning {
 			s.TransfersActive++
 		}
 	}
 	writeJSON(w, http.StatusOK, s)
-}
-
-// cidStat is GET /api/v1/stat/{cid}[/path]. Name is a root's shared
-// name, or a path's last segment.
-type cidStat struct {
-	CID     string `json:"cid"`
-	Name    string `json:"name,omitempty"`
-	Type    string `json:"type"` // "file", "directory" or "symlink"
-	Size    uint64 `json:"size"` // file bytes; for a directory the sum of its entries' sizes
-	Entries int    `json:"entries,omitempty"`
-	Root    bool   `json:"root"`   // a root this node holds
-	Pinned  bool   `json:"pinned"` // a pinned root
 }
 
 func (a *api) handleStatCID(w http.ResponseWriter, r *http.Request) {
@@ -388,15 +342,15 @@ func (a *api) handleStatCID(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-func (a *api) stat(ctx context.Context, c cid.Cid) (cidStat, error) {
-	st := cidStat{CID: c.String()}
+func (a *api) stat(ctx context.Context, c cid.Cid) (apiv1.CIDStat, error) {
+	st := apiv1.CIDStat{CID: c.String()}
 	kind, err := a.n.Kind(ctx, c)
 	if err != nil {
 		return st, err
 	}
 	switch kind {
 	case content.TDirectory, content.THAMTShard:
-		st.Type = "directory"
+		st.Type = apiv1.TypeDirectory
 		entries, err := a.n.List(ctx, c)
 		if err != nil {
 			return st, err
@@ -406,9 +360,9 @@ func (a *api) stat(ctx context.Context, c cid.Cid) (cidStat, error) {
 			st.Size += e.Size
 		}
 	case content.TSymlink:
-		st.Type = "symlink"
+		st.Type = apiv1.TypeSymlink
 	default:
-		st.Type = "file"
+		st.Type = apiv1.TypeFile
 		f, err := a.n.Open(ctx, c)
 		if err != nil {
 			return st, err
@@ -423,7 +377,7 @@ func (a *api) stat(ctx context.Context, c cid.Cid) (cidStat, error) {
 	for _, rt := range roots {
 		if rt.CID == st.CID {
 			st.Root, st.Pinned, st.Name = true, rt.Pinned, rt.Name
-			if st.Type == "directory" {
+			if st.Type == apiv1.TypeDirectory {
 				st.Size = rt.Size
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	apiv1 "github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/content"
 )
 
@@ -84,13 +85,13 @@ func expectedCID(t *testing.T, data []byte) string {
 	return res.CID.String()
 }
 
-func addFile(t *testing.T, base string, data []byte) addResponse {
+func addFile(t *testing.T, base string, data []byte) apiv1.AddResult {
 	t.Helper()
 	status, _, body := call(t, "POST", base+"/api/v1/add", bytes.NewReader(data), nil)
 	if status != http.StatusOK {
 		t.Fatalf("add: %d %s", status, body)
 	}
-	var res addResponse
+	var res apiv1.AddResult
 	if err := json.Unmarshal(body, &res); err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +209,7 @@ func TestAPIAddTarThenGet(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("add tar: %d %s", status, body)
 	}
-	var res addResponse
+	var res apiv1.AddResult
 	if err := json.Unmarshal(body, &res); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +261,7 @@ func TestAPIAddTarThenGet(t *testing.T) {
 		t.Errorf("cat path: %d %q", status, body)
 	}
 	status, _, body = call(t, "GET", srv.URL+"/api/v1/stat/"+res.CID, nil, nil)
-	var st cidStat
+	var st apiv1.CIDStat
 	if err := json.Unmarshal(body, &st); status != 200 || err != nil || st.Type != "directory" || !st.Pinned || st.Entries != 3 {
 		t.Errorf("stat dir: %d %s", status, body)
 	}
@@ -287,7 +288,7 @@ func TestAPIShapes(t *testing.T) {
 		}
 	}
 	_, _, body := call(t, "GET", srv.URL+"/api/v1/id", nil, nil)
-	var id idResponse
+	var id apiv1.ID
 	_ = json.Unmarshal(body, &id)
 	if id.API != srv.URL || id.Gateway != "http://127.0.0.1:8080" || id.ID != "12D3KooWMemNode" {
 		t.Errorf("id = %+v", id)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	apiv1 "github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/node"
 )
 
@@ -110,7 +111,7 @@ func runErrorCases(t *testing.T, n Node) {
 
 	dir, _ := writeTestTree(t)
 	status, _, body := call(t, "POST", apiSrv.URL+"/api/v1/add", bytes.NewReader(tarOf(t, dir)), map[string]string{"Content-Type": "application/x-tar"})
-	var tree addResponse
+	var tree apiv1.AddResult
 	if status != 200 || json.Unmarshal(body, &tree) != nil {
 		t.Fatalf("add tar: %d %s", status, body)
 	}
@@ -135,7 +136,7 @@ func runErrorCases(t *testing.T, n Node) {
 		line, rest, _ := strings.Cut(string(body), "\n")
 		msg := line
 		if !tc.gateway {
-			var e errorBody
+			var e apiv1.ErrorBody
 			if err := json.Unmarshal(body, &e); err != nil || hdr.Get("Content-Type") != "application/json" {
 				t.Errorf("%s %s: body %q (%s) is not a JSON error: %v", tc.method, tc.path, body, hdr.Get("Content-Type"), err)
 			}

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	apiv1 "github.com/shoalnet/shoal/api"
 )
 
 // TestAPIAnswersBesideThousandIdleConns reproduces "accept4: too many open
@@ -96,7 +98,7 @@ func TestAPIAnswersBesideThousandIdleConns(t *testing.T) {
 		t.Fatalf("API request beside %d open connections: %v", clients, err)
 	}
 	defer resp.Body.Close()
-	var id idResponse
+	var id apiv1.ID
 	if err := json.NewDecoder(resp.Body).Decode(&id); err != nil {
 		t.Fatalf("reading /api/v1/id: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	apiv1 "github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/node"
 )
 
@@ -25,7 +26,7 @@ func TestNamesThroughAPIAndGateway(t *testing.T) {
 	name := "résumé \"final\".txt"
 
 	status, _, body := call(t, "POST", api.URL+"/api/v1/add?name="+url.QueryEscape(name), bytes.NewReader(data), nil)
-	var res addResponse
+	var res apiv1.AddResult
 	if status != http.StatusOK || json.Unmarshal(body, &res) != nil || res.Name != name {
 		t.Fatalf("add with a name: %d %s", status, body)
 	}
@@ -38,7 +39,7 @@ func TestNamesThroughAPIAndGateway(t *testing.T) {
 		t.Fatalf("ls: %d %s", status, body)
 	}
 	status, _, body = call(t, "GET", api.URL+"/api/v1/stat/"+res.CID, nil, nil)
-	var st cidStat
+	var st apiv1.CIDStat
 	if status != http.StatusOK || json.Unmarshal(body, &st) != nil || st.Name != name || !st.Root {
 		t.Fatalf("stat: %d %s", status, body)
 	}
@@ -129,7 +130,7 @@ func TestFetchNames(t *testing.T) {
 	sapi, fapi := newTestAPI(t, seeder, nil), newTestAPI(t, fetcher, nil)
 	dir, _ := writeTestTree(t)
 	status, _, body := call(t, "POST", sapi.URL+"/api/v1/add?name=tree", bytes.NewReader(tarOf(t, dir)), map[string]string{"Content-Type": "application/x-tar"})
-	var tree addResponse
+	var tree apiv1.AddResult
 	if status != 200 || json.Unmarshal(body, &tree) != nil {
 		t.Fatalf("add tar: %d %s", status, body)
 	}

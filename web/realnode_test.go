@@ -15,6 +15,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	apiv1 "github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/blockstore"
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/node"
@@ -165,7 +166,7 @@ func TestRealNodeFetchOntoFullDisk(t *testing.T) {
 	res := addFile(t, newTestAPI(t, seed, nil).URL, randomBytes(5<<20, 8))
 	api := newTestAPI(t, leech, nil)
 	status, _, body := call(t, "POST", api.URL+"/api/v1/fetch?wait=true&cid="+res.CID, nil, nil)
-	var e errorBody
+	var e apiv1.ErrorBody
 	if status != http.StatusInsufficientStorage || json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, "no space left on device") {
 		t.Fatalf("fetch onto a full disk: %d %s, want 507 with the disk's error", status, body)
 	}

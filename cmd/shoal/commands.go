@@ -1,22 +1,21 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/node"
 )
 
 // clientCommand builds a command that talks to the daemon; run gets a
 // connected client.
-func clientCommand(use, short, long string, args cobra.PositionalArgs, run func(cmd *cobra.Command, c *client, args []string) error) *cobra.Command {
+func clientCommand(use, short, long string, args cobra.PositionalArgs, run func(cmd *cobra.Command, c *api.Client, args []string) error) *cobra.Command {
 	f := &clientFlags{}
 	cmd := &cobra.Command{
 		Use:   use,
@@ -45,14 +44,12 @@ type idOutput struct {
 
 func newIDCmd(g *globalFlags) *cobra.Command {
 	return clientCommand("id", "print the daemon's peer ID, addresses and URLs", "", cobra.NoArgs,
-		func(cmd *cobra.Command, c *client, _ []string) error {
-			var id idOutput
-			if err := c.getJSON(cmd.Context(), "id", &id); err != nil {
+		func(cmd *cobra.Command, c *api.Client, _ []string) error {
+			res, err := c.ID(cmd.Context())
+			if err != nil {
 				return err
 			}
-			if id.Addresses == nil {
-				id.Addresses = []string{}
-			}
+			id := idOutput{ID: res.ID, Addresses: nonNilSlice(res.Addresses), API: res.API, Gateway: res.Gateway}
 			out := cmd.OutOrStdout()
 			if g.json {
 				return writeJSON(out, id)
@@ -70,9 +67,9 @@ func newIDCmd(g *globalFlags) *cobra.Command {
 
 func newPeersCmd(g *globalFlags) *cobra.Command {
 	return clientCommand("peers", "list connected peers", "", cobra.NoArgs,
-		func(cmd *cobra.Command, c *client, _ []string) error {
-			var peers []node.PeerInfo
-			if err := c.getJSON(cmd.Context(), "peers", &peers); err != nil {
+		func(cmd *cobra.Command, c *api.Client, _ []string) error {
+			peers, err := c.Peers(cmd.Context())
+			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -96,18 +93,15 @@ func newConnectCmd(g *globalFlags) *cobra.Command {
 	return clientCommand("connect MULTIADDR", "connect the daemon to a peer",
 		`connect dials a peer by a multiaddr that ends in /p2p/<peer id>, such as
 /ip4/192.0.2.7/tcp/4040/p2p/12D3KooW… (shoal id prints these).`, cobra.ExactArgs(1),
-		func(cmd *cobra.Command, c *client, args []string) error {
-			body, _ := json.Marshal(map[string]string{"addr": args[0]})
-			var res struct {
-				Addr string `json:"addr"`
-			}
-			if err := c.postJSON(cmd.Context(), "connect", strings.NewReader(string(body)), "application/json", &res); err != nil {
+		func(cmd *cobra.Command, c *api.Client, args []string) error {
+			res, err := c.Connect(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			if g.json {
 				return writeJSON(cmd.OutOrStdout(), res)
 			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "connected to %s\n", res.Addr)
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "connected to %s\n", res.Addr)
 			return err
 		})
 }
@@ -122,9 +116,9 @@ type lsEntry struct {
 
 func newLsCmd(g *globalFlags) *cobra.Command {
 	return clientCommand("ls", "list the content roots the daemon holds", "", cobra.NoArgs,
-		func(cmd *cobra.Command, c *client, _ []string) error {
-			var roots []node.RootInfo
-			if err := c.getJSON(cmd.Context(), "ls", &roots); err != nil {
+		func(cmd *cobra.Command, c *api.Client, _ []string) error {
+			roots, err := c.Ls(cmd.Context())
+			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -149,21 +143,18 @@ func newLsCmd(g *globalFlags) *cobra.Command {
 }
 
 func newPinCmd(g *globalFlags, pin bool) *cobra.Command {
-	use, short, route := "pin CID", "keep content from garbage collection", "pin/"
+	use, short, call := "pin CID", "keep content from garbage collection", (*api.Client).Pin
 	if !pin {
-		use, short, route = "unpin CID", "let garbage collection remove content", "unpin/"
+		use, short, call = "unpin CID", "let garbage collection remove content", (*api.Client).Unpin
 	}
 	return clientCommand(use, short, "", cobra.ExactArgs(1),
-		func(cmd *cobra.Command, c *client, args []string) error {
-			var res struct {
-				CID    string `json:"cid"`
-				Pinned bool   `json:"pinned"`
-			}
+		func(cmd *cobra.Command, c *api.Client, args []string) error {
 			k, err := parseCIDArg(args[0])
 			if err != nil {
 				return err
 			}
-			if err := c.postJSON(cmd.Context(), route+url.PathEscape(k), nil, "", &res); err != nil {
+			res, err := call(c, cmd.Context(), k)
+			if err != nil {
 				return err
 			}
 			if g.json {
@@ -180,15 +171,15 @@ func newPinCmd(g *globalFlags, pin bool) *cobra.Command {
 
 func newGCCmd(g *globalFlags) *cobra.Command {
 	return clientCommand("gc", "remove unpinned blocks from the daemon's store", "", cobra.NoArgs,
-		func(cmd *cobra.Command, c *client, _ []string) error {
-			var res node.GCResult
-			if err := c.postJSON(cmd.Context(), "gc", nil, "", &res); err != nil {
+		func(cmd *cobra.Command, c *api.Client, _ []string) error {
+			res, err := c.GC(cmd.Context())
+			if err != nil {
 				return err
 			}
 			if g.json {
 				return writeJSON(cmd.OutOrStdout(), res)
 			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "removed %d blocks (%s)\n", res.Removed, humanBytes(uint64(max(res.Bytes, 0))))
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "removed %d blocks (%s)\n", res.Removed, humanBytes(uint64(max(res.Bytes, 0))))
 			return err
 		})
 }
@@ -198,15 +189,15 @@ func newStatCmd(g *globalFlags) *cobra.Command {
 		`Without an argument, stat shows the node: peers, store, transfers. With a
 CID (optionally followed by a path inside a directory) it shows its type and
 size, fetching the root block if it is not held locally.`, cobra.MaximumNArgs(1),
-		func(cmd *cobra.Command, c *client, args []string) error {
+		func(cmd *cobra.Command, c *api.Client, args []string) error {
 			out := cmd.OutOrStdout()
 			if len(args) == 1 {
-				var st cidStat
 				p, err := cidPathArg(args[0])
 				if err != nil {
 					return err
 				}
-				if err := c.getJSON(cmd.Context(), "stat/"+escapePath(p), &st); err != nil {
+				st, err := c.StatPath(cmd.Context(), p)
+				if err != nil {
 					return err
 				}
 				if g.json {
@@ -214,55 +205,31 @@ size, fetching the root block if it is not held locally.`, cobra.MaximumNArgs(1)
 				}
 				return printCIDStat(out, st)
 			}
-			var raw json.RawMessage
-			if err := c.getJSON(cmd.Context(), "stat", &raw); err != nil {
+			st, err := c.Stat(cmd.Context())
+			if err != nil {
 				return err
 			}
 			if g.json {
-				_, err := fmt.Fprintf(out, "%s\n", strings.TrimSpace(string(raw)))
-				return err
-			}
-			var st nodeStat
-			if err := json.Unmarshal(raw, &st); err != nil {
-				return fmt.Errorf("reading the daemon's stat: %w", err)
+				return writeJSON(out, st)
 			}
 			return printNodeStat(out, st)
 		})
 }
 
-// cidStat mirrors the API's GET /api/v1/stat/{cid}.
-type cidStat struct {
-	CID     string `json:"cid"`
-	Name    string `json:"name,omitempty"`
-	Type    string `json:"type"`
-	Size    uint64 `json:"size"`
-	Entries int    `json:"entries,omitempty"`
-	Root    bool   `json:"root"`
-	Pinned  bool   `json:"pinned"`
-}
-
-func printCIDStat(out io.Writer, st cidStat) error {
+func printCIDStat(out io.Writer, st api.CIDStat) error {
 	fmt.Fprintf(out, "CID:     %s\n", st.CID)
 	if st.Name != "" {
 		fmt.Fprintf(out, "name:    %s\n", st.Name)
 	}
 	fmt.Fprintf(out, "type:    %s\nsize:    %s\n", st.Type, humanBytes(st.Size))
-	if st.Type == "directory" {
+	if st.Type == api.TypeDirectory {
 		fmt.Fprintf(out, "entries: %d\n", st.Entries)
 	}
 	_, err := fmt.Fprintf(out, "root:    %s\npinned:  %s\n", yesNo(st.Root), yesNo(st.Pinned))
 	return err
 }
 
-// nodeStat mirrors the API's GET /api/v1/stat.
-type nodeStat struct {
-	node.Info
-	Peers           int `json:"peers"`
-	Roots           int `json:"roots"`
-	TransfersActive int `json:"transfers_active"`
-}
-
-func printNodeStat(out io.Writer, st nodeStat) error {
+func printNodeStat(out io.Writer, st api.Stat) error {
 	capacity := "unlimited"
 	if st.CapacityBytes > 0 {
 		capacity = humanBytes(uint64(st.CapacityBytes))
@@ -284,7 +251,6 @@ provide queue:  %d
 	return err
 }
 
-// escapePath escapes each segment of "cid/path" for a URL path.
 // parseCIDArg catches, before it goes to the daemon, a CID argument that
 // would otherwise reach the API as a malformed route (an empty one). The
 // daemon judges the CID itself and says what is wrong with it.
@@ -314,14 +280,6 @@ func cidPathArg(s string) (string, error) {
 		}
 	}
 	return k + "/" + strings.Trim(rest, "/"), nil
-}
-
-func escapePath(p string) string {
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	return strings.Join(segs, "/")
 }
 
 // humanBytes prints a byte count as everything shoal prints one.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shoalnet/shoal/node"
+	"github.com/shoalnet/shoal/api"
 )
 
 // The crash tests kill -9 a daemon in the middle of `share` and of `fetch`
@@ -28,7 +27,7 @@ import (
 // repoVerify runs `shoal repo verify --json` in-process against the daemon
 // of home. It builds its own root command, so it works whether or not
 // main.go registers `repo` yet.
-func repoVerify(t *testing.T, home string) (node.VerifyReport, int, string) {
+func repoVerify(t *testing.T, home string) (api.VerifyReport, int, string) {
 	t.Helper()
 	g := &globalFlags{}
 	root := &cobra.Command{Use: "shoal", SilenceUsage: true, SilenceErrors: true}
@@ -46,7 +45,7 @@ func repoVerify(t *testing.T, home string) (node.VerifyReport, int, string) {
 		code = 1
 		fmt.Fprintln(&stderr, "shoal:", err)
 	}
-	var rep node.VerifyReport
+	var rep api.VerifyReport
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("repo verify --json printed %q (stderr %q): %v", stdout.String(), stderr.String(), err)
 	}
@@ -62,21 +61,17 @@ func (d *daemon) kill9() {
 	_ = d.cmd.Wait()
 }
 
-// apiGet reads one JSON answer from the daemon's API.
-func (d *daemon) apiGet(path string, out any) error {
+// transfers lists the daemon's transfers through its API.
+func (d *daemon) transfers() ([]api.Transfer, error) {
 	b, err := os.ReadFile(filepath.Join(d.home, APIFile))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	resp, err := http.Get(strings.TrimSpace(string(b)) + "/api/v1/" + path)
+	c, err := api.NewClient(string(b), "", nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", path, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return c.Transfers(context.Background())
 }
 
 // startCLI starts a CLI command against d without waiting for it.
@@ -92,7 +87,7 @@ func (d *daemon) startCLI(args ...string) (*exec.Cmd, *bytes.Buffer) {
 
 // checkRepo verifies a restarted daemon's store: nothing corrupt or
 // vanished, every pin complete.
-func checkRepo(t *testing.T, d *daemon, round string) node.VerifyReport {
+func checkRepo(t *testing.T, d *daemon, round string) api.VerifyReport {
 	t.Helper()
 	rep, code, stderr := repoVerify(t, d.home)
 	if code != 0 || rep.Damaged() || len(rep.Incomplete) != 0 {
@@ -234,8 +229,7 @@ func TestCrashDuringFetch(t *testing.T) {
 	var done uint64
 	waitUntil := time.Now().Add(time.Minute)
 	for done < uint64(len(data))/3 && time.Now().Before(waitUntil) {
-		var ts []node.TransferInfo
-		if err := d.apiGet("transfers", &ts); err == nil {
+		if ts, err := d.transfers(); err == nil {
 			for _, tr := range ts {
 				if tr.CID == root {
 					done = tr.BytesDone

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shoalnet/shoal/api"
 )
 
 // Files a daemon keeps in its home besides the api file: its process ID
@@ -144,14 +146,15 @@ func awaitAPI(ctx context.Context, home string, pid int, exited <-chan error) (s
 		if err != nil {
 			continue
 		}
-		api := strings.TrimSpace(string(b))
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/api/v1/id", nil)
+		addr := strings.TrimSpace(string(b))
+		c, err := api.NewClient(addr, "", hc)
 		if err != nil {
-			return "", fmt.Errorf("the daemon wrote an API address %q that is not a URL", api)
+			return "", fmt.Errorf("the daemon wrote an API address %q that is not a URL", addr)
 		}
-		if resp, err := hc.Do(req); err == nil {
-			resp.Body.Close()
-			return api, nil
+		// Any HTTP answer will do: a daemon with a token answers 401.
+		var ae *api.Error
+		if _, err := c.ID(ctx); err == nil || (errors.As(err, &ae) && ae.Status != 0) {
+			return addr, nil
 		}
 	}
 }

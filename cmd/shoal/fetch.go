@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -17,17 +15,17 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/shoalnet/shoal/node"
+	"github.com/shoalnet/shoal/api"
 )
 
 // fetchOutput is `shoal fetch --json`.
 type fetchOutput struct {
-	CID           string                  `json:"cid"`
-	Path          string                  `json:"path,omitempty"` // where it was written
-	Size          uint64                  `json:"size"`
-	DurationMS    int64                   `json:"duration_ms"`
-	BytesReceived uint64                  `json:"bytes_received"`
-	Peers         []node.PeerContribution `json:"peers"`
+	CID           string                 `json:"cid"`
+	Path          string                 `json:"path,omitempty"` // where it was written
+	Size          uint64                 `json:"size"`
+	DurationMS    int64                  `json:"duration_ms"`
+	BytesReceived uint64                 `json:"bytes_received"`
+	Peers         []api.PeerContribution `json:"peers"`
 }
 
 type fetchOptions struct {
@@ -54,7 +52,7 @@ While no peer has the content, the daemon keeps searching the DHT and fetch
 says so, until --timeout (0 waits forever). Ctrl-C cancels the daemon's
 transfer (exit code 130); with --detach, fetch returns at once, printing the
 transfer's ID, and the daemon fetches and pins on its own.`, cobra.ExactArgs(1),
-		func(cmd *cobra.Command, c *client, args []string) error {
+		func(cmd *cobra.Command, c *api.Client, args []string) error {
 			if g.json && o.out == "-" {
 				return errors.New("--json and -o - both want stdout: write to a file with -o PATH, or drop --json")
 			}
@@ -90,15 +88,12 @@ transfer's ID, and the daemon fetches and pins on its own.`, cobra.ExactArgs(1),
 }
 
 // startFetch asks the daemon to fetch target (CID or CID/path) and pin it.
-func startFetch(ctx context.Context, c *client, target string, timeout time.Duration) (node.TransferInfo, error) {
-	var t node.TransferInfo
-	q := url.Values{"cid": {target}, "pin": {"true"}, "timeout": {timeout.String()}}
-	err := c.postJSON(ctx, "fetch?"+q.Encode(), nil, "", &t)
-	return t, err
+func startFetch(ctx context.Context, c *api.Client, target string, timeout time.Duration) (api.Transfer, error) {
+	return c.Fetch(ctx, target, api.FetchOptions{Pin: true, Timeout: &timeout})
 }
 
 // fetchDetached starts the transfer and prints its ID.
-func fetchDetached(ctx context.Context, c *client, arg string, o *fetchOptions, asJSON bool, stdout io.Writer) error {
+func fetchDetached(ctx context.Context, c *api.Client, arg string, o *fetchOptions, asJSON bool, stdout io.Writer) error {
 	target, err := cidPathArg(arg)
 	if err != nil {
 		return err
@@ -114,9 +109,9 @@ func fetchDetached(ctx context.Context, c *client, arg string, o *fetchOptions, 
 	return err
 }
 
-func fetch(ctx context.Context, c *client, arg string, o *fetchOptions, stdout, stderr io.Writer) (fetchOutput, error) {
+func fetch(ctx context.Context, c *api.Client, arg string, o *fetchOptions, stdout, stderr io.Writer) (fetchOutput, error) {
 	start := time.Now()
-	res := fetchOutput{CID: arg, Peers: []node.PeerContribution{}}
+	res := fetchOutput{CID: arg, Peers: []api.PeerContribution{}}
 	target, err := cidPathArg(arg)
 	if err != nil {
 		return res, err
@@ -134,8 +129,8 @@ func fetch(ctx context.Context, c *client, arg string, o *fetchOptions, stdout, 
 	if err := waitSearch(ctx, c, t, stderr); err != nil {
 		return res, interrupted(ctx, c, err, t.ID)
 	}
-	var st namedStat
-	if err := c.getJSON(ctx, "stat/"+url.PathEscape(res.CID), &st); err != nil {
+	st, err := c.StatPath(ctx, res.CID)
+	if err != nil {
 		return res, interrupted(ctx, c, transferFailure(ctx, c, t.ID, err), t.ID)
 	}
 	res.Path = o.out
@@ -147,14 +142,14 @@ func fetch(ctx context.Context, c *client, arg string, o *fetchOptions, stdout, 
 		}
 	}
 	bar := newBar(stderr, int64(st.Size), "fetching")
-	if st.Type == "directory" && bar != nil {
+	if st.Type == api.TypeDirectory && bar != nil {
 		bar.ChangeMax64(-1) // entry sizes of subdirectories count DAG bytes: no honest total
 	}
 	stop := watchTransfer(ctx, c, t.ID, bar)
 	// The transfer's final state is confirmed before the content takes
 	// its name: a fetch that fails — even after the last byte, if the
 	// daemon dies before reporting — leaves nothing under the target.
-	var final node.TransferInfo
+	var final api.Transfer
 	ready := func() (err error) {
 		final, err = waitTransfer(ctx, c, t.ID)
 		return err
@@ -176,19 +171,13 @@ func fetch(ctx context.Context, c *client, arg string, o *fetchOptions, stdout, 
 // transferFailure is the transfer's own error when a request about its
 // content failed because the transfer did (the request only saw the fetch
 // end), else err.
-func transferFailure(ctx context.Context, c *client, id string, err error) error {
-	var info node.TransferInfo
-	if ctx.Err() == nil && c.getJSON(ctx, "transfers/"+url.PathEscape(id), &info) == nil && info.State == node.TransferFailed {
-		return errors.New(info.Error)
+func transferFailure(ctx context.Context, c *api.Client, id string, err error) error {
+	if ctx.Err() == nil {
+		if info, terr := c.Transfer(ctx, id); terr == nil && info.State == api.TransferFailed {
+			return errors.New(info.Error)
+		}
 	}
 	return err
-}
-
-// namedStat is the stat answer with the content's name, which a daemon
-// may not send (older ones do not).
-type namedStat struct {
-	cidStat
-	Name string `json:"name"`
 }
 
 // contentName is where fetch writes without -o: the name the content was
@@ -213,7 +202,7 @@ func plainName(s string) bool {
 
 // interrupted turns an error after Ctrl-C into exit code 130, cancelling
 // the daemon's transfer id (if one was started) on the way out.
-func interrupted(ctx context.Context, c *client, err error, id string) error {
+func interrupted(ctx context.Context, c *api.Client, err error, id string) error {
 	if ctx.Err() == nil {
 		return err
 	}
@@ -228,20 +217,19 @@ func interrupted(ctx context.Context, c *client, err error, id string) error {
 
 // cancelTransfer asks the daemon to end transfer id; the command's own
 // context is already done, so this one has its own deadline.
-func cancelTransfer(c *client, id string) error {
+func cancelTransfer(c *api.Client, id string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var info node.TransferInfo
-	return c.postJSON(ctx, "transfers/"+url.PathEscape(id)+"/cancel", nil, "", &info)
+	_, err := c.CancelTransfer(ctx, id)
+	return err
 }
 
 // cancelUnfinished cancels transfer id if it is still running: the
 // content will not be written anywhere.
-func cancelUnfinished(c *client, id string) {
+func cancelUnfinished(c *api.Client, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var info node.TransferInfo
-	if c.getJSON(ctx, "transfers/"+url.PathEscape(id), &info) == nil && info.State == node.TransferRunning {
+	if info, err := c.Transfer(ctx, id); err == nil && info.State == api.TransferRunning {
 		_ = cancelTransfer(c, id)
 	}
 }
@@ -249,7 +237,7 @@ func cancelUnfinished(c *client, id string) {
 // waitSearch waits while the transfer is still looking for a peer that has
 // the content, saying so on w: rewritten in place on a terminal, a line
 // every 10 s elsewhere. A transfer that fails meanwhile is the error.
-func waitSearch(ctx context.Context, c *client, t node.TransferInfo, w io.Writer) error {
+func waitSearch(ctx context.Context, c *api.Client, t api.Transfer, w io.Writer) error {
 	tty := isTerminal(w)
 	printed, lastShown := false, -1.0
 	defer func() {
@@ -260,9 +248,9 @@ func waitSearch(ctx context.Context, c *client, t node.TransferInfo, w io.Writer
 	delay := 20 * time.Millisecond
 	for {
 		switch {
-		case t.State == node.TransferFailed:
+		case t.State == api.TransferFailed:
 			return errors.New(t.Error) // the daemon names the CID
-		case t.State != node.TransferRunning || t.Phase != node.PhaseSearching:
+		case t.State != api.TransferRunning || t.Phase != api.PhaseSearching:
 			return nil
 		}
 		if tty || lastShown < 0 || t.ElapsedSeconds-lastShown >= 10 {
@@ -280,8 +268,8 @@ func waitSearch(ctx context.Context, c *client, t node.TransferInfo, w io.Writer
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 250*time.Millisecond)
-		id := t.ID
-		if err := c.getJSON(ctx, "transfers/"+url.PathEscape(id), &t); err != nil {
+		var err error
+		if t, err = c.Transfer(ctx, t.ID); err != nil {
 			return err
 		}
 	}
@@ -289,17 +277,21 @@ func waitSearch(ctx context.Context, c *client, t node.TransferInfo, w io.Writer
 
 // writeContent streams the content to its target: stdout, a file or a
 // directory tree.
-func writeContent(ctx context.Context, c *client, cidStr, transfer, kind, target string, force bool, stdout, progress io.Writer, ready func() error) (uint64, error) {
-	route := "cat/"
-	if kind == "directory" || kind == "symlink" {
-		route = "get/"
+func writeContent(ctx context.Context, c *api.Client, cidStr, transfer, kind, target string, force bool, stdout, progress io.Writer, ready func() error) (uint64, error) {
+	tree := kind == api.TypeDirectory || kind == api.TypeSymlink
+	var (
+		stream *api.Content
+		err    error
+	)
+	if tree {
+		stream, err = c.Get(ctx, cidStr)
+	} else {
+		stream, err = c.Cat(ctx, cidStr, 0)
 	}
-	resp, err := c.request(ctx, http.MethodGet, route+url.PathEscape(cidStr), nil, "")
 	if err != nil {
 		return 0, err
 	}
-	body := &resumingBody{ctx: ctx, c: c, path: route + url.PathEscape(cidStr), transfer: transfer,
-		body: resp.Body, resumable: route == "cat/"}
+	body := &resumingBody{ctx: ctx, c: c, cid: cidStr, transfer: transfer, body: stream, resumable: !tree}
 	defer body.Close()
 	switch {
 	case target == "-":
@@ -308,7 +300,7 @@ func writeContent(ctx context.Context, c *client, cidStr, transfer, kind, target
 			return uint64(n), fmt.Errorf("fetching %s: %w", cidStr, err)
 		}
 		return uint64(n), ready()
-	case route == "cat/":
+	case !tree:
 		return writeFileAtomic(body, target, force, progress, ready)
 	}
 	return extractTarAtomic(body, cidStr, target, force, progress, ready)
@@ -325,8 +317,8 @@ const maxResumes = 3
 // transfer carries on.
 type resumingBody struct {
 	ctx       context.Context
-	c         *client
-	path      string
+	c         *api.Client
+	cid       string // what is streamed
 	transfer  string
 	body      io.ReadCloser
 	resumable bool
@@ -346,8 +338,7 @@ func (b *resumingBody) Read(p []byte) (int, error) {
 	if b.ctx.Err() != nil {
 		return n, b.ctx.Err()
 	}
-	var info node.TransferInfo
-	if b.c.getJSON(b.ctx, "transfers/"+url.PathEscape(b.transfer), &info) == nil && info.State == node.TransferFailed {
+	if info, terr := b.c.Transfer(b.ctx, b.transfer); terr == nil && info.State == api.TransferFailed {
 		return n, fmt.Errorf("the daemon's fetch failed: %s", info.Error)
 	}
 	if !b.resumable || b.resumes >= maxResumes {
@@ -355,14 +346,12 @@ func (b *resumingBody) Read(p []byte) (int, error) {
 	}
 	b.resumes++
 	b.body.Close()
-	resp, rerr := b.c.requestHeader(b.ctx, http.MethodGet, b.path, nil, http.Header{"Range": {fmt.Sprintf("bytes=%d-", b.off)}})
+	stream, rerr := b.c.Cat(b.ctx, b.cid, b.off)
 	if rerr != nil {
+		b.body = io.NopCloser(strings.NewReader(""))
 		return n, fmt.Errorf("the daemon's content stream broke at byte %d (%v) and could not be resumed: %w", b.off, err, rerr)
 	}
-	b.body = resp.Body
-	if resp.StatusCode != http.StatusPartialContent {
-		return n, fmt.Errorf("the daemon's content stream broke at byte %d (%v) and the daemon did not resume it (HTTP %s)", b.off, err, resp.Status)
-	}
+	b.body = stream
 	return n, nil
 }
 
@@ -439,7 +428,7 @@ func placeTarget(tmp, target string, force, isDir bool) error {
 
 // watchTransfer polls the transfer to show its peer count on the bar,
 // until the returned stop is called.
-func watchTransfer(ctx context.Context, c *client, id string, bar *progressbar.ProgressBar) (stop func()) {
+func watchTransfer(ctx context.Context, c *api.Client, id string, bar *progressbar.ProgressBar) (stop func()) {
 	if bar == nil {
 		return func() {}
 	}
@@ -454,8 +443,7 @@ func watchTransfer(ctx context.Context, c *client, id string, bar *progressbar.P
 				return
 			case <-tick.C:
 			}
-			var info node.TransferInfo
-			if c.getJSON(ctx, "transfers/"+url.PathEscape(id), &info) == nil {
+			if info, err := c.Transfer(ctx, id); err == nil {
 				bar.Describe("fetching from " + plural(len(info.Peers), "peer"))
 			}
 		}
@@ -465,17 +453,17 @@ func watchTransfer(ctx context.Context, c *client, id string, bar *progressbar.P
 
 // waitTransfer polls until the transfer has finished and returns its
 // final state; a failed transfer is an error in the daemon's words.
-func waitTransfer(ctx context.Context, c *client, id string) (node.TransferInfo, error) {
+func waitTransfer(ctx context.Context, c *api.Client, id string) (api.Transfer, error) {
 	delay := 20 * time.Millisecond
 	for {
-		var info node.TransferInfo
-		if err := c.getJSON(ctx, "transfers/"+url.PathEscape(id), &info); err != nil {
+		info, err := c.Transfer(ctx, id)
+		if err != nil {
 			return info, err
 		}
 		switch info.State {
-		case node.TransferDone:
+		case api.TransferDone:
 			return info, nil
-		case node.TransferFailed:
+		case api.TransferFailed:
 			return info, errors.New(info.Error) // the daemon names the CID
 		}
 		select {

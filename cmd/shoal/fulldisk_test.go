@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/blockstore"
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/node"
@@ -75,12 +75,15 @@ func TestCLIFetchOntoFullDisk(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("left behind %v", ents)
 	}
-	var tr []node.TransferInfo
-	c := &client{base: leech.url, hc: &http.Client{}}
-	if err := c.getJSON(context.Background(), "transfers", &tr); err != nil {
+	c, err := api.NewClient(leech.url, "", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tr) != 1 || tr[0].State != node.TransferFailed || !strings.Contains(tr[0].Error, "no space left on device") {
+	tr, err := c.Transfers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr) != 1 || tr[0].State != api.TransferFailed || !strings.Contains(tr[0].Error, "no space left on device") {
 		t.Errorf("GET /api/v1/transfers = %+v, want one failed transfer with the disk's error", tr)
 	}
 }

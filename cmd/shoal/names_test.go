@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoalnet/shoal/api"
 )
 
 // shoalStdin runs the CLI in-process with stdin.
@@ -32,7 +34,7 @@ func TestCLIShareKeepsNames(t *testing.T) {
 	}
 	dir, _ := writeTestTree(t)
 
-	var res addResult
+	var res api.AddResult
 	if err := json.Unmarshal([]byte(mustShoal(t, "share", "--api", d.url, "--json", src)), &res); err != nil || res.Name != "report v1.txt" {
 		t.Fatalf("share --json of a file: %+v, %v", res, err)
 	}
@@ -78,7 +80,7 @@ func TestCLIShareKeepsNames(t *testing.T) {
 	if out := mustShoal(t, "stat", "--api", d.url, fileCID); !strings.Contains(out, "name:    report v1.txt\n") {
 		t.Fatalf("stat:\n%s", out)
 	}
-	var st cidStat
+	var st api.CIDStat
 	if err := json.Unmarshal([]byte(mustShoal(t, "stat", "--api", d.url, "--json", dirCID+"/sub")), &st); err != nil || st.Name != "sub" {
 		t.Fatalf("stat --json CID/sub: %+v, %v", st, err)
 	}

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shoalnet/shoal/node"
+	"github.com/shoalnet/shoal/api"
 )
 
 // newRepoCmd is `shoal repo`: checks of the daemon's own storage.
@@ -25,9 +25,9 @@ its CID. Blocks that do not match (or whose file is gone) are removed, so
 the content they belong to is fetched again the next time it is needed;
 pins with missing blocks are listed, with the command that completes them.
 Exits 1 when damaged blocks were found, 0 otherwise.`, cobra.NoArgs,
-		func(cmd *cobra.Command, c *client, _ []string) error {
-			var rep node.VerifyReport
-			if err := c.postJSON(cmd.Context(), "repo/verify", nil, "", &rep); err != nil {
+		func(cmd *cobra.Command, c *api.Client, _ []string) error {
+			rep, err := c.RepoVerify(cmd.Context())
+			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -46,7 +46,7 @@ Exits 1 when damaged blocks were found, 0 otherwise.`, cobra.NoArgs,
 		})
 }
 
-func printVerifyReport(cmd *cobra.Command, rep node.VerifyReport) {
+func printVerifyReport(cmd *cobra.Command, rep api.VerifyReport) {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "checked %d blocks (%s), %s\n", rep.Checked, humanBytes(uint64(rep.Bytes)), plural(rep.Pins, "pin"))
 	for _, c := range rep.Corrupt {

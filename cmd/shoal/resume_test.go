@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/node"
 )
 
@@ -23,7 +24,7 @@ import (
 // first `breaks` responses stop after cut bytes with the connection cut
 // (as when the daemon's reader fails after the headers are sent); Range
 // requests are honoured. The transfer is reported as state.
-func breakingDaemon(t *testing.T, data []byte, breaks int, cut int, state, errMsg string) (*client, *atomic.Int32) {
+func breakingDaemon(t *testing.T, data []byte, breaks int, cut int, state, errMsg string) (*api.Client, *atomic.Int32) {
 	t.Helper()
 	var served atomic.Int32
 	mux := http.NewServeMux()
@@ -49,11 +50,15 @@ func breakingDaemon(t *testing.T, data []byte, breaks int, cut int, state, errMs
 		http.ServeContent(w, r, "", zeroTimeForTest, bytes.NewReader(data))
 	})
 	mux.HandleFunc("GET /api/v1/transfers/t1", func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(node.TransferInfo{ID: "t1", CID: "x", State: state, Error: errMsg})
+		_ = json.NewEncoder(w).Encode(api.Transfer{ID: "t1", CID: "x", State: state, Error: errMsg})
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &client{base: srv.URL, hc: srv.Client()}, &served
+	c, err := api.NewClient(srv.URL, "", srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, &served
 }
 
 func randomData(t *testing.T, n int) []byte {

@@ -7,20 +7,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-)
 
-// addResult mirrors the API's POST /api/v1/add answer.
-type addResult struct {
-	CID    string `json:"cid"`
-	Name   string `json:"name,omitempty"`
-	Size   uint64 `json:"size"`
-	Blocks int    `json:"blocks"`
-}
+	"github.com/shoalnet/shoal/api"
+)
 
 func newShareCmd(g *globalFlags) *cobra.Command {
 	var name string
@@ -31,7 +24,7 @@ DHT. The root CID is printed alone on the last line of stdout: the same CID
 that "shoal cid PATH" computes. The daemon keeps PATH's base name (or
 --name) with the root: "shoal ls" shows it and "shoal fetch CID" writes to
 it. "shoal share -" shares what it reads from stdin, named only by --name.`, cobra.ExactArgs(1),
-		func(cmd *cobra.Command, c *client, args []string) error {
+		func(cmd *cobra.Command, c *api.Client, args []string) error {
 			if !cmd.Flags().Changed("name") {
 				name = shareName(args[0])
 			}
@@ -65,45 +58,37 @@ func shareName(path string) string {
 	return base
 }
 
-// addRoute is the API route that adds content named name.
-func addRoute(name string) string {
-	if name == "" {
-		return "add"
-	}
-	return "add?name=" + url.QueryEscape(name)
-}
-
 // share sends path to the daemon: a file as the body, a directory as a
 // tar built while walking it, "-" as what stdin holds.
-func share(ctx context.Context, c *client, path, name string, stdin io.Reader, stderr io.Writer) (addResult, error) {
+func share(ctx context.Context, c *api.Client, path, name string, stdin io.Reader, stderr io.Writer) (api.AddResult, error) {
 	if path == "-" {
 		return shareStream(ctx, c, stdin, -1, "stdin", name, stderr)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return addResult{}, fmt.Errorf("cannot read %s: %w (check the path and its permissions)", path, unwrapPathError(err))
+		return api.AddResult{}, fmt.Errorf("cannot read %s: %w (check the path and its permissions)", path, unwrapPathError(err))
 	}
 	switch {
 	case fi.Mode().IsRegular():
 		f, err := os.Open(path)
 		if err != nil {
-			return addResult{}, fmt.Errorf("cannot read %s: %w", path, unwrapPathError(err))
+			return api.AddResult{}, fmt.Errorf("cannot read %s: %w", path, unwrapPathError(err))
 		}
 		defer f.Close()
 		return shareStream(ctx, c, f, fi.Size(), path, name, stderr)
 	case fi.IsDir():
 		return shareDir(ctx, c, path, name, stderr)
 	}
-	return addResult{}, fmt.Errorf("cannot share %s: it is a %s, not a regular file or directory", path, fi.Mode().Type())
+	return api.AddResult{}, fmt.Errorf("cannot share %s: it is a %s, not a regular file or directory", path, fi.Mode().Type())
 }
 
 // shareStream sends one file's bytes from r (size bytes, -1 = unknown;
 // what names it in errors) with a progress bar.
-func shareStream(ctx context.Context, c *client, r io.Reader, size int64, what, name string, stderr io.Writer) (addResult, error) {
-	var res addResult
+func shareStream(ctx context.Context, c *api.Client, r io.Reader, size int64, what, name string, stderr io.Writer) (api.AddResult, error) {
 	bar := newBar(stderr, size, "sharing")
 	body := io.TeeReader(r, barWriter(bar))
-	if err := c.postJSON(ctx, addRoute(name), struct{ io.Reader }{body}, "application/octet-stream", &res); err != nil {
+	res, err := c.Add(ctx, struct{ io.Reader }{body}, api.AddOptions{Name: name})
+	if err != nil {
 		barClear(bar)
 		return res, fmt.Errorf("sharing %s: %w", what, err)
 	}
@@ -111,11 +96,10 @@ func shareStream(ctx context.Context, c *client, r io.Reader, size int64, what, 
 	return res, nil
 }
 
-func shareDir(ctx context.Context, c *client, dir, name string, stderr io.Writer) (addResult, error) {
-	var res addResult
+func shareDir(ctx context.Context, c *api.Client, dir, name string, stderr io.Writer) (api.AddResult, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return res, err
+		return api.AddResult{}, err
 	}
 	var bar = newBar(stderr, -1, "sharing")
 	if bar != nil {
@@ -130,7 +114,7 @@ func shareDir(ctx context.Context, c *client, dir, name string, stderr io.Writer
 		pw.CloseWithError(err)
 		walkErr <- err
 	}()
-	err = c.postJSON(ctx, addRoute(name), pr, "application/x-tar", &res)
+	res, err := c.Add(ctx, pr, api.AddOptions{Name: name, Tar: true})
 	pr.CloseWithError(errors.New("request finished"))
 	if werr := <-walkErr; werr != nil && !errors.Is(werr, io.ErrClosedPipe) && err != nil {
 		err = werr // the walk's failure is the cause of the request's
