@@ -4,7 +4,7 @@
 // UnixFS (chunking, kinds, sizes, tar import) is content's, block exchange
 // and the fetch scheduler are protocol's, routing is dht's, and running
 // fetches for users (joining, the no-progress timeout, announcing while
-// fetching) is transfer's. node builds each part from its Config, plugs
+// fetching, read-ahead of streamed files) is transfer's. node builds each part from its Config, plugs
 // each part's small interfaces into the others, starts them in order and
 // closes them in reverse (syncthing's lib/syncthing is the model).
 //
@@ -26,7 +26,8 @@
 //     roots (Roots, Pin, Unpin, GC), Info, Peers, Connect.
 //   - fetch.go: the protocol client's store adapter, Fetch/FetchWith and
 //     the transfer list (delegating to transfer.Registry), what a finished
-//     fetch means here (pin, catalogue, provide), Open.
+//     fetch means here (pin, catalogue, provide), Open (with
+//     transfer.ReadAhead).
 //   - config.go, size.go, host.go, roots.go, verify.go, errors.go,
 //     types.go: as listed above.
 //

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -234,16 +233,12 @@ type File interface {
 	Size() uint64
 }
 
-// openFile streams a file. The first read from the start of the file
-// starts a fetch of the whole DAG, so blocks arrive in parallel ahead of
-// the reader; a read that starts elsewhere (a Range request) fetches only
-// the blocks it touches.
+// openFile streams a file, reading ahead as transfer.ReadAhead decides:
+// the first read from the start of the file fetches its whole DAG, unless
+// this node holds it all already.
 type openFile struct {
 	*content.FileReader
-	n      *Node
-	root   cid.Cid
-	pos    int64
-	once   sync.Once
+	ra     *transfer.ReadAhead
 	closed atomic.Bool
 }
 
@@ -253,32 +248,23 @@ func (n *Node) Open(ctx context.Context, c cid.Cid) (File, error) {
 	if err != nil {
 		return nil, contentErr(c, err)
 	}
-	return &openFile{FileReader: r, n: n, root: c}, nil
+	return &openFile{FileReader: r, ra: transfer.NewReadAhead(r, func() { n.fetchUnlessHeld(c) })}, nil
 }
 
-func (f *openFile) Read(p []byte) (int, error) {
-	if f.pos == 0 {
-		f.once.Do(func() {
-			if has, _ := f.n.store.Has(f.n.ctx, f.root); has {
-				if st, err := f.n.store.PinStatus(f.n.ctx, f.root); err == nil && st.Complete {
-					return
-				}
-			}
-			_, _ = f.n.Fetch(f.n.ctx, f.root, "gateway")
-		})
+// fetchUnlessHeld starts a fetch of the DAG under c unless every block of
+// it is stored here.
+func (n *Node) fetchUnlessHeld(c cid.Cid) {
+	if has, _ := n.store.Has(n.ctx, c); has {
+		if st, err := n.store.PinStatus(n.ctx, c); err == nil && st.Complete {
+			return
+		}
 	}
-	k, err := f.FileReader.Read(p)
-	f.pos += int64(k)
-	return k, err
+	_, _ = n.Fetch(n.ctx, c, "gateway")
 }
 
-func (f *openFile) Seek(off int64, whence int) (int64, error) {
-	pos, err := f.FileReader.Seek(off, whence)
-	if err == nil {
-		f.pos = pos
-	}
-	return pos, err
-}
+func (f *openFile) Read(p []byte) (int, error) { return f.ra.Read(p) }
+
+func (f *openFile) Seek(off int64, whence int) (int64, error) { return f.ra.Seek(off, whence) }
 
 func (f *openFile) Close() error {
 	f.closed.Store(true)
