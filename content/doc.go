@@ -20,8 +20,12 @@
 //     fetches only the blocks a range needs.
 //   - walk.go, links.go: every block under a root in file order; the child
 //     links of one block.
-//   - dir.go, dir_builder.go, dir_import.go: directories (DirBuilder for
-//     trees that arrive as streams, ImportPath for local paths).
+//   - dir.go, dir_builder.go, dir_import.go, import_tar.go: directories
+//     (DirBuilder for trees that arrive as streams, ImportPath for local
+//     paths, ImportTar for tar streams).
+//   - kind.go: what a root is and how big, from its root block alone
+//     (KindOf, DAGSize, SymlinkTarget), for callers that must not decode
+//     UnixFS themselves.
 //   - hamt.go: HAMT shard building and decoding.
 //   - dir_read.go, resolve.go, list.go: path resolution and listing through
 //     basic directories and HAMT shards.

@@ -1,4 +1,56 @@
 // Package node assembles one running shoal node from its parts — the
 // libp2p host, the DHT, the blockstore and the block-exchange protocol —
-// and owns its configuration and lifecycle. It holds no protocol logic.
+// and owns its configuration and lifecycle. It holds no protocol logic:
+// UnixFS (chunking, kinds, sizes, tar import) is content's, block exchange
+// and the fetch scheduler are protocol's, routing is dht's, and running
+// fetches for users (joining, the no-progress timeout, announcing while
+// fetching, read-ahead of streamed files) is transfer's. node builds each part from its Config, plugs
+// each part's small interfaces into the others, starts them in order and
+// closes them in reverse (syncthing's lib/syncthing is the model).
+//
+// What node itself owns:
+//   - the Config: config.toml, flags, validation (config.go), sizes as
+//     people write them (size.go);
+//   - the node key, the libp2p host and its listen addresses (host.go);
+//   - the catalogue of roots this node holds, with their names, in
+//     roots.json (roots.go), and repo verification against it (verify.go);
+//   - the error contract callers map to HTTP statuses and exit codes:
+//     ErrNotFound, ErrNoProvider, ErrStore, … (errors.go);
+//   - the public API web and cmd/shoal call, and its JSON types
+//     (ops.go, fetch.go, types.go).
+//
+// Files:
+//   - node.go: Node, New/NewWithParts (build and plug the parts), Start,
+//     Close.
+//   - ops.go: share (AddFile, AddTar), read (Resolve, List, Kind, Block),
+//     roots (Roots, Pin, Unpin, GC), Info, Peers, Connect.
+//   - fetch.go: the protocol client's store adapter, Fetch/FetchWith and
+//     the transfer list (delegating to transfer.Registry), what a finished
+//     fetch means here (pin, catalogue, provide), Open (with
+//     transfer.ReadAhead).
+//   - config.go, size.go, host.go, roots.go, verify.go, errors.go,
+//     types.go: as listed above.
+//
+// It may import blockstore, content, dht, protocol and transfer; nothing
+// imports node but web, sim and cmd/shoal.
+//
+// Share and fetch through the packages:
+//
+//	share:  bytes/tar ──► content.ImportFile / ImportTar ──► blocks ──► blockstore
+//	                         (chunk, hash, link)                 │
+//	        root CID ◄─────────────────────────────────────────────┘
+//	          └─► blockstore.Pin ─► roots.json ─► dht.Provide ─► caller
+//
+//	fetch:  CID ─► transfer.Registry.Start (one per root; watches progress)
+//	          └─► protocol.Client.FetchWith ◄─ providers ── dht.FindProviders
+//	                │  (scheduler: windows, rarest first, verify each block)
+//	                ▼
+//	              blockstore.PutVerified ─► protocol.Server.NotifyNewBlocks
+//	                │   (first verified blocks: transfer asks dht.Provide)
+//	                ▼
+//	        done ─► node: Pin if asked ─► roots.json ─► dht.Provide
+//
+//	read:   Open/List/Resolve ─► content reader ─► protocol.Client.Get
+//	        (store first, swarm for what is missing); a read from the start
+//	        of a file not held whole starts a Fetch of its DAG.
 package node

@@ -2,12 +2,9 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/protocol"
+	"github.com/shoalnet/shoal/transfer"
 )
 
 func (n *Node) newClient() (*protocol.Client, error) {
@@ -52,67 +50,60 @@ func (s clientStore) PutVerified(ctx context.Context, c cid.Cid, data []byte) er
 // getter reads blocks from the store, fetching missing ones from the swarm.
 func (n *Node) getter() content.BlockGetter { return n.client }
 
-// Transfer is one fetch of a DAG into the store, with progress.
-type Transfer struct {
-	n      *Node
-	id     string
-	root   cid.Cid
-	source string
-	f      *protocol.Fetch
+// transferRegistry runs the node's fetches: joining fetches of one root,
+// the no-progress timeout and announcing while fetching (package transfer).
+type transferRegistry = transfer.Registry
 
-	mu        sync.Mutex
-	info      TransferInfo
-	stalled   time.Duration // set when ended for making no progress
-	cancelled bool          // set by Cancel
-	pin       bool          // pin the root once it is complete
-
-	done chan struct{}
-	err  error
+func (n *Node) newTransfers() *transferRegistry {
+	return transfer.New(transfer.Config{
+		SearchTimeout:         n.cfg.Transfer.SearchTimeout.Duration,
+		NoProgressTimeout:     n.cfg.Transfer.NoProgressTimeout.Duration,
+		AnnounceWhileFetching: n.cfg.Transfer.AnnounceWhileFetching,
+		Size:                  n.dagSize,
+		Complete:              n.completeFetch,
+		Started:               func(transfer.Status) { n.fetchStats.started() },
+		Ended:                 func(s transfer.Status) { n.fetchStats.finished(transferInfo(s)) },
+		Logger:                n.log.With("part", "transfers"),
+	}, n.client, n.router)
 }
+
+// completeFetch is what an ended fetch means for the node: a stored DAG
+// is pinned when asked for, catalogued under its name and announced.
+func (n *Node) completeFetch(ctx context.Context, s transfer.Status, err error) error {
+	err = withNoProviderHint(err)
+	if err == nil && s.Pin {
+		if perr := n.store.Pin(ctx, s.Root); perr != nil {
+			err = fmt.Errorf("fetched %s, but pinning it failed: %w", s.Root, perr)
+		}
+	}
+	if err == nil {
+		if rerr := n.roots.addNamed(s.Root, s.Size, s.Name); rerr != nil {
+			err = rerr
+		} else if perr := n.router.Provide(ctx, s.Root); perr != nil {
+			n.log.Debug("announcing a fetched root", "cid", s.Root, "err", perr)
+		}
+	}
+	return classify(err)
+}
+
+// Transfer is one fetch of a DAG into the store, with progress.
+type Transfer struct{ t *transfer.Transfer }
 
 // Info returns a snapshot of the transfer.
-func (t *Transfer) Info() TransferInfo {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	info := t.info
-	info.Peers = append([]PeerContribution(nil), t.info.Peers...)
-	return info
-}
+func (t *Transfer) Info() TransferInfo { return transferInfo(t.t.Status()) }
 
 // Done is closed when the transfer has finished, well or not.
-func (t *Transfer) Done() <-chan struct{} { return t.done }
+func (t *Transfer) Done() <-chan struct{} { return t.t.Done() }
 
 // Err is the transfer's failure, once Done is closed.
-func (t *Transfer) Err() error {
-	<-t.done
-	return t.err
-}
+func (t *Transfer) Err() error { return t.t.Err() }
 
-// transferRegistry keeps running transfers and the most recent finished
-// ones for the API and dashboard.
-type transferRegistry struct {
-	mu      sync.Mutex
-	seq     atomic.Uint64
-	running map[string]*Transfer // by root CID
-	all     []*Transfer          // newest last, capped
-}
-
-const keepTransfers = 50
-
-func newTransferRegistry() *transferRegistry {
-	return &transferRegistry{running: map[string]*Transfer{}}
-}
-
-func (r *transferRegistry) cancelAll() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, t := range r.running {
-		t.f.Cancel()
-	}
-}
+// Cancel ends a running transfer with ErrTransferCancelled; a finished one
+// is left as it is.
+func (t *Transfer) Cancel() { t.t.Cancel() }
 
 // ErrTransferCancelled is the error of a transfer ended by Cancel.
-var ErrTransferCancelled = errors.New("node: transfer cancelled")
+var ErrTransferCancelled = transfer.ErrCancelled
 
 // FetchOptions tune a fetch.
 type FetchOptions struct {
@@ -149,51 +140,11 @@ func (n *Node) FetchWith(ctx context.Context, c cid.Cid, o FetchOptions) (*Trans
 	} else {
 		o.Name = n.RootName(c)
 	}
-	popts := protocol.FetchOptions{SearchTimeout: n.cfg.Transfer.SearchTimeout.Duration}
-	if o.SearchTimeout != nil {
-		popts.SearchTimeout = *o.SearchTimeout
-	}
-	r := n.transfers
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if t, ok := r.running[c.String()]; ok {
-		if o.Pin {
-			t.mu.Lock()
-			t.pin, t.info.Pinned = true, true
-			t.mu.Unlock()
-		}
-		return t, nil
-	}
-	// The fetch belongs to the node, not to the request that started it:
-	// an API client that starts a fetch and disconnects leaves it running.
-	f, err := n.client.FetchWith(n.ctx, c, popts)
+	t, err := n.transfers.Start(c, transfer.Options{Source: o.Source, Pin: o.Pin, SearchTimeout: o.SearchTimeout, Name: o.Name})
 	if err != nil {
-		return nil, fmt.Errorf("starting fetch of %s: %w", c, err)
+		return nil, err
 	}
-	t := &Transfer{n: n, id: fmt.Sprintf("t%d", r.seq.Add(1)), root: c, source: o.Source, f: f, pin: o.Pin, done: make(chan struct{})}
-	t.info = TransferInfo{ID: t.id, CID: c.String(), Name: o.Name, Source: o.Source, State: TransferRunning, Phase: PhaseSearching,
-		Pinned: o.Pin, Started: time.Now()}
-	r.running[c.String()] = t
-	n.fetchStats.started()
-	r.all = append(r.all, t)
-	if len(r.all) > keepTransfers {
-		r.all = r.all[len(r.all)-keepTransfers:]
-	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		t.run()
-	}()
-	return t, nil
-}
-
-// Cancel ends a running transfer with ErrTransferCancelled; a finished one
-// is left as it is.
-func (t *Transfer) Cancel() {
-	t.mu.Lock()
-	t.cancelled = true
-	t.mu.Unlock()
-	t.f.Cancel()
+	return &Transfer{t}, nil
 }
 
 // CancelTransfer cancels the transfer with the given ID and returns its
@@ -210,109 +161,60 @@ func (n *Node) CancelTransfer(id string) (TransferInfo, error) {
 
 // Transfers lists running and recent transfers, newest first.
 func (n *Node) Transfers() []TransferInfo {
-	n.transfers.mu.Lock()
-	all := append([]*Transfer(nil), n.transfers.all...)
-	n.transfers.mu.Unlock()
+	all := n.transfers.List()
 	out := make([]TransferInfo, 0, len(all))
-	for i := len(all) - 1; i >= 0; i-- {
-		out = append(out, all[i].Info())
+	for _, t := range all {
+		out = append(out, transferInfo(t.Status()))
 	}
 	return out
 }
 
 // Transfer returns a transfer by ID.
 func (n *Node) Transfer(id string) (*Transfer, bool) {
-	n.transfers.mu.Lock()
-	defer n.transfers.mu.Unlock()
-	for _, t := range n.transfers.all {
-		if t.id == id {
-			return t, true
-		}
+	t, ok := n.transfers.Get(id)
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	return &Transfer{t}, true
 }
 
-// run follows the fetch's progress until it ends, and ends it when it
-// has received nothing new for the configured no-progress timeout.
-func (t *Transfer) run() {
-	n := t.n
-	announced := false
-	ctx := n.ctx
-	updates := t.f.Updates()
-	limit := n.cfg.Transfer.NoProgressTimeout.Duration
-	// The no-progress clock starts once some peer has the content: until
-	// then the provider search, bounded by its own timeout, is running.
-	var stallC <-chan time.Time
-	var stall *time.Timer
-	defer func() {
-		if stall != nil {
-			stall.Stop()
-		}
-	}()
-	var lastDone int
-	for {
-		select {
-		case p, ok := <-updates:
-			if !ok {
-				updates = nil
-				continue
-			}
-			t.update(p)
-			if limit > 0 && !p.Searching && stall == nil {
-				stall = time.NewTimer(limit)
-				stallC = stall.C
-				lastDone = p.BlocksDone
-			}
-			if p.BlocksDone != lastDone && stall != nil {
-				lastDone = p.BlocksDone
-				stall.Reset(limit)
-			}
-			if !announced && n.cfg.Transfer.AnnounceWhileFetching && p.BlocksDone > p.BlocksLocal {
-				announced = true
-				// Swarming: once it holds verified blocks, this node can
-				// serve them, so others should find it.
-				if err := n.router.Provide(ctx, t.root); err != nil {
-					n.log.Debug("announcing a root while fetching", "cid", t.root, "err", err)
-				}
-			}
-		case <-stallC:
-			stallC = nil
-			t.mu.Lock()
-			t.stalled = limit
-			t.mu.Unlock()
-			t.f.Cancel()
-		case <-t.f.Done():
-			res, err := t.f.Wait()
-			t.finish(res, err)
-			return
-		}
+// transferInfo is a transfer's state as the API shows it.
+func transferInfo(s transfer.Status) TransferInfo {
+	p, rate := s.Progress.Progress, s.Progress.Rate
+	info := TransferInfo{ID: s.ID, CID: s.Root.String(), Name: s.Name, Source: s.Source, State: TransferRunning,
+		Pinned: s.Pin, Started: s.Started, Size: s.Size, Phase: PhaseFetching,
+		Providers: s.Progress.Providers, Lookups: s.Progress.Lookups, ElapsedSeconds: s.Progress.Elapsed.Seconds(),
+		BytesDone: uint64(p.BytesUseful + p.BytesLocal), BytesReceived: uint64(p.BytesReceived), Blocks: p.BlocksDone,
+		RateBps: rate, DuplicateRatio: p.DuplicateRatio(), Peers: contributions(p.Peers)}
+	if s.Progress.Searching {
+		info.Phase = PhaseSearching
 	}
-}
-
-func (t *Transfer) update(fp protocol.FetchProgress) {
-	p, rate := fp.Progress, fp.Rate
-	size := t.info.Size
-	if size == 0 && p.BlocksDone > 0 {
-		size = t.n.dagSize(t.n.ctx, t.root)
+	if rate > 0 && s.Size > info.BytesDone {
+		info.ETASeconds = float64(s.Size-info.BytesDone) / rate
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.info.Phase = PhaseFetching
-	if fp.Searching {
-		t.info.Phase = PhaseSearching
+	if s.Running() {
+		return info
 	}
-	t.info.Providers, t.info.Lookups = fp.Providers, fp.Lookups
-	t.info.ElapsedSeconds = fp.Elapsed.Seconds()
-	t.info.Size = size
-	t.info.BytesDone = uint64(p.BytesUseful + p.BytesLocal)
-	t.info.BytesReceived = uint64(p.BytesReceived)
-	t.info.Blocks = p.BlocksDone
-	t.info.RateBps = rate
-	t.info.DuplicateRatio = p.DuplicateRatio()
-	if rate > 0 && size > t.info.BytesDone {
-		t.info.ETASeconds = float64(size-t.info.BytesDone) / rate
+	res := s.Result
+	info.Finished = s.Finished
+	info.BytesReceived = uint64(res.BytesReceived)
+	info.Blocks = res.Blocks
+	info.DuplicateRatio = res.DuplicateRatio
+	info.Peers = contributions(res.Peers)
+	info.ETASeconds = 0
+	info.Phase = ""
+	info.ElapsedSeconds = info.Finished.Sub(info.Started).Seconds()
+	if s.Err != nil {
+		info.State = TransferFailed
+		info.Error = s.Err.Error()
+		return info
 	}
-	t.info.Peers = contributions(p.Peers)
+	info.State = TransferDone
+	info.BytesDone = s.Size
+	if el := res.Elapsed.Seconds(); el > 0 {
+		info.RateBps = float64(res.Bytes) / el
+	}
+	return info
 }
 
 func contributions(pp []protocol.PeerProgress) []PeerContribution {
@@ -327,83 +229,18 @@ func contributions(pp []protocol.PeerProgress) []PeerContribution {
 	return out
 }
 
-func (t *Transfer) finish(res protocol.FetchResult, err error) {
-	n := t.n
-	t.mu.Lock()
-	stalled, cancelled, pin := t.stalled, t.cancelled, t.pin
-	t.mu.Unlock()
-	switch {
-	case err != nil && cancelled:
-		err = fmt.Errorf("%w: fetch of %s", ErrTransferCancelled, t.root)
-	case err != nil && stalled > 0:
-		err = fmt.Errorf("fetch of %s received nothing for %v from the %s (%s): they accept requests but do not answer; try other peers (shoal connect) or raise transfer.no_progress_timeout",
-			t.root, stalled, plural(len(res.Peers), "peer"), peerList(res.Peers))
-	default:
-		err = withNoProviderHint(err)
-	}
-	size := n.dagSize(n.ctx, t.root)
-	if err == nil && pin {
-		if perr := n.store.Pin(n.ctx, t.root); perr != nil {
-			err = fmt.Errorf("fetched %s, but pinning it failed: %w", t.root, perr)
-		}
-	}
-	if err == nil {
-		if rerr := n.roots.addNamed(t.root, size, t.Info().Name); rerr != nil {
-			err = rerr
-		} else if perr := n.router.Provide(n.ctx, t.root); perr != nil {
-			n.log.Debug("announcing a fetched root", "cid", t.root, "err", perr)
-		}
-	}
-	t.mu.Lock()
-	t.info.Finished = time.Now()
-	t.info.Size = size
-	t.info.BytesReceived = uint64(res.BytesReceived)
-	t.info.Blocks = res.Blocks
-	t.info.DuplicateRatio = res.DuplicateRatio
-	t.info.Peers = contributions(res.Peers)
-	t.info.ETASeconds = 0
-	t.info.Phase = ""
-	t.info.ElapsedSeconds = t.info.Finished.Sub(t.info.Started).Seconds()
-	if err != nil {
-		n.log.Warn("fetch failed", "cid", t.root, "transfer", t.id, "source", t.source, "err", err)
-		t.info.State = TransferFailed
-		t.info.Error = err.Error()
-	} else {
-		t.info.State = TransferDone
-		t.info.BytesDone = size
-		if el := res.Elapsed.Seconds(); el > 0 {
-			t.info.RateBps = float64(res.Bytes) / el
-		}
-	}
-	t.err = classify(err)
-	t.mu.Unlock()
-
-	r := n.transfers
-	r.mu.Lock()
-	if r.running[t.root.String()] == t {
-		delete(r.running, t.root.String())
-	}
-	r.mu.Unlock()
-	n.fetchStats.finished(t.Info())
-	close(t.done)
-}
-
 // File is an open file of the swarm: reads fetch what they need.
 type File interface {
 	io.ReadSeekCloser
 	Size() uint64
 }
 
-// openFile streams a file. The first read from the start of the file
-// starts a fetch of the whole DAG, so blocks arrive in parallel ahead of
-// the reader; a read that starts elsewhere (a Range request) fetches only
-// the blocks it touches.
+// openFile streams a file, reading ahead as transfer.ReadAhead decides:
+// the first read from the start of the file fetches its whole DAG, unless
+// this node holds it all already.
 type openFile struct {
 	*content.FileReader
-	n      *Node
-	root   cid.Cid
-	pos    int64
-	once   sync.Once
+	ra     *transfer.ReadAhead
 	closed atomic.Bool
 }
 
@@ -413,52 +250,25 @@ func (n *Node) Open(ctx context.Context, c cid.Cid) (File, error) {
 	if err != nil {
 		return nil, contentErr(c, err)
 	}
-	return &openFile{FileReader: r, n: n, root: c}, nil
+	return &openFile{FileReader: r, ra: transfer.NewReadAhead(r, func() { n.fetchUnlessHeld(c) })}, nil
 }
 
-func (f *openFile) Read(p []byte) (int, error) {
-	if f.pos == 0 {
-		f.once.Do(func() {
-			if has, _ := f.n.store.Has(f.n.ctx, f.root); has {
-				if st, err := f.n.store.PinStatus(f.n.ctx, f.root); err == nil && st.Complete {
-					return
-				}
-			}
-			_, _ = f.n.Fetch(f.n.ctx, f.root, "gateway")
-		})
+// fetchUnlessHeld starts a fetch of the DAG under c unless every block of
+// it is stored here.
+func (n *Node) fetchUnlessHeld(c cid.Cid) {
+	if has, _ := n.store.Has(n.ctx, c); has {
+		if st, err := n.store.PinStatus(n.ctx, c); err == nil && st.Complete {
+			return
+		}
 	}
-	k, err := f.FileReader.Read(p)
-	f.pos += int64(k)
-	return k, err
+	_, _ = n.Fetch(n.ctx, c, "gateway")
 }
 
-func (f *openFile) Seek(off int64, whence int) (int64, error) {
-	pos, err := f.FileReader.Seek(off, whence)
-	if err == nil {
-		f.pos = pos
-	}
-	return pos, err
-}
+func (f *openFile) Read(p []byte) (int, error) { return f.ra.Read(p) }
+
+func (f *openFile) Seek(off int64, whence int) (int64, error) { return f.ra.Seek(off, whence) }
 
 func (f *openFile) Close() error {
 	f.closed.Store(true)
 	return nil
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-func peerList(pp []protocol.PeerProgress) string {
-	if len(pp) == 0 {
-		return "none found"
-	}
-	ids := make([]string, 0, len(pp))
-	for _, p := range pp {
-		ids = append(ids, p.Peer.String())
-	}
-	return strings.Join(ids, ", ")
 }

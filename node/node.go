@@ -137,7 +137,7 @@ func NewWithParts(cfg Config, parts Parts) (n *Node, err error) {
 	n.net.SetReceivers(n.server, n.client)
 	n.net.AddPeerListener(n.server)
 	n.net.AddPeerListener(n.client)
-	n.transfers = newTransferRegistry()
+	n.transfers = n.newTransfers()
 	return n, nil
 }
 
@@ -242,7 +242,7 @@ func (n *Node) Close() error {
 		n.cancel()
 		var errs []error
 		if n.transfers != nil {
-			n.transfers.cancelAll()
+			n.transfers.Close()
 		}
 		n.wg.Wait()
 		if n.client != nil {

@@ -1,13 +1,10 @@
 package node
 
 import (
-	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"path"
-	"strings"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -16,7 +13,6 @@ import (
 
 	"github.com/shoalnet/shoal/blockstore"
 	"github.com/shoalnet/shoal/content"
-	"github.com/shoalnet/shoal/protocol"
 )
 
 // Info describes the node now.
@@ -155,48 +151,11 @@ func (n *Node) AddTar(ctx context.Context, r io.Reader, opts ...AddOption) (AddR
 	if err != nil {
 		return AddResult{}, err
 	}
-	b := content.NewDirBuilder(notifyingPutter{n}, content.ImportOptions{})
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return AddResult{}, fmt.Errorf("reading the tar stream: %w", err)
-		}
-		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			err = b.AddDir(name)
-		case tar.TypeReg:
-			_, err = b.AddFile(ctx, name, tr)
-		case tar.TypeSymlink:
-			err = b.AddSymlink(ctx, name, h.Linkname)
-		default:
-			err = fmt.Errorf("entry %q is a %s; shoal stores regular files, directories and symlinks only", h.Name, tarTypeName(h.Typeflag))
-		}
-		if err != nil {
-			return AddResult{}, fmt.Errorf("tar entry %q: %w", h.Name, err)
-		}
-	}
-	res, err := b.Finish(ctx)
+	res, err := content.ImportTar(ctx, notifyingPutter{n}, r, content.ImportOptions{})
 	if err != nil {
 		return AddResult{}, err
 	}
 	return n.finishAdd(ctx, res, o)
-}
-
-func tarTypeName(t byte) string {
-	switch t {
-	case tar.TypeLink:
-		return "hard link"
-	case tar.TypeChar, tar.TypeBlock:
-		return "device"
-	case tar.TypeFifo:
-		return "named pipe"
-	}
-	return fmt.Sprintf("tar entry of type %q", t)
 }
 
 func (n *Node) finishAdd(ctx context.Context, res content.ImportResult, o addOptions) (AddResult, error) {
@@ -234,28 +193,8 @@ func (n *Node) List(ctx context.Context, dir cid.Cid) ([]content.DirEntry, error
 
 // Kind tells whether c is a file, a directory or a symlink.
 func (n *Node) Kind(ctx context.Context, c cid.Cid) (content.FSType, error) {
-	if c.Type() == cid.Raw {
-		return content.TFile, nil
-	}
-	b, err := n.getter().Get(ctx, c)
-	if err != nil {
-		return 0, contentErr(c, err)
-	}
-	pn, err := content.DecodePBNode(b)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", c, err)
-	}
-	d, err := content.DecodeFSData(pn.Data)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", c, err)
-	}
-	switch d.Type {
-	case content.THAMTShard:
-		return content.TDirectory, nil
-	case content.TRaw:
-		return content.TFile, nil
-	}
-	return d.Type, nil
+	k, err := content.KindOf(ctx, n.getter(), c)
+	return k, contentErr(c, err)
 }
 
 // Block returns one block, from the store or the swarm.
@@ -345,31 +284,9 @@ func (n *Node) GC(ctx context.Context) (GCResult, error) {
 	return GCResult{Removed: res.Removed, Bytes: res.RemovedBytes}, nil
 }
 
-// dagSize is the content size of a root, read from its root block.
+// dagSize is the content size of a root held here, read from its root
+// block in the store (never fetched); 0 when that block is not held.
 func (n *Node) dagSize(ctx context.Context, c cid.Cid) uint64 {
-	b, err := n.store.Get(ctx, c)
-	if err != nil {
-		return 0
-	}
-	if c.Type() == cid.Raw {
-		return uint64(len(b))
-	}
-	pn, err := content.DecodePBNode(b)
-	if err != nil {
-		return 0
-	}
-	if d, err := content.DecodeFSData(pn.Data); err == nil && d.HasFileSize {
-		return d.FileSize
-	}
-	var total uint64
-	for _, l := range pn.Links {
-		total += l.Tsize
-	}
-	return total
+	size, _ := content.DAGSize(ctx, n.store, c)
+	return size
 }
-
-// ServerStats totals what block exchange served to all peers.
-func (n *Node) ServerStats() protocol.PeerStats { return n.server.Stats() }
-
-// Traffic totals Bitswap traffic on the wire, both directions.
-func (n *Node) Traffic() protocol.TrafficStats { return n.net.Traffic() }

@@ -81,25 +81,16 @@ func (t *tarStreamer) entry(ctx context.Context, c cid.Cid, kind content.FSType,
 	}
 }
 
-// symlinkTarget reads a UnixFS symlink's target from its block.
+// symlinkTarget reads a UnixFS symlink's target, decoded by content.
 func symlinkTarget(ctx context.Context, n Node, c cid.Cid) (string, error) {
-	b, err := n.Block(ctx, c)
-	if err != nil {
-		return "", err
-	}
-	pb, err := content.DecodePBNode(b)
-	if err != nil {
-		return "", err
-	}
-	d, err := content.DecodeFSData(pb.Data)
-	if err != nil {
-		return "", err
-	}
-	if d.Type != content.TSymlink {
-		return "", fmt.Errorf("%w: %s is a %s, not a symlink", content.ErrMalformed, c, d.Type)
-	}
-	return string(d.Data), nil
+	return content.SymlinkTarget(ctx, nodeBlocks{n}, c)
 }
+
+// nodeBlocks is the node as content's BlockGetter: blocks from the store
+// or the swarm.
+type nodeBlocks struct{ n Node }
+
+func (b nodeBlocks) Get(ctx context.Context, c cid.Cid) ([]byte, error) { return b.n.Block(ctx, c) }
 
 // serveFile answers a GET or HEAD of a file, with Range support, from f.
 // serveFile is http.ServeContent (name picks the type by extension) that
