@@ -110,7 +110,10 @@ func (c *Client) call(ctx context.Context, method, route string, body io.Reader,
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() {
+		io.Copy(io.Discard, resp.Body) // to its end, so the connection is kept
+		resp.Body.Close()
+	}()
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("reading the daemon's answer to %s /api/v1/%s: %w", method, route, err)
 	}

@@ -73,7 +73,7 @@ func (n *Node) completeFetch(ctx context.Context, s transfer.Status, err error) 
 	err = withNoProviderHint(err)
 	if err == nil && s.Pin {
 		if perr := n.store.Pin(ctx, s.Root); perr != nil {
-			err = fmt.Errorf("fetched %s, but pinning it failed: %w", s.Root, perr)
+			err = fmt.Errorf("fetched, but pinning failed: %w", perr) // the store's error names the root
 		}
 	}
 	if err == nil {
@@ -104,6 +104,10 @@ func (t *Transfer) Cancel() { t.t.Cancel() }
 
 // ErrTransferCancelled is the error of a transfer ended by Cancel.
 var ErrTransferCancelled = transfer.ErrCancelled
+
+// ErrNoProgress is the error of a transfer whose peers sent nothing for
+// transfer.no_progress_timeout.
+var ErrNoProgress = transfer.ErrNoProgress
 
 // FetchOptions tune a fetch.
 type FetchOptions struct {

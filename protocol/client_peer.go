@@ -184,7 +184,7 @@ func (c *Client) accept(ctx context.Context, b Block) (received, error) {
 			if ctx.Err() != nil {
 				return received{}, errDropped // the stream is closing, not the store failing
 			}
-			c.log.Error("bitswap client: storing block", "cid", b.CID, "err", err)
+			c.log.Error("bitswap client: storing block", "err", err) // the store's error names the CID
 			return received{}, fmt.Errorf("%w: %w", ErrStore, err)
 		}
 	}

@@ -118,7 +118,6 @@ func (c *Client) addFetch(f *Fetch) {
 		f.s.SetSearching(false, now)
 		return
 	}
-	f.search.active = true
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

@@ -152,8 +152,7 @@ func (s *Scheduler) failNoProviders(searched time.Duration, lookups, found int) 
 // searchState is a fetch's provider search as the loop sees it.
 type searchState struct {
 	lookups int
-	found   int  // distinct providers returned
-	active  bool // the search goroutine runs
+	found   int // distinct providers returned
 }
 
 // search runs the provider lookups of f until the fetch ends, its content
@@ -234,11 +233,9 @@ func (c *Client) lookupEnded(f *Fetch, fresh int, now time.Time) bool {
 	f.search.lookups++
 	f.search.found += fresh
 	if _, ok := c.fetches[f]; !ok {
-		f.search.active = false
 		return false
 	}
 	if f.s.Sourced() {
-		f.search.active = false
 		f.s.SetSearching(false, now)
 		return false
 	}
@@ -248,7 +245,6 @@ func (c *Client) lookupEnded(f *Fetch, fresh int, now time.Time) bool {
 
 // searchExpired runs on the loop when the search timeout passes.
 func (c *Client) searchExpired(f *Fetch, now time.Time) {
-	f.search.active = false
 	if _, ok := c.fetches[f]; !ok {
 		return
 	}

@@ -113,7 +113,6 @@ func (c *Cluster) start(cn *clusterNode) error {
 	name := fmt.Sprint(cn.index - 1)
 	n, err := startNode(c.ctx, sh, cn.store, boot, name, c.log.With("node", name))
 	if err != nil {
-		_ = sh.host.Close()
 		return err
 	}
 	c.mu.Lock()
@@ -282,10 +281,12 @@ func startNode(ctx context.Context, sh *simHost, store blockstore.Store, boot, n
 	cfg.Logger = log
 	n, err := node.NewWithParts(cfg, node.Parts{Host: sh.host, Store: store})
 	if err != nil {
+		_ = sh.host.Close() // the node closes only hosts it made
 		return nil, fmt.Errorf("sim: node %s: %w", name, err)
 	}
 	if err := n.Start(ctx); err != nil {
 		n.Close()
+		_ = sh.host.Close()
 		return nil, fmt.Errorf("sim: starting node %s: %w", name, err)
 	}
 	return n, nil

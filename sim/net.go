@@ -225,6 +225,9 @@ func (n *simNet) isolate(h *simHost) {
 func (n *simNet) revive(id peer.ID) {
 	n.mu.Lock()
 	delete(n.deadIDs, id)
+	// Its side in a partition came with its old address; it rejoins on
+	// the side of its new one.
+	delete(n.bySide, id)
 	n.mu.Unlock()
 }
 

@@ -27,6 +27,13 @@ type Announcer interface {
 // ErrCancelled is the error of a transfer ended by Cancel.
 var ErrCancelled = errors.New("transfer: cancelled")
 
+// ErrNoProgress: a fetch ended because its peers accepted requests and
+// sent nothing for Config.NoProgressTimeout.
+var ErrNoProgress = errors.New("transfer: no progress")
+
+// ErrClosed: Start on a registry that has been closed.
+var ErrClosed = errors.New("transfer: registry closed")
+
 // Config tunes a Registry.
 type Config struct {
 	// SearchTimeout bounds the search for a peer that has the content,
@@ -79,6 +86,7 @@ type Registry struct {
 	seq     atomic.Uint64
 	running map[cid.Cid]*Transfer
 	all     []*Transfer // newest last, at most cfg.Keep
+	closed  bool        // set by Close: Start starts nothing after it
 }
 
 // New returns a registry whose fetches f runs and a announces.
@@ -117,6 +125,9 @@ func (r *Registry) Start(c cid.Cid, o Options) (*Transfer, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
 	if t, ok := r.running[c]; ok {
 		if o.Pin {
 			t.mu.Lock()
@@ -174,6 +185,7 @@ func (r *Registry) List() []*Transfer {
 // It is safe to call more than once.
 func (r *Registry) Close() {
 	r.mu.Lock()
+	r.closed = true
 	r.end()
 	for _, t := range r.running {
 		t.f.Cancel()

@@ -158,9 +158,13 @@ func (t *Transfer) finish(res protocol.FetchResult, err error) {
 	case err != nil && cancelled:
 		err = fmt.Errorf("%w: fetch of %s", ErrCancelled, t.root)
 	case err != nil && stalled > 0:
-		err = fmt.Errorf("fetch of %s received nothing for %v from the %s (%s): they accept requests but do not answer; try other peers (shoal connect) or raise transfer.no_progress_timeout",
-			t.root, stalled, plural(len(res.Peers), "peer"), peerList(res.Peers))
+		err = fmt.Errorf("fetch of %s received nothing for %v from the %s (%s): they accept requests but do not answer; try other peers (shoal connect) or raise transfer.no_progress_timeout: %w",
+			t.root, stalled, plural(len(res.Peers), "peer"), peerList(res.Peers), ErrNoProgress)
 	}
+	// Leave the running set before the status is taken for Complete: a
+	// Start that joined later could add a pin that Complete never saw.
+	// From here on a Start of this root begins a new transfer.
+	r.ended(t)
 	size := r.cfg.Size(r.ctx, t.root)
 	t.mu.Lock()
 	t.status.Size, t.status.Result = size, res
@@ -175,7 +179,6 @@ func (t *Transfer) finish(res protocol.FetchResult, err error) {
 	t.status.Err = err
 	s = t.status
 	t.mu.Unlock()
-	r.ended(t)
 	r.cfg.Ended(s)
 	close(t.done)
 }

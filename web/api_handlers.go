@@ -103,7 +103,14 @@ func (a *api) handleFetch(w http.ResponseWriter, r *http.Request) {
 		}
 		o.Pin = pin
 	}
-	wait, _ := strconv.ParseBool(q.Get("wait"))
+	wait := false
+	if s := q.Get("wait"); s != "" {
+		var err error
+		if wait, err = strconv.ParseBool(s); err != nil {
+			a.fail(w, r, fmt.Errorf("%w: wait=%q is not true or false", ErrBadRequest, s))
+			return
+		}
+	}
 	o.Name = q.Get("name")
 	if _, rest, ok := strings.Cut(strings.TrimPrefix(q.Get("cid"), "/ipfs/"), "/"); ok && o.Name == "" {
 		if seg := path.Base(rest); node.CheckName(seg) == nil {
@@ -317,11 +324,9 @@ func (a *api) handleStat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := apiv1.Stat{Info: apiInfo(a.n.Info()), Peers: len(a.n.Peers()), Roots: len(roots)}
-	for _, t := range a.n.Transfers() {
-		if t.State == node.TransferRunning {
-			s.TransfersActive++
-		}
-	}
+	// From the node's counters: Transfers lists only the most recent.
+	f := a.n.Stats().Fetches
+	s.TransfersActive = int(f.Started - f.Done - f.Failed)
 	writeJSON(w, http.StatusOK, s)
 }
 

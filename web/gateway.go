@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -76,6 +75,7 @@ func (g *gateway) gwError(w http.ResponseWriter, status int, msg string) {
 	h := w.Header()
 	h.Del("ETag")
 	h.Del("Cache-Control")
+	h.Del("Content-Disposition")
 	http.Error(w, msg, status)
 }
 
@@ -88,8 +88,6 @@ func (g *gateway) fail(w http.ResponseWriter, ctx context.Context, err error) {
 		// already explains.
 		status = http.StatusGatewayTimeout
 		err = fmt.Errorf("%w: nothing arrived from the swarm within %v (is any provider online? see `shoal peers`)", err, g.cfg.Timeout)
-	case errors.Is(err, context.DeadlineExceeded):
-		status = http.StatusGatewayTimeout
 	}
 	if status >= 500 {
 		g.log.Warn("gateway request failed", "err", err)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"container/list"
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -71,13 +72,18 @@ func NewServer(ln net.Listener, h http.Handler, cfg ServerConfig) (*http.Server,
 		log = slog.New(slog.DiscardHandler)
 	}
 	l := newConnLimiter(ln, cfg.MaxConns, log)
+	// Shutdown waits for handlers, and an event stream only ends with its
+	// request's context: cancel every request's context at Shutdown.
+	base, cancel := context.WithCancel(context.Background())
 	srv := &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return base },
 		Handler:           h,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		ConnState:         l.connState,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(cancel)
 	return srv, l, nil
 }
 

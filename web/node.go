@@ -36,7 +36,7 @@ type Node interface {
 	// FetchWith is Fetch with a search timeout and pinning.
 	FetchWith(ctx context.Context, c cid.Cid, o node.FetchOptions) (*node.Transfer, error)
 	// CancelTransfer ends a running transfer (an unknown ID wraps
-	// fs.ErrNotExist) and returns its final state.
+	// node.ErrNotFound) and returns its final state.
 	CancelTransfer(id string) (node.TransferInfo, error)
 	// Open reads a file, fetching blocks from the swarm as needed, in order.
 	Open(ctx context.Context, c cid.Cid) (node.File, error)
@@ -87,8 +87,10 @@ func statusFor(err error) int {
 	case errors.Is(err, ErrNotFound), errors.Is(err, node.ErrNotFound), errors.Is(err, node.ErrNotPinned),
 		errors.Is(err, content.ErrNoSuchPath):
 		return http.StatusNotFound
-	case errors.Is(err, node.ErrNoProvider), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, node.ErrNoProvider), errors.Is(err, node.ErrNoProgress), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
+	case errors.Is(err, node.ErrTransferCancelled):
+		return http.StatusConflict
 	case errors.Is(err, content.ErrMalformed), errors.Is(err, content.ErrUnsupportedCodec):
 		return http.StatusBadGateway
 	case errors.Is(err, syscall.ENOSPC):

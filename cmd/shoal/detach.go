@@ -214,6 +214,12 @@ func stopDaemon(ctx context.Context, home string, timeout time.Duration) (int, e
 		os.Remove(filepath.Join(home, PIDFile))
 		return 0, fmt.Errorf("no shoal daemon for home %s: process %d named in %s is gone (removed the stale file)", home, pid, PIDFile)
 	}
+	if !isDaemon(pid) {
+		// The daemon died without removing its file and the pid now
+		// belongs to another program: never signal that.
+		os.Remove(filepath.Join(home, PIDFile))
+		return 0, fmt.Errorf("no shoal daemon for home %s: process %d named in %s is not a shoal daemon (removed the stale file)", home, pid, PIDFile)
+	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		return 0, fmt.Errorf("signalling the daemon (pid %d): %w", pid, err)
 	}
@@ -233,6 +239,21 @@ func stopDaemon(ctx context.Context, home string, timeout time.Duration) (int, e
 
 // running reports whether process pid exists and has not exited (a zombie
 // waiting for its parent has exited).
+// isDaemon reports whether process pid runs `daemon` (its command line
+// has that argument); without /proc it trusts the pid file.
+func isDaemon(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return true
+	}
+	for _, arg := range bytes.Split(b, []byte{0}) {
+		if string(arg) == "daemon" {
+			return true
+		}
+	}
+	return false
+}
+
 func running(pid int) bool {
 	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 		return false

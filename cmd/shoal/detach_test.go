@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDaemonDetachFailure: a detached daemon that cannot start makes
@@ -111,5 +113,31 @@ func TestMakeDemo(t *testing.T) {
 			t.Fatalf("make -n demo does not run %q after the steps before it:\n%s", s, out)
 		}
 		rest = rest[i+len(s):]
+	}
+}
+
+// TestStopIgnoresForeignPID: a pid file left by a daemon that died and
+// now naming another program is removed, and that program is not
+// signalled.
+func TestStopIgnoresForeignPID(t *testing.T) {
+	other := exec.Command("sleep", "30")
+	if err := other.Start(); err != nil {
+		t.Skipf("no sleep command: %v", err)
+	}
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+	home := t.TempDir()
+	pidFile := filepath.Join(home, PIDFile)
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := stopDaemon(t.Context(), home, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "not a shoal daemon") {
+		t.Fatalf("stop with a foreign pid: %v, want refused as not a shoal daemon", err)
+	}
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("stale pid file kept: %v", err)
+	}
+	if !running(other.Process.Pid) {
+		t.Errorf("the foreign process %d was signalled", other.Process.Pid)
 	}
 }
