@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-datastore"
+	kaddht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
@@ -90,6 +91,9 @@ const (
 	// DefaultBucketSize is Kademlia's k: routing-table bucket size and the
 	// number of peers each provider record is stored on.
 	DefaultBucketSize = 20
+	// DefaultRejoinInterval is how often a router checks it still knows a
+	// bootstrap peer (Kubo's bootstrap check runs every 30 s too).
+	DefaultRejoinInterval = 30 * time.Second
 )
 
 // Config configures a Router. Start from DefaultConfig.
@@ -119,6 +123,17 @@ type Config struct {
 	// BucketSize is Kademlia's k (replication factor). Must be 20 on
 	// NetworkIPFS.
 	BucketSize int
+	// RejoinInterval is how often a joined router checks that its routing
+	// table still holds a bootstrap peer and, if none is left (a network
+	// split or an outage dropped them), bootstraps again. kad-dht itself
+	// re-dials bootstrap peers only once the table is empty, so a group of
+	// nodes cut off together would otherwise stay an island after the
+	// split heals. Zero means DefaultRejoinInterval; negative turns the
+	// check off.
+	RejoinInterval time.Duration
+
+	// extraDHTOptions are appended to kad-dht's options (tests only).
+	extraDHTOptions []kaddht.Option
 
 	// Datastore holds received provider records, the set of provided roots
 	// and the reprovide schedule. Nil means in memory (lost on restart); pass
@@ -141,6 +156,7 @@ func DefaultConfig() Config {
 		ProvideWorkers:        DefaultProvideWorkers,
 		ProvideConnsPerWorker: DefaultProvideConnsPerWorker,
 		BucketSize:            DefaultBucketSize,
+		RejoinInterval:        DefaultRejoinInterval,
 	}
 }
 

@@ -9,6 +9,9 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
+	kaddht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -207,5 +210,68 @@ func TestBootstrapRetriesUntilPeerListens(t *testing.T) {
 				late.r.bootstrapFailures.Load())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRejoinAfterBootstrapPeerLeftTable: two nodes whose routing tables
+// still hold each other but no bootstrap peer (as after a network split,
+// when lookups across it failed and kad-dht evicted the far side) bootstrap
+// again. kad-dht alone re-dials bootstrap peers only when its table is
+// empty, so without the rejoin check they would stay an island.
+func TestRejoinAfterBootstrapPeerLeftTable(t *testing.T) {
+	// No table refresh anywhere: a refresh's lookups would cross the split
+	// by chance, and the test is about the time between refreshes (10 min
+	// by default).
+	noRefresh := []kaddht.Option{kaddht.DisableAutoRefresh()}
+	bootCfg := testConfig(t)
+	bootCfg.extraDHTOptions = noRefresh
+	boot := newNode(t, bootCfg)
+	cfg := testConfig(t)
+	cfg.BootstrapPeers = []string{addrString(t, boot.h)}
+	cfg.RejoinInterval = 200 * time.Millisecond
+	cfg.extraDHTOptions = noRefresh
+	island := []testNode{newNode(t, cfg), newNode(t, cfg)}
+	for _, nd := range island {
+		waitFor(t, 30*time.Second, "joined through the bootstrap peer", func() bool {
+			return nd.r.dht.RoutingTable().Find(boot.h.ID()) != ""
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, b := island[0], island[1]
+	if err := a.h.Connect(ctx, peer.AddrInfo{ID: b.h.ID(), Addrs: b.h.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the island's nodes in each other's tables", func() bool {
+		return a.r.dht.RoutingTable().Find(b.h.ID()) != "" && b.r.dht.RoutingTable().Find(a.h.ID()) != ""
+	})
+
+	// The split: connections across it close and each side evicts the
+	// other (closed first: removing a peer makes kad-dht re-add every peer
+	// it is still connected to).
+	before := a.r.rejoins.Load() + b.r.rejoins.Load()
+	for _, nd := range island {
+		if err := nd.h.Network().ClosePeer(boot.h.ID()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 30*time.Second, "the split", func() bool {
+		return a.h.Network().Connectedness(boot.h.ID()) != network.Connected &&
+			b.h.Network().Connectedness(boot.h.ID()) != network.Connected
+	})
+	for _, nd := range island {
+		nd.r.dht.RoutingTable().RemovePeer(boot.h.ID())
+		boot.r.dht.RoutingTable().RemovePeer(nd.h.ID())
+		// The bootstrap side cannot reach across either.
+		boot.h.Peerstore().ClearAddrs(nd.h.ID())
+	}
+	if a.r.dht.RoutingTable().Size() == 0 {
+		t.Fatal("the island's table is empty: kad-dht would re-dial on its own, the test proves nothing")
+	}
+	waitFor(t, 30*time.Second, "the bootstrap peer back in the island's tables", func() bool {
+		return a.r.dht.RoutingTable().Find(boot.h.ID()) != "" && b.r.dht.RoutingTable().Find(boot.h.ID()) != ""
+	})
+	if a.r.rejoins.Load()+b.r.rejoins.Load() == before {
+		t.Fatal("the bootstrap peer came back without a rejoin")
 	}
 }

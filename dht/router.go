@@ -73,6 +73,7 @@ type Router struct {
 	closeErr  error
 
 	bootstrapFailures atomic.Int64 // background bootstrap attempts that failed
+	rejoins           atomic.Int64 // bootstraps after every bootstrap peer left the table
 }
 
 // New builds a Router on h: it joins the DHT of cfg.Network in cfg.Mode and
@@ -140,7 +141,7 @@ func (r *Router) dhtOptions(ds datastore.Batching) []kaddht.Option {
 	if r.cfg.Mode == ModeClient {
 		mode = kaddht.ModeClient
 	}
-	return []kaddht.Option{
+	return append([]kaddht.Option{
 		kaddht.Mode(mode),
 		kaddht.ProtocolPrefix(r.cfg.protocolPrefix()),
 		kaddht.BucketSize(r.cfg.BucketSize),
@@ -155,7 +156,7 @@ func (r *Router) dhtOptions(ds datastore.Batching) []kaddht.Option {
 			}
 			return r.bootstrap
 		}),
-	}
+	}, r.cfg.extraDHTOptions...)
 }
 
 // providerOptions wires kad-dht's sweeping provider to our DHT the way its
@@ -221,8 +222,72 @@ func (r *Router) Start() error {
 	go func() {
 		defer r.wg.Done()
 		r.bootstrapUntilJoined()
+		r.rejoinWhenCutOff()
 	}()
 	return nil
+}
+
+// rejoinWhenCutOff bootstraps again whenever no bootstrap peer is left in
+// the routing table, checking every RejoinInterval (±25%). After a network
+// split, each side's lookups to the other fail and kad-dht evicts those
+// peers; once the split heals nobody dials across it, because kad-dht
+// re-dials bootstrap peers only when its table is empty and each side's
+// table still holds its own side. The bootstrap peers are the fleet's
+// meeting point: rejoining through them (and the own-key lookup that
+// follows) refills the table across the healed link. A check costs a
+// table lookup per bootstrap peer; a dial happens only when all are gone.
+func (r *Router) rejoinWhenCutOff() {
+	every := r.cfg.RejoinInterval
+	if every == 0 {
+		every = DefaultRejoinInterval
+	}
+	if every < 0 || len(r.bootstrap) == 0 {
+		return
+	}
+	delay := every
+	for {
+		wait := delay*3/4 + rand.N(delay/2+1)
+		select {
+		case <-time.After(wait):
+		case <-r.ctx.Done():
+			return
+		}
+		if r.knowsBootstrapPeer() {
+			delay = every
+			continue
+		}
+		r.rejoins.Add(1)
+		ctx, cancel := context.WithTimeout(r.ctx, every)
+		err := r.Bootstrap(ctx)
+		cancel()
+		if r.ctx.Err() != nil {
+			return
+		}
+		if err != nil || !r.knowsBootstrapPeer() {
+			// Unreachable, or reachable but kept out of a full bucket:
+			// back off so a fleet does not lean on its bootstrap peers
+			// every interval.
+			delay = min(2*delay, maxRejoinInterval(every))
+			r.log.Info("dht: no bootstrap peer left in the routing table; rejoin did not bring one back",
+				"next_check_in", delay, "err", err)
+		}
+	}
+}
+
+// maxRejoinInterval caps the rejoin backoff at 16 intervals (8 min at the
+// default).
+func maxRejoinInterval(every time.Duration) time.Duration { return 16 * every }
+
+// knowsBootstrapPeer reports whether a bootstrap peer is in the routing
+// table.
+func (r *Router) knowsBootstrapPeer() bool {
+	rt := r.dht.RoutingTable()
+	for _, ai := range r.bootstrap {
+		if rt.Find(ai.ID) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Bootstrap retry backoff: doubling from the first delay up to the cap,
