@@ -82,11 +82,12 @@ type Registry struct {
 	end context.CancelFunc
 	wg  sync.WaitGroup
 
-	mu      sync.Mutex
-	seq     atomic.Uint64
-	running map[cid.Cid]*Transfer
-	all     []*Transfer // newest last, at most cfg.Keep
-	closed  bool        // set by Close: Start starts nothing after it
+	mu       sync.Mutex
+	seq      atomic.Uint64
+	running  map[cid.Cid]*Transfer
+	starting map[cid.Cid]*starting // Starts setting up their fetch, lock not held
+	all      []*Transfer           // newest last, at most cfg.Keep
+	closed   bool                  // set by Close: Start starts nothing after it
 }
 
 // New returns a registry whose fetches f runs and a announces.
@@ -109,7 +110,7 @@ func New(cfg Config, f Fetcher, a Announcer) *Registry {
 	if cfg.Ended == nil {
 		cfg.Ended = func(Status) {}
 	}
-	r := &Registry{cfg: cfg, f: f, a: a, running: map[cid.Cid]*Transfer{}}
+	r := &Registry{cfg: cfg, f: f, a: a, running: map[cid.Cid]*Transfer{}, starting: map[cid.Cid]*starting{}}
 	r.ctx, r.end = context.WithCancel(context.Background())
 	return r
 }
@@ -125,20 +126,51 @@ func (r *Registry) Start(c cid.Cid, o Options) (*Transfer, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
-		return nil, ErrClosed
-	}
-	if t, ok := r.running[c]; ok {
-		if o.Pin {
-			t.mu.Lock()
-			t.status.Pin = true
-			t.mu.Unlock()
+	for {
+		if r.closed {
+			return nil, ErrClosed
 		}
-		return t, nil
+		if t, ok := r.running[c]; ok {
+			if o.Pin {
+				t.mu.Lock()
+				t.status.Pin = true
+				t.mu.Unlock()
+			}
+			return t, nil
+		}
+		s, ok := r.starting[c]
+		if !ok {
+			break
+		}
+		// Another Start of c is setting up its fetch: join it once it is
+		// running (or fail as it did).
+		r.mu.Unlock()
+		<-s.done
+		r.mu.Lock()
+		if s.err != nil {
+			return nil, s.err
+		}
 	}
+	// Setting up a fetch walks what the store already holds of the DAG
+	// (disk reads): the lock is not held meanwhile, so other transfers'
+	// Start, Get and List do not wait on this one's disk.
+	s := &starting{done: make(chan struct{})}
+	r.starting[c] = s
+	r.mu.Unlock()
 	f, err := r.f.FetchWith(r.ctx, c, popts)
+	r.mu.Lock()
+	delete(r.starting, c)
+	defer close(s.done)
+	if err == nil && r.closed {
+		f.Cancel()
+		err = ErrClosed
+	}
 	if err != nil {
-		return nil, fmt.Errorf("starting fetch of %s: %w", c, err)
+		if !errors.Is(err, ErrClosed) {
+			err = fmt.Errorf("starting fetch of %s: %w", c, err)
+		}
+		s.err = err
+		return nil, err
 	}
 	t := &Transfer{r: r, id: fmt.Sprintf("t%d", r.seq.Add(1)), root: c, f: f, done: make(chan struct{})}
 	t.status = Status{ID: t.id, Root: c, Source: o.Source, Name: o.Name, Pin: o.Pin,
@@ -156,6 +188,13 @@ func (r *Registry) Start(c cid.Cid, o Options) (*Transfer, error) {
 		t.run()
 	}()
 	return t, nil
+}
+
+// starting is a Start setting up its fetch; done closes when the transfer
+// runs (it is then in running) or failed with err.
+type starting struct {
+	done chan struct{}
+	err  error
 }
 
 // Get returns a remembered transfer by ID.

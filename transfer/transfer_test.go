@@ -260,3 +260,77 @@ func TestRegistryCancelAndKeep(t *testing.T) {
 		t.Errorf("Complete called %d times; want once per transfer (3)", len(completeErrs))
 	}
 }
+
+// gatedFetcher holds FetchWith of one root until gate closes, as a fetch
+// whose resume walks a large DAG on a slow disk would.
+type gatedFetcher struct {
+	Fetcher
+	root    cid.Cid
+	gate    chan struct{}
+	entered chan struct{}
+}
+
+func (g *gatedFetcher) FetchWith(ctx context.Context, c cid.Cid, o protocol.FetchOptions) (*protocol.Fetch, error) {
+	if c.Equals(g.root) {
+		close(g.entered)
+		<-g.gate
+	}
+	return g.Fetcher.FetchWith(ctx, c, o)
+}
+
+// TestRegistryStartDoesNotHoldLock: while one Start sets up its fetch, the
+// registry answers List and Get and starts other roots; a second Start of
+// the same root waits for the first and joins it, adding its pin.
+func TestRegistryStartDoesNotHoldLock(t *testing.T) {
+	slowData := []byte(strings.Repeat("slow root ", 500))
+	fastData := []byte(strings.Repeat("fast root ", 500))
+	slow, fast := rawCID(t, slowData), rawCID(t, fastData)
+	_, seed := peerNode(t, &memBlocks{m: map[cid.Cid][]byte{slow: slowData, fast: fastData}}, nil)
+	leech, _ := peerNode(t, &memBlocks{m: map[cid.Cid][]byte{}}, fixedProviders{seed})
+	g := &gatedFetcher{Fetcher: leech, root: slow, gate: make(chan struct{}), entered: make(chan struct{})}
+	r := New(Config{SearchTimeout: time.Minute}, g, &announcer{})
+	defer r.Close()
+
+	type result struct {
+		tr  *Transfer
+		err error
+	}
+	first, second := make(chan result, 1), make(chan result, 1)
+	go func() { tr, err := r.Start(slow, Options{Source: "api"}); first <- result{tr, err} }()
+	<-g.entered
+	go func() { tr, err := r.Start(slow, Options{Source: "gateway", Pin: true}); second <- result{tr, err} }()
+
+	// A failure bound, not a timing assertion: with the lock held these
+	// would wait for the gate, which opens only after them.
+	others := make(chan error, 1)
+	go func() {
+		_ = r.List()
+		_, _ = r.Get("t999")
+		tr, err := r.Start(fast, Options{})
+		if err == nil {
+			<-tr.Done()
+			err = tr.Err()
+		}
+		others <- err
+	}()
+	select {
+	case err := <-others:
+		if err != nil {
+			t.Fatalf("fetch of another root while one Start was setting up: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("List, Get and Start of another root waited for a Start setting up its fetch")
+	}
+	close(g.gate)
+	a, b := <-first, <-second
+	if a.err != nil || b.err != nil {
+		t.Fatalf("Start errors: %v, %v", a.err, b.err)
+	}
+	if a.tr != b.tr {
+		t.Fatalf("second Start made %s; want it to join %s", b.tr.ID(), a.tr.ID())
+	}
+	<-a.tr.Done()
+	if s := a.tr.Status(); a.tr.Err() != nil || !s.Pin || s.Source != "api" {
+		t.Errorf("joined transfer: err %v, pin %v, source %q; want success, pinned by the joiner, source api", a.tr.Err(), s.Pin, s.Source)
+	}
+}
