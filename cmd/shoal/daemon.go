@@ -178,7 +178,7 @@ func runDaemon(ctx context.Context, cfg node.Config, out io.Writer, log *slog.Lo
 	apiURL, gwURL := front.apiURL, front.gwURL
 
 	apiFile := filepath.Join(cfg.Home, APIFile)
-	if err := os.WriteFile(apiFile, []byte(apiURL+"\n"), 0o600); err != nil {
+	if err := writeHomeFile(apiFile, []byte(apiURL+"\n")); err != nil {
 		return fmt.Errorf("writing %s: %w", apiFile, err)
 	}
 	defer os.Remove(apiFile)

@@ -162,7 +162,7 @@ func runDemo(ctx context.Context, out io.Writer, count int, size int64, keep boo
 	}
 	fmt.Fprintln(out, "press Ctrl-C to stop")
 	for _, d := range swarm {
-		if err := os.WriteFile(filepath.Join(d.home, APIFile), []byte(d.front.apiURL+"\n"), 0o600); err != nil {
+		if err := writeHomeFile(filepath.Join(d.home, APIFile), []byte(d.front.apiURL+"\n")); err != nil {
 			return err
 		}
 	}

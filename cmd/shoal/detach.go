@@ -35,7 +35,7 @@ const detachWait = 2 * time.Minute
 func writePIDFile(home string) (func(), error) {
 	path := filepath.Join(home, PIDFile)
 	me := strconv.Itoa(os.Getpid())
-	if err := os.WriteFile(path, []byte(me+"\n"), 0o600); err != nil {
+	if err := writeHomeFile(path, []byte(me+"\n")); err != nil {
 		return func() {}, fmt.Errorf("writing %s: %w", path, err)
 	}
 	return func() {

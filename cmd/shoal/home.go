@@ -45,3 +45,27 @@ func defaultHome() string {
 	}
 	return ".shoal"
 }
+
+// writeHomeFile writes one of the home's small record files (api,
+// daemon.pid) whole or not at all: a client reading it while the daemon
+// writes sees the old file or the new one, never half an address. The
+// temporary name is unique, so two daemons racing on one home cannot
+// interleave their bytes (the home's LOCK decides which one runs).
+func writeHomeFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path) // CreateTemp made it 0600
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
