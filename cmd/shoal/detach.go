@@ -107,11 +107,12 @@ func detach(cmd *cobra.Command, g *globalFlags, home string) error {
 	if err := child.Start(); err != nil {
 		return fmt.Errorf("starting %s in the background: %w", exe, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- child.Wait() }()
-	api, err := awaitAPI(cmd.Context(), home, child.Process.Pid, exited)
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = child.Wait(); close(exited) }()
+	api, err := awaitAPI(cmd.Context(), home, child.Process.Pid, exited, &waitErr)
 	if err != nil {
-		_ = child.Process.Signal(syscall.SIGTERM)
+		stopChild(child.Process, exited)
 		return fmt.Errorf("%w; its log says:\n%s", err, logSince(logPath, start))
 	}
 	out := detachedOutput{PID: child.Process.Pid, API: api, Log: logPath, Home: home}
@@ -123,9 +124,35 @@ func detach(cmd *cobra.Command, g *globalFlags, home string) error {
 	return err
 }
 
+// stopChildGrace is how long a daemon that failed to come up gets to shut
+// down after SIGTERM before it is killed (a var for tests).
+var stopChildGrace = 10 * time.Second
+
+// stopChild ends a background daemon that did not come up, unless it has
+// exited already: SIGTERM, then SIGKILL after stopChildGrace. It returns
+// once the process is gone, so its last log lines are in the log and its
+// home's LOCK is free when the user retries.
+func stopChild(p *os.Process, exited <-chan struct{}) {
+	select {
+	case <-exited:
+		return
+	default:
+	}
+	_ = p.Signal(syscall.SIGTERM)
+	t := time.NewTimer(stopChildGrace)
+	defer t.Stop()
+	select {
+	case <-exited:
+	case <-t.C:
+		_ = p.Kill()
+		<-exited
+	}
+}
+
 // awaitAPI waits until the daemon pid has written its pid and api files
-// and its API answers HTTP (any status: a token may be required).
-func awaitAPI(ctx context.Context, home string, pid int, exited <-chan error) (string, error) {
+// and its API answers HTTP (any status: a token may be required). exited
+// closes when the daemon has exited, with *waitErr its exit status.
+func awaitAPI(ctx context.Context, home string, pid int, exited <-chan struct{}, waitErr *error) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, detachWait)
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -133,8 +160,8 @@ func awaitAPI(ctx context.Context, home string, pid int, exited <-chan error) (s
 	hc := &http.Client{Timeout: 2 * time.Second}
 	for {
 		select {
-		case err := <-exited:
-			return "", fmt.Errorf("the daemon exited before its API answered (%v)", err)
+		case <-exited:
+			return "", fmt.Errorf("the daemon exited before its API answered (%v)", *waitErr)
 		case <-ctx.Done():
 			return "", fmt.Errorf("the daemon's API did not answer within %v (stopped it)", detachWait)
 		case <-tick.C:

@@ -141,3 +141,27 @@ func TestStopIgnoresForeignPID(t *testing.T) {
 		t.Errorf("the foreign process %d was signalled", other.Process.Pid)
 	}
 }
+
+// TestStopChildWaitsForExit: a daemon that did not come up is stopped and
+// gone when stopChild returns — by SIGTERM, or by SIGKILL when it ignores
+// SIGTERM.
+func TestStopChildWaitsForExit(t *testing.T) {
+	defer func(g time.Duration) { stopChildGrace = g }(stopChildGrace)
+	stopChildGrace = 200 * time.Millisecond
+	for _, script := range []string{"exec sleep 60", `trap "" TERM; while :; do sleep 0.1; done`} {
+		child := exec.Command("sh", "-c", script)
+		if err := child.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = child.Wait(); close(exited) }()
+		stopChild(child.Process, exited)
+		select {
+		case <-exited:
+		default:
+			t.Fatalf("%q still running after stopChild", script)
+		}
+		// Already gone: stopChild returns without signalling.
+		stopChild(child.Process, exited)
+	}
+}
