@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -74,18 +75,32 @@ func (m *exchangeMeter) heapPerByte() float64 {
 }
 
 // exchangeRefs holds the references measured earlier in the same run of
-// BenchmarkExchange, per transport: the raw stream's throughput and CPU,
-// and the CPU of one sha256 over the same bytes.
+// BenchmarkExchange, per transport: every raw stream sample's throughput
+// and CPU (with -count 3 the three raw samples run before the shoal ones;
+// rows compare against their median), and the CPU of one sha256 over the
+// same bytes.
 type exchangeRefs struct {
 	mu      sync.Mutex
-	rawMBs  map[string]float64
-	rawCPU  map[string]float64 // ms per MiB
-	sha256  float64            // ms per MiB, one core
+	rawMBs  map[string][]float64
+	rawCPU  map[string][]float64 // ms per MiB
+	sha256  float64              // ms per MiB, one core
 	haveSha bool
 }
 
 func newExchangeRefs() *exchangeRefs {
-	return &exchangeRefs{rawMBs: map[string]float64{}, rawCPU: map[string]float64{}}
+	return &exchangeRefs{rawMBs: map[string][]float64{}, rawCPU: map[string][]float64{}}
+}
+
+func medianOf(vs []float64) (float64, bool) {
+	if len(vs) == 0 {
+		return 0, false
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2], true
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2, true
 }
 
 // measureSha256 hashes size bytes, 1 MiB at a time as the exchange hashes
@@ -110,8 +125,8 @@ func (r *exchangeRefs) reportRaw(b *testing.B, tr string, m *exchangeMeter) {
 	if !r.haveSha {
 		r.sha256, r.haveSha = measureSha256(int(m.moved/int64(max(b.N, 1)))), true
 	}
-	r.rawMBs[tr] = m.mbPerSec()
-	r.rawCPU[tr] = m.cpuMsPerMiB()
+	r.rawMBs[tr] = append(r.rawMBs[tr], m.mbPerSec())
+	r.rawCPU[tr] = append(r.rawCPU[tr], m.cpuMsPerMiB())
 	b.ReportMetric(m.cpuMsPerMiB(), "cpu-ms/MiB")
 	b.ReportMetric(r.sha256, "sha256-cpu-ms/MiB")
 	b.ReportMetric(m.cpuMsPerMiB()+r.sha256, "ref-cpu-ms/MiB")
@@ -120,17 +135,17 @@ func (r *exchangeRefs) reportRaw(b *testing.B, tr string, m *exchangeMeter) {
 
 // reportExchange prints a shoal or boxo row: CPU per MiB and heap bytes
 // per byte moved, and, when the raw stream of this transport ran earlier
-// in the same run, throughput as a fraction of raw and CPU as a multiple
-// of the raw + sha256 reference.
+// in the same run, throughput as a fraction of raw's median and CPU as a
+// multiple of the reference (raw's median CPU + sha256).
 func (r *exchangeRefs) reportExchange(b *testing.B, tr string, m *exchangeMeter) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	b.ReportMetric(m.cpuMsPerMiB(), "cpu-ms/MiB")
 	b.ReportMetric(m.heapPerByte(), "heap-B/B")
-	if raw, ok := r.rawMBs[tr]; ok && raw > 0 {
+	if raw, ok := medianOf(r.rawMBs[tr]); ok && raw > 0 {
 		b.ReportMetric(m.mbPerSec()/raw, "x-raw-MB/s")
 	}
-	if raw, ok := r.rawCPU[tr]; ok && r.haveSha {
+	if raw, ok := medianOf(r.rawCPU[tr]); ok && r.haveSha {
 		b.ReportMetric(m.cpuMsPerMiB()/(raw+r.sha256), "x-ref-cpu")
 	}
 }
