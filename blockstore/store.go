@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
@@ -120,13 +121,21 @@ func (c Config) logger() *slog.Logger {
 type Store interface {
 	// Put stores data under c after checking that data hashes to c's
 	// multihash. Putting a block already present only marks it used.
+	// The store never keeps data: it is written out (Disk) or copied
+	// (Memory) before Put returns, so the caller may reuse the buffer at
+	// once (the block exchange's and the importer's buffers are pooled).
 	Put(ctx context.Context, c cid.Cid, data []byte) error
 	// PutVerified is Put without the hash check, for a caller that has
-	// just hashed data to c itself (the block exchange checks every block
-	// it receives): hashing twice costs as much as writing. Bytes that do
-	// not match c break the store's guarantee; Verify finds them.
+	// just hashed data to c itself (the block exchange derives each
+	// received block's CID from its bytes; the importer computes each
+	// block's CID): hashing twice costs as much as writing. Bytes that do
+	// not match c break the store's guarantee; Verify finds them. Like
+	// Put, it does not keep data.
 	PutVerified(ctx context.Context, c cid.Cid, data []byte) error
-	// Get returns a copy of the block's bytes; ErrNotFound if absent.
+	// Get returns the block's bytes in a buffer of the caller's own (the
+	// store keeps no reference to it); ErrNotFound if absent. With
+	// VerifyOnRead it hashes them first: what a node serves to peers is
+	// checked on every read.
 	Get(ctx context.Context, c cid.Cid) ([]byte, error)
 	// Has reports presence from the in-memory index; it reads nothing.
 	Has(ctx context.Context, c cid.Cid) (bool, error)
@@ -224,8 +233,13 @@ func (r VerifyReport) Incomplete() []PinStatus {
 // sha256Prefix is the multihash header of a 32-byte sha2-256 digest.
 var sha256Prefix = []byte{mh.SHA2_256, 32}
 
+// blockHashes counts checkHash calls, so tests can tell which paths hash
+// (Put, Get with VerifyOnRead, Verify) and which do not (PutVerified).
+var blockHashes atomic.Uint64
+
 // checkHash verifies data against the multihash bytes h.
 func checkHash(h []byte, data []byte) error {
+	blockHashes.Add(1)
 	if len(h) == 34 && bytes.Equal(h[:2], sha256Prefix) {
 		sum := sha256.Sum256(data)
 		if !bytes.Equal(sum[:], h[2:]) {

@@ -77,6 +77,8 @@ func TestStore(t *testing.T) {
 		{"HashMismatch", testHashMismatch},
 		{"IdempotentPut", testIdempotentPut},
 		{"PutVerified", testPutVerified},
+		{"HashCount", testHashCount},
+		{"KeepsNoCallerBuffer", testKeepsNoCallerBuffer},
 		{"IdentityCid", testIdentity},
 		{"AllKeys", testAllKeys},
 		{"PinsAndGC", testPinsAndGC},

@@ -15,6 +15,15 @@ type BlockPutter interface {
 	Put(ctx context.Context, c cid.Cid, data []byte) error
 }
 
+// VerifiedPutter is a BlockPutter that can also store a block without
+// hashing it (a blockstore's PutVerified). The importer computes every
+// CID from the bytes it puts, so when dst is one it stores through
+// PutVerified and each block is hashed once, by the importer, not again by
+// the store. data is only valid for the duration of the call, as for Put.
+type VerifiedPutter interface {
+	PutVerified(ctx context.Context, c cid.Cid, data []byte) error
+}
+
 // BlockGetter fetches blocks. The reader and walker hash nothing: a getter
 // backed by untrusted peers must verify each block against its CID before
 // returning it. This package never modifies the returned slice and a

@@ -2,14 +2,12 @@ package content
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/ipfs/go-cid"
-	mh "github.com/multiformats/go-multihash"
 )
 
 // Sentinel errors of the directory half of the package; they are wrapped
@@ -118,10 +116,7 @@ func basicDirSize(links []dirLink) int {
 
 // dagPBCID is the CIDv1 (dag-pb, sha2-256) of a block.
 func dagPBCID(data []byte) cid.Cid {
-	sum := sha256.Sum256(data)
-	buf := make([]byte, 2, 2+sha256.Size)
-	buf[0], buf[1] = mh.SHA2_256, sha256.Size
-	return cid.NewCidV1(cid.DagProtobuf, mh.Multihash(append(buf, sum[:]...)))
+	return sha256CID(cid.DagProtobuf, data)
 }
 
 // blockSink receives the blocks of a directory tree as they are built,
@@ -134,10 +129,8 @@ type blockSink struct {
 func (s *blockSink) put(ctx context.Context, data []byte) (cid.Cid, error) {
 	c := dagPBCID(data)
 	s.blocks++
-	if s.dst != nil {
-		if err := s.dst.Put(ctx, c, data); err != nil {
-			return cid.Undef, fmt.Errorf("content: storing directory block %s: %w", c, err)
-		}
+	if err := putBlock(ctx, s.dst, c, data); err != nil {
+		return cid.Undef, fmt.Errorf("content: storing directory block %s: %w", c, err)
 	}
 	return c, nil
 }

@@ -127,10 +127,8 @@ func (b *DirBuilder) AddSymlink(ctx context.Context, p, target string) error {
 	}
 	block := symlinkBlock(target)
 	c := dagPBCID(block)
-	if b.dst != nil {
-		if err := b.dst.Put(ctx, c, block); err != nil {
-			return fmt.Errorf("content: storing symlink %q (%s): %w", p, c, err)
-		}
+	if err := putBlock(ctx, b.dst, c, block); err != nil {
+		return fmt.Errorf("content: storing symlink %q (%s): %w", p, c, err)
 	}
 	return b.insert(p, segs, &buildNode{c: c, tsize: uint64(len(block))}, 0, 1)
 }

@@ -98,6 +98,12 @@ func (p notifyingPutter) Put(ctx context.Context, c cid.Cid, data []byte) error 
 	return p.put(ctx, c, data, p.n.store.Put)
 }
 
+// PutVerified stores a block whose CID the importer has just computed from
+// data (content.VerifiedPutter), so share hashes each block once.
+func (p notifyingPutter) PutVerified(ctx context.Context, c cid.Cid, data []byte) error {
+	return p.put(ctx, c, data, p.n.store.PutVerified)
+}
+
 // put stores with store (Put, or PutVerified for bytes already hashed),
 // then offers the block to the peers waiting for it.
 func (p notifyingPutter) put(ctx context.Context, c cid.Cid, data []byte, store func(context.Context, cid.Cid, []byte) error) error {

@@ -17,6 +17,12 @@ import (
 // Blocks is where the client looks for blocks it already has and stores the
 // verified blocks it fetches. If it also has GetSize(ctx, c) (int, error),
 // local leaves are sized without being read.
+//
+// Put (and VerifiedPutter's PutVerified) must not keep data after it
+// returns: the bytes are the network's pooled receive buffer (see
+// Receiver), reused for the next frame. A store that keeps blocks in memory
+// copies them into memory of its own; one that writes them out is done with
+// them when the write returns.
 type Blocks interface {
 	Has(ctx context.Context, c cid.Cid) (bool, error)
 	Get(ctx context.Context, c cid.Cid) ([]byte, error)

@@ -26,6 +26,15 @@
 //     against the network: verification, storage, progress, Get for
 //     streaming readers; observe.go: the want list (blocks in flight).
 //
+// Buffers: received frames live in pooled buffers (message_io.go,
+// rxFrame) that the read loop reuses once the receivers have returned, so
+// a received block's bytes are valid only during ReceiveMessage; the
+// client hands them to its Blocks store, which copies or writes them out
+// and keeps no reference (Receiver, Blocks). Encoding buffers for Send are
+// pooled too (network_sender.go). A block is hashed once between the wire
+// and the store: the decoder derives its CID from its bytes, and the
+// client stores it with PutVerified.
+//
 // It imports no other shoal package; it declares the small interfaces it
 // needs: Blockstore (server), Blocks, Providers and ClientNetwork (client).
 package protocol

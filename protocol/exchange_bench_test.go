@@ -46,17 +46,26 @@ import (
 //
 // and compare MB/s between lines; BENCHMARKS.md records the ratios.
 // SHOAL_BENCH_MIB sets the file size (default 256).
+//
+// Beside MB/s every row prints, for the transfer alone (exchange_meter_test.go):
+// cpu-ms/MiB, the CPU time of the whole process (both ends) per MiB moved,
+// from getrusage; heap-B/B, bytes the Go heap allocated per byte moved. A
+// raw row adds sha256-cpu-ms/MiB (one core hashing the same bytes) and
+// ref-cpu-ms/MiB = raw + sha256, the floor the issue sets; shoal and boxo
+// rows add x-raw-MB/s (throughput over the raw stream of the same
+// transport, same run) and x-ref-cpu (CPU over that reference).
 func BenchmarkExchange(b *testing.B) {
 	size := 256 << 20
 	if v := benchEnvInt("SHOAL_BENCH_MIB"); v > 0 {
 		size = v << 20
 	}
 	d := makeUnixFSDAG(b, size)
+	refs := newExchangeRefs()
 	for _, tr := range []string{"tcp", "quic"} {
-		b.Run("raw/"+tr, func(b *testing.B) { benchRaw(b, tr, size) })
+		b.Run("raw/"+tr, func(b *testing.B) { benchRaw(b, tr, size, refs) })
 		for _, seeders := range []int{1, 3} {
-			b.Run(fmt.Sprintf("shoal/%s/seeders=%d", tr, seeders), func(b *testing.B) { benchShoal(b, tr, seeders, d) })
-			b.Run(fmt.Sprintf("boxo/%s/seeders=%d", tr, seeders), func(b *testing.B) { benchBoxo(b, tr, seeders, d) })
+			b.Run(fmt.Sprintf("shoal/%s/seeders=%d", tr, seeders), func(b *testing.B) { benchShoal(b, tr, seeders, d, refs) })
+			b.Run(fmt.Sprintf("boxo/%s/seeders=%d", tr, seeders), func(b *testing.B) { benchBoxo(b, tr, seeders, d, refs) })
 		}
 	}
 }
@@ -175,7 +184,7 @@ func benchConnect(tb testing.TB, a, b host.Host) {
 	}
 }
 
-func benchRaw(b *testing.B, transport string, size int) {
+func benchRaw(b *testing.B, transport string, size int, refs *exchangeRefs) {
 	src, dst := benchHost(b, transport), benchHost(b, transport)
 	buf := make([]byte, 1<<20)
 	src.SetStreamHandler("/shoal-bench/raw", func(s network.Stream) {
@@ -189,7 +198,9 @@ func benchRaw(b *testing.B, transport string, size int) {
 	benchConnect(b, dst, src)
 	b.SetBytes(int64(size))
 	rbuf := make([]byte, 1<<20)
+	var m exchangeMeter
 	for b.Loop() {
+		m.start()
 		s, err := dst.NewStream(context.Background(), src.ID(), "/shoal-bench/raw")
 		if err != nil {
 			b.Fatal(err)
@@ -199,44 +210,43 @@ func benchRaw(b *testing.B, transport string, size int) {
 			b.Fatalf("raw stream: %d bytes, %v", n, err)
 		}
 		s.Close()
+		m.stop(n)
 	}
+	refs.reportRaw(b, transport, &m)
 }
 
-// benchStore keeps the slice it is given, as boxo's in-memory datastore
-// does (clientStore copies each block, a 1 MiB allocation per block that
-// neither boxo's side nor a disk store has). Received block data is never
-// reused by the network (a fresh buffer per message), so keeping it is safe.
+// benchStore serves the seeders' blocks without copying them (boxo's
+// in-memory datastore does not copy either).
 type benchStore struct{ *clientStore }
 
-func (s benchStore) Put(_ context.Context, c cid.Cid, data []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[c] = data
-	return nil
+// shoalStore is what a shoal endpoint in the benchmark reads and writes.
+type shoalStore interface {
+	Blocks
+	GetSize(ctx context.Context, c cid.Cid) (int, error)
 }
 
 // shoalPeer is one shoal exchange endpoint on its own host.
 type shoalPeer struct {
 	h     host.Host
-	store *clientStore
+	store shoalStore
 	net   *Network
 	srv   *Server
 	cl    *Client
 }
 
-func newShoalPeer(tb testing.TB, transport string, store *clientStore) *shoalPeer {
+func newShoalPeer(tb testing.TB, transport string, store shoalStore) *shoalPeer {
 	tb.Helper()
 	p := &shoalPeer{h: benchHost(tb, transport), store: store}
 	var err error
 	if p.net, err = NewNetwork(p.h, DefaultNetworkConfig()); err != nil {
 		tb.Fatal(err)
 	}
-	if p.srv, err = NewServer(DefaultServerConfig(), benchStore{store}, p.net); err != nil {
+	if p.srv, err = NewServer(DefaultServerConfig(), store, p.net); err != nil {
 		tb.Fatal(err)
 	}
 	ccfg := DefaultClientConfig()
 	ccfg.Links = dagPBLinks
-	if p.cl, err = NewClient(ccfg, HostNetwork(p.net, p.h), benchStore{store}, nil); err != nil {
+	if p.cl, err = NewClient(ccfg, HostNetwork(p.net, p.h), store, nil); err != nil {
 		tb.Fatal(err)
 	}
 	p.net.SetReceivers(p.srv, p.cl)
@@ -255,23 +265,29 @@ func newShoalPeer(tb testing.TB, transport string, store *clientStore) *shoalPee
 	return p
 }
 
-func benchShoal(b *testing.B, transport string, seeders int, d *unixfsDAG) {
+func benchShoal(b *testing.B, transport string, seeders int, d *unixfsDAG, refs *exchangeRefs) {
 	var seeds []*shoalPeer
+	var dagBytes int64
+	for _, blk := range d.blocks {
+		dagBytes += int64(len(blk.RawData()))
+	}
 	for range seeders {
 		s := newClientStore()
 		for _, blk := range d.blocks {
 			s.m[blk.Cid()] = blk.RawData()
 		}
-		seeds = append(seeds, newShoalPeer(b, transport, s))
+		seeds = append(seeds, newShoalPeer(b, transport, benchStore{s}))
 	}
 	b.SetBytes(d.size)
 	var dup float64
+	var m exchangeMeter
 	for b.Loop() {
 		b.StopTimer()
-		leech := newShoalPeer(b, transport, newClientStore())
+		leech := newShoalPeer(b, transport, newArenaStore(dagBytes, len(d.blocks)))
 		for _, s := range seeds {
 			benchConnect(b, leech.h, s.h)
 		}
+		m.start()
 		b.StartTimer()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		f, err := leech.cl.Fetch(ctx, d.root)
@@ -288,6 +304,7 @@ func benchShoal(b *testing.B, transport string, seeders int, d *unixfsDAG) {
 		}
 		dup = res.DuplicateRatio
 		b.StopTimer()
+		m.stop(d.size)
 		leech.cl.Close()
 		leech.srv.Close()
 		leech.net.Close()
@@ -295,6 +312,7 @@ func benchShoal(b *testing.B, transport string, seeders int, d *unixfsDAG) {
 		b.StartTimer()
 	}
 	b.ReportMetric(dup, "dup-ratio")
+	refs.reportExchange(b, transport, &m)
 }
 
 // boxoPeer is one boxo Bitswap endpoint on its own host.
@@ -316,12 +334,13 @@ func newBoxoPeer(tb testing.TB, transport string, blks []blocks.Block) *boxoPeer
 	return &boxoPeer{h: h, bs: bs, store: store}
 }
 
-func benchBoxo(b *testing.B, transport string, seeders int, d *unixfsDAG) {
+func benchBoxo(b *testing.B, transport string, seeders int, d *unixfsDAG, refs *exchangeRefs) {
 	var seeds []*boxoPeer
 	for range seeders {
 		seeds = append(seeds, newBoxoPeer(b, transport, d.blocks))
 	}
 	b.SetBytes(d.size)
+	var m exchangeMeter
 	for b.Loop() {
 		b.StopTimer()
 		leech := newBoxoPeer(b, transport, nil)
@@ -329,6 +348,7 @@ func benchBoxo(b *testing.B, transport string, seeders int, d *unixfsDAG) {
 			benchConnect(b, leech.h, s.h)
 		}
 		dag := merkledag.NewDAGService(blockservice.New(leech.store, leech.bs))
+		m.start()
 		b.StartTimer()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		err := merkledag.FetchGraph(ctx, d.root, dag)
@@ -337,6 +357,7 @@ func benchBoxo(b *testing.B, transport string, seeders int, d *unixfsDAG) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
+		m.stop(d.size)
 		for _, blk := range d.blocks {
 			if ok, _ := leech.store.Has(context.Background(), blk.Cid()); !ok {
 				b.Fatalf("boxo fetch finished without block %s", blk.Cid())
@@ -346,6 +367,7 @@ func benchBoxo(b *testing.B, transport string, seeders int, d *unixfsDAG) {
 		leech.h.Close()
 		b.StartTimer()
 	}
+	refs.reportExchange(b, transport, &m)
 }
 
 func benchEnvInt(name string) int {

@@ -218,14 +218,14 @@ func decodeBlock(b []byte) (Block, error) {
 	if err != nil {
 		return Block{}, fmt.Errorf("%w: block prefix: %v", ErrMalformedMessage, err)
 	}
-	c, err := pref.Sum(data)
+	c, err := sumBlock(pref, data)
 	if err != nil {
 		return Block{}, fmt.Errorf("%w: hashing block with prefix %v: %v", ErrMalformedMessage, pref, err)
 	}
 	if data == nil {
 		data = []byte{}
 	}
-	return Block{CID: c, Data: data}, nil
+	return Block{CID: c, Data: data, hashed: true}, nil
 }
 
 func castCID(raw []byte) (cid.Cid, error) {

@@ -168,7 +168,7 @@ func TestReadMessageErrors(t *testing.T) {
 		})
 	}
 	data := make([]byte, MaxBlockSize)
-	big := &Message{Blocks: []Block{{fakeCID(1), data}, {fakeCID(2), data}, {fakeCID(3), data}}}
+	big := &Message{Blocks: []Block{{CID: fakeCID(1), Data: data}, {CID: fakeCID(2), Data: data}, {CID: fakeCID(3), Data: data}}}
 	if err := WriteMessage(io.Discard, big); !errors.Is(err, ErrMessageTooLarge) {
 		t.Fatalf("WriteMessage of %d bytes: %v", big.Size(), err)
 	}

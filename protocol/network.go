@@ -39,7 +39,13 @@ var errSenderGone = errors.New("protocol: peer sender closed")
 // Receiver gets the messages peers send. ReceiveMessage is called from the
 // stream's read loop, so it must not block for long: slow receivers slow
 // that peer's stream (which is the intended back-pressure) but nothing else.
-// The receiver owns m after the call.
+//
+// Ownership: the receiver may keep m, its slices and its CIDs after the
+// call, except the bytes of its blocks: each Block's Data points into the
+// Network's pooled frame buffer, which is reused for the next frame as
+// soon as ReceiveMessage returns (rxFrame). A receiver that needs block
+// bytes later copies them during the call; the Client hands them to its
+// Blocks store, which must not keep the slice either (Blocks).
 type Receiver interface {
 	ReceiveMessage(ctx context.Context, from peer.ID, m *Message)
 }
@@ -338,14 +344,18 @@ func (n *Network) handleStream(st network.Stream) {
 			_ = st.Reset()
 			return
 		}
-		m, err := DecodeMessage(frame)
+		m, err := DecodeMessage(frame.bytes())
 		if err != nil {
+			frame.release()
 			n.log.Debug("bitswap: bad message from peer; resetting stream", "peer", p, "err", err)
 			_ = st.Reset()
 			return
 		}
-		n.traffic.received(p, len(frame), m)
+		n.traffic.received(p, len(frame.bytes()), m)
 		n.dispatch(p, m)
+		// The receivers are done with the block bytes (Receiver's rule),
+		// so the buffer can take the next frame of any stream.
+		frame.release()
 	}
 }
 

@@ -276,9 +276,17 @@ type bsRecorder struct {
 func newBsRecorder() *bsRecorder {
 	return &bsRecorder{msgs: make(chan *Message, 16), events: make(chan string, 16)}
 }
-func (r *bsRecorder) ReceiveMessage(_ context.Context, _ peer.ID, m *Message) { r.msgs <- m }
-func (r *bsRecorder) PeerConnected(p peer.ID)                                 { r.events <- "up " + p.String() }
-func (r *bsRecorder) PeerDisconnected(p peer.ID)                              { r.events <- "down " + p.String() }
+
+// ReceiveMessage keeps m, so it copies the block bytes first: they are the
+// network's receive buffer, reused once the call returns (Receiver).
+func (r *bsRecorder) ReceiveMessage(_ context.Context, _ peer.ID, m *Message) {
+	for i := range m.Blocks {
+		m.Blocks[i].Data = bytes.Clone(m.Blocks[i].Data)
+	}
+	r.msgs <- m
+}
+func (r *bsRecorder) PeerConnected(p peer.ID)    { r.events <- "up " + p.String() }
+func (r *bsRecorder) PeerDisconnected(p peer.ID) { r.events <- "down " + p.String() }
 
 func bsExpect[T any](t testing.TB, ch chan T) T {
 	t.Helper()
