@@ -64,8 +64,8 @@ func (h *wantHeap) Pop() any {
 type ledger struct {
 	p         peer.ID
 	wants     map[cid.Cid]*want
-	queue     wantHeap // want-have
-	blocks    wantHeap // want-block
+	queue     wantHeap  // want-have
+	blocks    wantHeap  // want-block
 	dontHaves []cid.Cid // refused wants (over the bound) that asked for DONT_HAVE
 	seq       uint64
 
