@@ -196,3 +196,50 @@ func drain(s *chanSender) []sent {
 		}
 	}
 }
+
+// TestServerChokeRanks: the rates the choker feeds the decision. A seeder
+// (receives from nobody) ranks by bytes taken plus bytes passed on (a block
+// it sent first to B that PeerHas then reports at another peer counts for
+// B, once); a leecher ranks by bytes received (tit-for-tat).
+func TestServerChokeRanks(t *testing.T) {
+	blks := seqBlocks(t, 2, 8000)
+	s := bsTestServer(t, DefaultServerConfig(), newMemStore(blks...), newChanSender())
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.mu.Lock()
+	for _, p := range []peer.ID{"A", "B", "C"} {
+		s.addSwarm(p)
+		s.newLedger(p).add(Entry{CID: blks[1].CID, WantType: WantBlock}, 10)
+	}
+	s.measure(t0, map[peer.ID]uint64{"A": 0, "B": 0, "C": 0})
+	s.mu.Unlock()
+	// B got block 0 first; C and A report holding it; B reports it too.
+	s.mu.Lock()
+	s.origin.take(blks[0].CID, "B")
+	s.origin.sized(blks[0].CID, 8000)
+	s.mu.Unlock()
+	s.PeerHas("B", blks[0].CID)
+	s.PeerHas("C", blks[0].CID)
+	s.PeerHas("A", blks[0].CID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if got := s.swarm["B"].pass; got != 8000 {
+		t.Fatalf("B passed on %d bytes; want 8000 (one block, credited once)", got)
+	}
+	regular := func(now time.Time, recv map[peer.ID]uint64) string {
+		s.measure(now, recv)
+		par, cands := s.chokeInputs(now, true)
+		par.Slots = 1
+		return string(decideChoke(par, chokeState{}, cands).Unchoked[0])
+	}
+	s.swarm["A"].sent = 10000 // A took twice what B took
+	s.swarm["B"].sent = 5000
+	if got := regular(t0.Add(10*time.Second), map[peer.ID]uint64{"A": 0, "B": 0, "C": 0}); got != "B" {
+		t.Fatalf("seeding: regular slot to %s; want B, which passes blocks on", got)
+	}
+	if !s.originOn {
+		t.Fatal("origin mode off with three interested swarm peers")
+	}
+	if got := regular(t0.Add(20*time.Second), map[peer.ID]uint64{"A": 0, "B": 0, "C": 50000}); got != "C" {
+		t.Fatalf("leeching: regular slot to %s; want C, the only one that gave back", got)
+	}
+}
