@@ -75,108 +75,134 @@ type chokeResult struct {
 
 // decideChoke returns the unchoked set for peers at par.Now.
 func decideChoke(par chokeParams, st chokeState, peers []chokeCandidate) chokeResult {
-	byID := make(map[peer.ID]*chokeCandidate, len(peers))
+	var opt *chokeCandidate
 	for i := range peers {
-		byID[peers[i].ID] = &peers[i]
-	}
-	waited := func(c *chokeCandidate) time.Time {
-		if c.Unchoked {
-			return par.Now
+		if peers[i].ID == st.Optimistic {
+			opt = &peers[i]
 		}
-		return c.LastUnchoked
 	}
 	// The optimistic pick survives while it is interested and its time is
 	// not up; a fill round never rotates it.
-	opt := byID[st.Optimistic]
 	if opt == nil || !opt.Interested || (par.Full && par.Now.Sub(st.OptimisticSince) >= par.OptimisticInterval) {
 		opt = nil
 	}
 	kept := opt != nil
-
-	// Regulars.
 	var regular []*chokeCandidate
 	if par.Full {
-		for i := range peers {
-			if c := &peers[i]; c.Interested && c != opt {
-				regular = append(regular, c)
-			}
-		}
-		slices.SortFunc(regular, func(a, b *chokeCandidate) int {
-			if !par.RoundRobin && a.Rate != b.Rate {
-				if a.Rate > b.Rate {
-					return -1
-				}
-				return 1
-			}
-			if !par.RoundRobin && a.Unchoked != b.Unchoked {
-				if a.Unchoked {
-					return -1
-				}
-				return 1
-			}
-			return compareWait(waited(a), waited(b), a.Tie, b.Tie)
-		})
-		regular = regular[:min(len(regular), par.Slots)]
+		regular = rankRegulars(par, peers, opt)
 	} else {
-		// Fill: keep the interested regulars, add the best-ranked waiting
-		// peers into free slots.
-		var waiting []*chokeCandidate
-		for i := range peers {
-			c := &peers[i]
-			switch {
-			case !c.Interested || c == opt:
-			case c.Unchoked && c.ID != st.Optimistic:
-				regular = append(regular, c)
-			case !c.Unchoked:
-				waiting = append(waiting, c)
-			}
-		}
-		slices.SortFunc(waiting, func(a, b *chokeCandidate) int {
-			if !par.RoundRobin && a.Rate != b.Rate {
-				if a.Rate > b.Rate {
-					return -1
-				}
-				return 1
-			}
-			return compareWait(a.LastUnchoked, b.LastUnchoked, a.Tie, b.Tie)
-		})
-		slices.SortFunc(regular, func(a, b *chokeCandidate) int { return compareWait(a.LastUnchoked, b.LastUnchoked, a.Tie, b.Tie) })
-		regular = regular[:min(len(regular), par.Slots)]
-		for _, c := range waiting {
-			if len(regular) >= par.Slots {
-				break
-			}
-			regular = append(regular, c)
-		}
+		regular = fillRegulars(par, st, peers, opt)
 	}
-
-	// A new optimistic pick: the interested peer outside the regulars that
-	// waited longest.
 	if opt == nil {
-		for i := range peers {
-			c := &peers[i]
-			if !c.Interested || slices.Contains(regular, c) {
-				continue
-			}
-			if opt == nil || compareWait(waited(c), waited(opt), c.Tie, opt.Tie) < 0 {
-				opt = c
-			}
-		}
+		opt = pickOptimistic(par, peers, regular)
 	}
 	next := chokeState{}
+	target := regular
 	if opt != nil {
 		next.Optimistic, next.OptimisticSince = opt.ID, par.Now
 		if kept {
 			next.OptimisticSince = st.OptimisticSince
 		}
+		target = append(regular, opt)
 	}
+	return chokeResult{Unchoked: admit(par, peers, target), State: next}
+}
 
-	// Admit: peers that stay unchoked keep their slot; peers choked now
-	// that are still sending hold theirs; new ones fill what is left.
-	target := append(regular, opt)
-	if opt == nil {
-		target = regular
+// waited is when c started waiting for an unchoke (now, if it has one).
+func waited(par chokeParams, c *chokeCandidate) time.Time {
+	if c.Unchoked {
+		return par.Now
 	}
+	return c.LastUnchoked
+}
+
+// byRate orders by Rate, higher first, unless the round ranks by waiting
+// alone; 0 means equal.
+func byRate(par chokeParams, a, b *chokeCandidate) int {
+	switch {
+	case par.RoundRobin || a.Rate == b.Rate:
+		return 0
+	case a.Rate > b.Rate:
+		return -1
+	}
+	return 1
+}
+
+// rankRegulars is a full round's regular set: the interested peers other
+// than the optimistic pick, best first, cut to Slots.
+func rankRegulars(par chokeParams, peers []chokeCandidate, opt *chokeCandidate) []*chokeCandidate {
+	var regular []*chokeCandidate
+	for i := range peers {
+		if c := &peers[i]; c.Interested && c != opt {
+			regular = append(regular, c)
+		}
+	}
+	slices.SortFunc(regular, func(a, b *chokeCandidate) int {
+		if r := byRate(par, a, b); r != 0 {
+			return r
+		}
+		if !par.RoundRobin && a.Unchoked != b.Unchoked {
+			if a.Unchoked {
+				return -1
+			}
+			return 1
+		}
+		return compareWait(waited(par, a), waited(par, b), a.Tie, b.Tie)
+	})
+	return regular[:min(len(regular), par.Slots)]
+}
+
+// fillRegulars is a fill round's regular set: the interested regulars
+// keep their slots, the best-ranked waiting peers take the free ones.
+func fillRegulars(par chokeParams, st chokeState, peers []chokeCandidate, opt *chokeCandidate) []*chokeCandidate {
+	var regular, waiting []*chokeCandidate
+	for i := range peers {
+		c := &peers[i]
+		switch {
+		case !c.Interested || c == opt:
+		case c.Unchoked && c.ID != st.Optimistic:
+			regular = append(regular, c)
+		case !c.Unchoked:
+			waiting = append(waiting, c)
+		}
+	}
+	slices.SortFunc(waiting, func(a, b *chokeCandidate) int {
+		if r := byRate(par, a, b); r != 0 {
+			return r
+		}
+		return compareWait(a.LastUnchoked, b.LastUnchoked, a.Tie, b.Tie)
+	})
+	slices.SortFunc(regular, func(a, b *chokeCandidate) int { return compareWait(a.LastUnchoked, b.LastUnchoked, a.Tie, b.Tie) })
+	regular = regular[:min(len(regular), par.Slots)]
+	for _, c := range waiting {
+		if len(regular) >= par.Slots {
+			break
+		}
+		regular = append(regular, c)
+	}
+	return regular
+}
+
+// pickOptimistic is a new optimistic unchoke: the interested peer outside
+// the regulars that waited longest, or nil.
+func pickOptimistic(par chokeParams, peers []chokeCandidate, regular []*chokeCandidate) *chokeCandidate {
+	var opt *chokeCandidate
+	for i := range peers {
+		c := &peers[i]
+		if !c.Interested || slices.Contains(regular, c) {
+			continue
+		}
+		if opt == nil || compareWait(waited(par, c), waited(par, opt), c.Tie, opt.Tie) < 0 {
+			opt = c
+		}
+	}
+	return opt
+}
+
+// admit returns the target peers that may upload now: peers that stay
+// unchoked keep their slot; peers choked now that are still sending
+// (Busy) hold theirs; new ones fill what is left, in target order.
+func admit(par chokeParams, peers []chokeCandidate, target []*chokeCandidate) []peer.ID {
 	held := 0
 	for i := range peers {
 		if c := &peers[i]; c.Busy && !slices.Contains(target, c) {
@@ -198,7 +224,7 @@ func decideChoke(par chokeParams, st chokeState, peers []chokeCandidate) chokeRe
 			room--
 		}
 	}
-	return chokeResult{Unchoked: out, State: next}
+	return out
 }
 
 // compareWait orders by waiting time (earlier = waited longer first; the
