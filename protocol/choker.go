@@ -41,6 +41,7 @@ type swarmPeer struct {
 	unchoked     bool
 	lastUnchoked time.Time
 	lastServed   time.Time
+	declared     bool // said it is interested (PeerInterested)
 	tie          uint64
 	// Byte counters and the rates derived from them at each full round.
 	recvBase       uint64 // ReceivedFrom at the last round
@@ -105,6 +106,24 @@ func (s *Server) addSwarm(p peer.ID) {
 		if len(l.blocks) > 0 {
 			s.pokeChoker()
 		}
+	}
+}
+
+// PeerInterested records the swarm extension's interest message from p:
+// a peer that says it is interested is a candidate for a slot even while
+// it has no want-blocks queued here (a peer that does not ask while choked,
+// as BitTorrent peers do not, is still unchoked in its turn). Want-blocks
+// queued here count as interest whatever p said.
+func (s *Server) PeerInterested(p peer.ID, yes bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp := s.swarm[p]
+	if sp == nil || sp.declared == yes {
+		return
+	}
+	sp.declared = yes
+	if yes && !sp.unchoked && s.unchokedCount() <= s.slots() {
+		s.pokeChoker()
 	}
 }
 
@@ -283,12 +302,12 @@ func (s *Server) chokeInputs(now time.Time, full bool) (chokeParams, []chokeCand
 	cands := make([]chokeCandidate, 0, len(s.swarm))
 	seeding, interested := true, 0
 	for p, sp := range s.swarm {
-		c := chokeCandidate{ID: p, Unchoked: sp.unchoked, LastUnchoked: sp.lastUnchoked, Tie: sp.tie}
+		c := chokeCandidate{ID: p, Unchoked: sp.unchoked, LastUnchoked: sp.lastUnchoked, Tie: sp.tie, Interested: sp.declared}
 		if l := s.ledgers[p]; l != nil && !l.gone {
 			c.Busy = l.building || l.sending > 0
 			// An unchoked peer whose wants are all on their way is still
 			// interested, and for a moment after (its next ones are coming).
-			c.Interested = len(l.blocks) > 0 || (sp.unchoked && (c.Busy || now.Sub(sp.lastServed) < interestGrace))
+			c.Interested = c.Interested || len(l.blocks) > 0 || (sp.unchoked && (c.Busy || now.Sub(sp.lastServed) < interestGrace))
 		}
 		if c.Interested {
 			interested++

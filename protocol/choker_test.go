@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -242,4 +243,47 @@ func TestServerChokeRanks(t *testing.T) {
 	if got := regular(t0.Add(20*time.Second), map[peer.ID]uint64{"A": 0, "B": 0, "C": 50000}); got != "C" {
 		t.Fatalf("leeching: regular slot to %s; want C, the only one that gave back", got)
 	}
+}
+
+// TestServerPeerInterested: a swarm peer that declares interest (the
+// extension's message) but queues no want-block while choked still gets a
+// slot; when it withdraws interest and has nothing queued, it loses it.
+func TestServerPeerInterested(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := DefaultServerConfig()
+		cfg.UploadSlots = 1
+		var mu sync.Mutex
+		var changes []string
+		s := bsTestServer(t, cfg, newMemStore(), newChanSender())
+		s.OnChoke(func(p peer.ID, choked bool) {
+			mu.Lock()
+			changes = append(changes, fmt.Sprintf("%s choked=%v", string(p), choked))
+			mu.Unlock()
+		})
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		s.SetSwarmPeer("quiet", true)
+		time.Sleep(2 * chokeFillInterval)
+		synctest.Wait()
+		if !s.Choking("quiet") {
+			t.Fatal("a swarm peer that wants nothing was unchoked")
+		}
+		s.PeerInterested("quiet", true)
+		synctest.Wait()
+		if s.Choking("quiet") {
+			t.Fatal("a peer that declared interest is still choked with a slot free")
+		}
+		s.PeerInterested("quiet", false)
+		time.Sleep(2 * chokeFillInterval)
+		synctest.Wait()
+		if !s.Choking("quiet") {
+			t.Fatal("a peer that withdrew interest keeps its slot")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if want := []string{"quiet choked=false", "quiet choked=true"}; !slices.Equal(changes, want) {
+			t.Fatalf("OnChoke calls %v, want %v", changes, want)
+		}
+	})
 }
