@@ -70,6 +70,13 @@ type StoreConfig struct {
 type TransferConfig struct {
 	UploadLimit           int64 `toml:"upload_limit"`
 	AnnounceWhileFetching bool  `toml:"announce_while_fetching"`
+	// UploadSlots is how many swarm peers this node uploads to at once
+	// besides the optimistic unchoke; 0 sizes it from the uplink.
+	UploadSlots int `toml:"upload_slots"`
+	// SwarmAllPeers treats every peer as a shoal swarm peer for upload
+	// slots, for simulations run before the swarm extension; never set it
+	// on a node that serves Kubo peers (they would be choked untold).
+	SwarmAllPeers bool `toml:"swarm_all_peers"`
 	// NoProgressTimeout ends a fetch that received nothing new for this
 	// long (peers that take requests and never answer); 0 never does.
 	NoProgressTimeout Duration `toml:"no_progress_timeout"`
@@ -200,6 +207,9 @@ func (c Config) Validate() error {
 	if c.Transfer.UploadLimit < 0 {
 		return bad("transfer.upload_limit is negative: use 0 for unlimited")
 	}
+	if c.Transfer.UploadSlots < 0 {
+		return bad("transfer.upload_slots is negative: use 0 to size the slots from the uplink")
+	}
 	if c.Resources.ConnsLow <= 0 || c.Resources.ConnsHigh < c.Resources.ConnsLow {
 		return bad("resources.conns_low (%d) and conns_high (%d) must be positive with low <= high", c.Resources.ConnsLow, c.Resources.ConnsHigh)
 	}
@@ -329,6 +339,10 @@ verify_on_read = %v
 [transfer]
 # Upload limit for the whole node in bytes per second. 0 = unlimited.
 upload_limit = %d
+# Peers running shoal are uploaded to a few at a time (BitTorrent's
+# choking): this many, plus one rotating optimistic slot. 0 = sized from
+# the uplink (at least 4). Kubo and other Bitswap peers are not limited.
+upload_slots = %d
 # Announce a root as soon as verified blocks of it arrive, so peers can
 # fetch from this node while it is still downloading.
 announce_while_fetching = %v
@@ -352,7 +366,7 @@ conns_high = %d
 		cfg.Network.DHTMode, cfg.Network.SwarmKey, cfg.API.Addr, cfg.API.GatewayAddr, cfg.API.Token, cfg.API.TokenFile,
 		cfg.API.MaxConns, cfg.API.GatewayMaxConns,
 		cfg.Store.CapacityBytes, cfg.Store.Sync, cfg.Store.VerifyOnRead, cfg.Transfer.UploadLimit,
-		cfg.Transfer.AnnounceWhileFetching, cfg.Transfer.NoProgressTimeout.Duration.String(), cfg.Transfer.SearchTimeout.Duration.String(), cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs,
+		cfg.Transfer.UploadSlots, cfg.Transfer.AnnounceWhileFetching, cfg.Transfer.NoProgressTimeout.Duration.String(), cfg.Transfer.SearchTimeout.Duration.String(), cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs,
 		cfg.Resources.ConnsLow, cfg.Resources.ConnsHigh)
 	return writeFileAtomic(filepath.Join(cfg.Home, ConfigFile), []byte(b.String()), 0o600)
 }

@@ -214,6 +214,7 @@ func TestConfigFileErrors(t *testing.T) {
 		{"open API", "[api]\naddr = \"0.0.0.0:5080\"\n", "api.token"},
 		{"two tokens", "[api]\ntoken = \"a\"\ntoken_file = \"/run/secrets/shoal\"\n", "api.token and api.token_file are both set"},
 		{"no connections", "[api]\nmax_conns = 0\n", "api.max_conns (0)"},
+		{"negative slots", "[transfer]\nupload_slots = -1\n", "transfer.upload_slots is negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			home := t.TempDir()
@@ -227,7 +228,9 @@ func TestConfigFileErrors(t *testing.T) {
 		})
 	}
 	home := t.TempDir()
-	if err := WriteConfig(DefaultConfig(home)); err != nil {
+	def := DefaultConfig(home)
+	def.Transfer.UploadSlots = 3
+	if err := WriteConfig(def); err != nil {
 		t.Fatal(err)
 	}
 	// An open API address loads when an override supplies the token (as
@@ -248,7 +251,7 @@ func TestConfigFileErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the written default config does not load: %v", err)
 	}
-	if cfg.Network.Network != "shoal" || !cfg.Network.MDNS || cfg.API.Addr != "127.0.0.1:5080" {
+	if cfg.Network.Network != "shoal" || !cfg.Network.MDNS || cfg.API.Addr != "127.0.0.1:5080" || cfg.Transfer.UploadSlots != 3 {
 		t.Fatalf("round-tripped config = %+v", cfg)
 	}
 }

@@ -18,6 +18,12 @@
 //   - server.go, server_batch.go, ledger.go, ratelimit.go: answering wants
 //     with bounded per-peer ledgers, round-robin across peers, batched
 //     responses and a node-wide upload limit.
+//   - choke.go, choker.go, origin.go: upload slots for swarm peers (peers
+//     that negotiated the shoal swarm extension): the choke decision, a
+//     pure function (tit-for-tat among leechers, seeding rank, optimistic
+//     unchoke), the choker loop that feeds and applies it, and origin mode
+//     (least-sent blocks first, credit for passing blocks on). Other
+//     peers are never choked and keep their round-robin turn.
 //   - scheduler*.go, window.go, peerscore.go, fetch_error.go: the fetch
 //     scheduler, a deterministic state machine without I/O (which block to
 //     ask which peer, window sizes, stalls, endgame, failure), and the

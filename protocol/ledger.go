@@ -26,13 +26,16 @@ type want struct {
 // wantHeap orders queued wants by priority (high first), then arrival.
 type wantHeap []*want
 
-func (h wantHeap) Len() int { return len(h) }
-func (h wantHeap) Less(i, j int) bool {
-	if h[i].e.Priority != h[j].e.Priority {
-		return h[i].e.Priority > h[j].e.Priority
+// before reports whether a is served before b: priority, then arrival.
+func before(a, b *want) bool {
+	if a.e.Priority != b.e.Priority {
+		return a.e.Priority > b.e.Priority
 	}
-	return h[i].seq < h[j].seq
+	return a.seq < b.seq
 }
+
+func (h wantHeap) Len() int           { return len(h) }
+func (h wantHeap) Less(i, j int) bool { return before(h[i], h[j]) }
 func (h wantHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].index, h[j].index = i, j
@@ -54,12 +57,20 @@ func (h *wantHeap) Pop() any {
 // ledger is the server's state for one peer. All fields are guarded by the
 // Server's mutex. Memory is bounded: at most maxWants wants (queued, in
 // flight or waiting) and at most maxWants pending DONT_HAVE answers.
+//
+// Queued want-haves and want-blocks sit in two heaps, so that a choked
+// swarm peer's want-haves are still answered while its want-blocks wait
+// (a queued want is in the heap of its WantType).
 type ledger struct {
 	p         peer.ID
 	wants     map[cid.Cid]*want
-	queue     wantHeap
+	queue     wantHeap  // want-have
+	blocks    wantHeap  // want-block
 	dontHaves []cid.Cid // refused wants (over the bound) that asked for DONT_HAVE
 	seq       uint64
+
+	swarm  bool // a swarm peer: its want-blocks are subject to choking
+	choked bool // swarm peer not unchoked: its want-blocks wait
 
 	queued   bool // in the server's ready ring
 	building bool // a worker is answering its wants
@@ -72,7 +83,19 @@ func newLedger(p peer.ID) *ledger {
 	return &ledger{p: p, wants: make(map[cid.Cid]*want)}
 }
 
-func (l *ledger) hasWork() bool { return len(l.queue) > 0 || len(l.dontHaves) > 0 }
+func (l *ledger) hasWork() bool {
+	return len(l.queue) > 0 || len(l.dontHaves) > 0 || (!l.choked && len(l.blocks) > 0)
+}
+
+// heapOf is the heap a want of type t queues in.
+func (l *ledger) heapOf(t WantType) *wantHeap {
+	if t == WantBlock {
+		return &l.blocks
+	}
+	return &l.queue
+}
+
+func (l *ledger) push(w *want) { heap.Push(l.heapOf(w.e.WantType), w) }
 
 // add records a want. An existing want for the same CID is updated in place
 // (want-block wins over want-have). Past maxWants the want is refused: it
@@ -82,14 +105,17 @@ func (l *ledger) add(e Entry, maxWants int) {
 		if w.e.WantType == WantBlock {
 			e.WantType = WantBlock
 		}
-		w.e = e
 		switch {
 		case w.index >= 0:
-			heap.Fix(&l.queue, w.index)
+			heap.Remove(l.heapOf(w.e.WantType), w.index)
+			w.e = e
+			l.push(w)
 		case w.inflight:
+			w.e = e
 			w.dirty = true
 		default: // waiting: ask the blockstore again, the block may be here now
-			heap.Push(&l.queue, w)
+			w.e = e
+			l.push(w)
 		}
 		return
 	}
@@ -103,7 +129,7 @@ func (l *ledger) add(e Entry, maxWants int) {
 	l.seq++
 	w := &want{e: e, seq: l.seq, index: -1}
 	l.wants[e.CID] = w
-	heap.Push(&l.queue, w)
+	l.push(w)
 }
 
 func (l *ledger) cancel(c cid.Cid) {
@@ -113,7 +139,7 @@ func (l *ledger) cancel(c cid.Cid) {
 	}
 	delete(l.wants, c)
 	if w.index >= 0 {
-		heap.Remove(&l.queue, w.index)
+		heap.Remove(l.heapOf(w.e.WantType), w.index)
 	}
 }
 
@@ -122,17 +148,38 @@ func (l *ledger) clear() {
 	for _, w := range l.queue {
 		w.index = -1
 	}
+	for _, w := range l.blocks {
+		w.index = -1
+	}
 	clear(l.wants)
 	l.queue = l.queue[:0]
+	l.blocks = l.blocks[:0]
 	l.dontHaves = nil
 }
 
-// pop takes the most urgent queued want and marks it in flight.
-func (l *ledger) pop() *want {
-	if len(l.queue) == 0 {
+// pop takes the most urgent queued want and marks it in flight; a choked
+// peer's want-blocks stay queued. With fresh set (origin mode), the
+// want-block whose block was sent least often goes first, priority only
+// breaking ties (a scan: the heap is ordered by priority alone, and the
+// counts change as other peers are served).
+func (l *ledger) pop(fresh *sentCounts) *want {
+	var w *want
+	if len(l.queue) > 0 {
+		w = l.queue[0]
+	}
+	if !l.choked && len(l.blocks) > 0 {
+		b := l.blocks[0]
+		if fresh != nil {
+			b = fresh.least(l.blocks)
+		}
+		if w == nil || before(b, w) {
+			w = b
+		}
+	}
+	if w == nil {
 		return nil
 	}
-	w := heap.Pop(&l.queue).(*want)
+	heap.Remove(l.heapOf(w.e.WantType), w.index)
 	w.inflight, w.dirty = true, false
 	return w
 }
@@ -160,7 +207,7 @@ func (l *ledger) finish(w *want, o outcome) {
 	case served:
 		delete(l.wants, w.e.CID)
 	case deferred:
-		heap.Push(&l.queue, w)
+		l.push(w)
 	}
 }
 
@@ -170,6 +217,6 @@ func (l *ledger) wake(c cid.Cid) bool {
 	if w == nil || w.index >= 0 || w.inflight {
 		return false
 	}
-	heap.Push(&l.queue, w)
+	l.push(w)
 	return true
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -49,6 +51,29 @@ type ServerConfig struct {
 	// UploadBytesPerSecond limits the bytes of all responses together;
 	// 0 means unlimited.
 	UploadBytesPerSecond int64
+	// UploadSlots is how many swarm peers are unchoked at once besides the
+	// optimistic unchoke (choker.go); 0 sizes it from the uplink: the
+	// UploadBytesPerSecond limit if set, else the measured peak upload
+	// rate, one slot per 5 Mbit/s, at least 4 (BitTorrent's 4 + 1) and
+	// at most 16. Peers without the swarm extension are never choked.
+	UploadSlots int
+	// ChokeInterval is the rechoke round: rates are re-measured and the
+	// regular slots re-ranked (BitTorrent's 10 s). Between rounds idle
+	// slots are handed on every second.
+	ChokeInterval time.Duration
+	// OptimisticUnchokeInterval is how long an optimistic unchoke lasts
+	// before it rotates to the peer that waited longest.
+	OptimisticUnchokeInterval time.Duration
+	// ReceivedFrom returns the block bytes this node has received from p
+	// (a counter that only grows while p is connected); the tit-for-tat
+	// rank of a leecher's swarm peers. Nil: every peer ranks as if it
+	// gave nothing back (seeding rules). It must not call the Server.
+	ReceivedFrom func(p peer.ID) uint64
+	// SwarmAllPeers treats every peer as a swarm peer (as if SetSwarmPeer
+	// were called on its first want). For simulations that measure
+	// choking before the swarm extension exists; never in production,
+	// where a Kubo peer would be choked without being told.
+	SwarmAllPeers bool
 	// IsNotFound tells a "not found" from a real blockstore failure; both
 	// are answered as "don't have", but real failures are logged. Nil means
 	// every error is "not found".
@@ -63,7 +88,14 @@ func DefaultServerConfig() ServerConfig {
 		MaxWantsPerPeer:  1024,
 		MaxInflightSends: 32,
 		MaxBatchBytes:    1 << 20,
-		Logger:           slog.New(slog.DiscardHandler),
+		ChokeInterval:    10 * time.Second,
+		// Ten seconds, one choke round (BitTorrent's 30 s is three): an
+		// optimistic slot has a fifth of a 20 Mbit/s uplink, so it moves a
+		// few 1 MiB blocks in 10 s — enough for a newcomer to start
+		// trading — and a crowd of 30 gets its first blocks from the
+		// optimistic rotation within minutes rather than a quarter hour.
+		OptimisticUnchokeInterval: 10 * time.Second,
+		Logger:                    slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -80,6 +112,12 @@ func (c ServerConfig) Validate() error {
 		return fmt.Errorf("protocol: ServerConfig.MaxBatchBytes must be in (0, %d] so a batch plus one block fits a message", maxBatchBytes)
 	case c.UploadBytesPerSecond < 0:
 		return errors.New("protocol: ServerConfig.UploadBytesPerSecond must be >= 0 (0 = unlimited)")
+	case c.UploadSlots < 0:
+		return errors.New("protocol: ServerConfig.UploadSlots must be >= 0 (0 = sized from the uplink)")
+	case c.ChokeInterval < 100*time.Millisecond:
+		return errors.New("protocol: ServerConfig.ChokeInterval must be at least 100ms (BitTorrent uses 10s)")
+	case c.OptimisticUnchokeInterval < c.ChokeInterval:
+		return errors.New("protocol: ServerConfig.OptimisticUnchokeInterval must be at least ChokeInterval (it rotates at a choke round)")
 	case c.Logger == nil:
 		return errors.New("protocol: ServerConfig.Logger must be set (use slog.New(slog.DiscardHandler) for none)")
 	}
@@ -110,6 +148,18 @@ type Server struct {
 	ledgers map[peer.ID]*ledger
 	ring    []*ledger // peers with work, served front to back
 	total   PeerStats // all peers, including departed ones
+
+	// Upload slots (choker.go) and origin mode (origin.go).
+	swarm     map[peer.ID]*swarmPeer
+	chokeSt   chokeState
+	onChoke   func(peer.ID, bool)
+	chokeWake chan struct{}
+	tieSeed   maphash.Seed
+	origin    *sentCounts
+	originOn  bool
+	lastRound time.Time
+	sentBase  uint64  // total.BytesSent at lastRound
+	upPeak    float64 // bytes/s
 }
 
 // NewServer returns a Server reading from bs and answering through sender.
@@ -127,6 +177,10 @@ func NewServer(cfg ServerConfig, bs Blockstore, sender MessageSender) (*Server, 
 		ctx:   ctx, cancel: cancel,
 		ledgers:   make(map[peer.ID]*ledger),
 		sendSlots: make(chan struct{}, cfg.MaxInflightSends),
+		swarm:     make(map[peer.ID]*swarmPeer),
+		chokeWake: make(chan struct{}, 1),
+		tieSeed:   maphash.MakeSeed(),
+		origin:    newSentCounts(),
 	}
 	s.cond = sync.NewCond(&s.mu)
 	return s, nil
@@ -150,6 +204,11 @@ func (s *Server) Start() error {
 			s.work()
 		}()
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.chokeLoop()
+	}()
 	return nil
 }
 
@@ -174,8 +233,7 @@ func (s *Server) ReceiveMessage(_ context.Context, from peer.ID, m *Message) {
 	}
 	l := s.ledgers[from]
 	if l == nil {
-		l = newLedger(from)
-		s.ledgers[from] = l
+		l = s.newLedger(from)
 	}
 	refusedBefore := l.stats.WantsRefused
 	if m.Full {
@@ -194,6 +252,29 @@ func (s *Server) ReceiveMessage(_ context.Context, from peer.ID, m *Message) {
 	}
 	s.total.WantsRefused += l.stats.WantsRefused - refusedBefore
 	s.schedule(l)
+	s.wantSlot(l)
+}
+
+// newLedger makes and registers p's ledger, a swarm peer's choked unless
+// unchoked already. Caller holds s.mu.
+func (s *Server) newLedger(p peer.ID) *ledger {
+	l := newLedger(p)
+	s.ledgers[p] = l
+	if s.cfg.SwarmAllPeers {
+		s.addSwarm(p)
+	}
+	if sp := s.swarm[p]; sp != nil {
+		l.swarm, l.choked = true, !sp.unchoked
+	}
+	return l
+}
+
+// wantSlot asks for a fill round when a choked swarm peer has want-blocks
+// waiting and a slot may be free. Caller holds s.mu.
+func (s *Server) wantSlot(l *ledger) {
+	if l.choked && len(l.blocks) > 0 && s.unchokedCount() <= s.slots() {
+		s.pokeChoker()
+	}
 }
 
 // NotifyNewBlocks tells the server these blocks are now in the blockstore,
@@ -208,6 +289,7 @@ func (s *Server) NotifyNewBlocks(cids ...cid.Cid) {
 		}
 		if woke {
 			s.schedule(l)
+			s.wantSlot(l)
 		}
 	}
 }
@@ -222,6 +304,12 @@ func (s *Server) PeerDisconnected(p peer.ID) {
 	if l := s.ledgers[p]; l != nil {
 		l.gone = true
 		delete(s.ledgers, p)
+	}
+	if sp := s.swarm[p]; sp != nil {
+		delete(s.swarm, p)
+		if sp.unchoked {
+			s.pokeChoker()
+		}
 	}
 }
 
@@ -300,6 +388,9 @@ func (s *Server) work() {
 			s.mu.Lock()
 			l.sending--
 			s.schedule(l)
+			if l.choked && l.sending == 0 && !l.building {
+				s.pokeChoker() // its slot is free now
+			}
 			s.mu.Unlock()
 			<-s.sendSlots
 		}()

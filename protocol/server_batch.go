@@ -1,6 +1,8 @@
 package protocol
 
 import (
+	"time"
+
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -47,8 +49,11 @@ func (s *Server) buildBatch(l *ledger) *batch {
 			if len(l.dontHaves) > 0 {
 				refused = l.dontHaves[0]
 				l.dontHaves = l.dontHaves[1:]
-			} else if w = l.pop(); w != nil {
+			} else if w = l.pop(s.freshFor(l)); w != nil {
 				e = w.e
+				if e.WantType == WantBlock {
+					s.origin.take(e.CID, l.p)
+				}
 			}
 		}
 		s.mu.Unlock()
@@ -61,6 +66,13 @@ func (s *Server) buildBatch(l *ledger) *batch {
 		}
 		o := s.answer(e, b)
 		s.mu.Lock()
+		if e.WantType == WantBlock {
+			if o == served && len(b.m.Blocks) > 0 {
+				s.origin.sized(e.CID, len(b.m.Blocks[len(b.m.Blocks)-1].Data))
+			} else {
+				s.origin.untake(e.CID)
+			}
+		}
 		l.finish(w, o)
 		s.mu.Unlock()
 		if o == deferred {
@@ -68,6 +80,15 @@ func (s *Server) buildBatch(l *ledger) *batch {
 		}
 	}
 	return b
+}
+
+// freshFor is the send counts a swarm peer's want-blocks are ordered by in
+// origin mode, else nil (priority order). Caller holds s.mu.
+func (s *Server) freshFor(l *ledger) *sentCounts {
+	if l.swarm && s.originOn {
+		return s.origin
+	}
+	return nil
 }
 
 // fits reports whether a block of n bytes may join b: within the budget, or
@@ -155,6 +176,10 @@ func (s *Server) sendBatch(l *ledger, b *batch) {
 	b.stats.BytesSent = uint64(size)
 	l.stats.add(b.stats)
 	s.total.add(b.stats)
+	if sp := s.swarm[l.p]; sp != nil && b.stats.BlockBytesSent > 0 {
+		sp.sent += b.stats.BlockBytesSent
+		sp.lastServed = time.Now()
+	}
 }
 
 // PeerStats returns the stats of peers that have a ledger (connected peers

@@ -121,3 +121,16 @@ func (s *PeerStats) add(o PeerStats) {
 	s.SendErrors += o.SendErrors
 	s.QueuedWants += o.QueuedWants
 }
+
+// BlockBytesFrom returns the block bytes received from p while it has been
+// connected (0 for a peer not connected): the server's tit-for-tat input
+// (ServerConfig.ReceivedFrom). Blocks nobody asked for count too, but a peer
+// that sends them is banned by the client, so they do not buy a slot.
+func (n *Network) BlockBytesFrom(p peer.ID) uint64 {
+	n.traffic.mu.Lock()
+	defer n.traffic.mu.Unlock()
+	if s := n.traffic.byPeer[p]; s != nil {
+		return s.BlockBytesReceived
+	}
+	return 0
+}

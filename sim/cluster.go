@@ -111,7 +111,7 @@ func (c *Cluster) start(cn *clusterNode) error {
 	}
 	c.net.revive(sh.host.ID())
 	name := fmt.Sprint(cn.index - 1)
-	n, err := startNode(c.ctx, sh, cn.store, boot, name, c.log.With("node", name))
+	n, err := startNode(c.ctx, sh, cn.store, boot, name, false, c.log.With("node", name))
 	if err != nil {
 		return err
 	}
@@ -269,8 +269,9 @@ func memStore() blockstore.Store {
 }
 
 // startNode builds the node called name on sh with store and starts it,
-// bootstrapping from boot (a multiaddr) unless it is "".
-func startNode(ctx context.Context, sh *simHost, store blockstore.Store, boot, name string, log *slog.Logger) (*node.Node, error) {
+// bootstrapping from boot (a multiaddr) unless it is "", treating every
+// peer as a swarm peer if swarmAll (Options.SwarmAllPeers).
+func startNode(ctx context.Context, sh *simHost, store blockstore.Store, boot, name string, swarmAll bool, log *slog.Logger) (*node.Node, error) {
 	cfg := node.DefaultConfig("")
 	cfg.Network.Listen = []string{sh.host.Addrs()[0].String()}
 	cfg.Network.MDNS = false
@@ -278,6 +279,7 @@ func startNode(ctx context.Context, sh *simHost, store blockstore.Store, boot, n
 		cfg.Network.Bootstrap = []string{boot}
 	}
 	cfg.Store.Sync = false
+	cfg.Transfer.SwarmAllPeers = swarmAll
 	cfg.Logger = log
 	n, err := node.NewWithParts(cfg, node.Parts{Host: sh.host, Store: store})
 	if err != nil {

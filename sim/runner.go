@@ -26,6 +26,10 @@ type Options struct {
 	Commit string
 	// Mode is "virtual" (inside a testing/synctest bubble) or "real".
 	Mode string
+	// SwarmAllPeers makes every node treat every peer as a swarm peer for
+	// upload slots (node's transfer.swarm_all_peers), to measure choking
+	// and origin mode before the swarm extension negotiates it.
+	SwarmAllPeers bool
 }
 
 // Progress is a snapshot of a running simulation for a progress line.
@@ -207,7 +211,7 @@ func (r *run) start(sn *simNode) error {
 		sn.corrupt = &corruptStore{Store: store}
 		store = sn.corrupt
 	}
-	n, err := startNode(r.ctx, sh, store, r.boot, sn.name, r.log.With("node", sn.name))
+	n, err := startNode(r.ctx, sh, store, r.boot, sn.name, r.opts.SwarmAllPeers, r.log.With("node", sn.name))
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ func newSimCmd(g *globalFlags) *cobra.Command {
 		realTime bool
 		runner   string
 		image    string
+		swarmAll bool
 	)
 	cmd := &cobra.Command{
 		Use:   "sim PLAN",
@@ -76,7 +77,7 @@ latency matrices or partitions are refused.`,
 			stderr := cmd.ErrOrStderr()
 			prog := newSimProgress(stderr)
 			res, err := runSimPlan(cmd.Context(), p, runner, realTime, image, stderr, sim.Options{
-				Logger: log, Commit: buildVersion().Commit, Progress: prog.show,
+				Logger: log, Commit: buildVersion().Commit, Progress: prog.show, SwarmAllPeers: swarmAll,
 			})
 			prog.finish()
 			if err != nil {
@@ -111,6 +112,7 @@ latency matrices or partitions are refused.`,
 	cmd.Flags().BoolVar(&realTime, "real-time", false, "pace the simulated links by the machine's clock instead of virtual time (calibration; --runner process)")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "log every node's debug output to stderr")
 	cmd.Flags().StringVar(&runner, "runner", "process", "process (every node in this process, on simulated links) or docker (a container per node, real addresses, links not shaped)")
+	cmd.Flags().BoolVar(&swarmAll, "swarm-all-peers", false, "treat every peer as a shoal swarm peer for upload slots (choking, origin mode), as if every pair negotiated the swarm extension (--runner process)")
 	cmd.Flags().StringVar(&image, "image", "shoal:dev", "with --runner docker: the shoal image to run (make image builds shoal:dev)")
 	return cmd
 }
