@@ -167,6 +167,8 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		return fmt.Sprintf("%.2f", *v)
 	},
 	"mib": func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
+	"pct": func(v float64) string { return fmt.Sprintf("%.0f", 100*v) },
+	"first": func(n int, fl []Flow) []Flow { return fl[:min(n, len(fl))] },
 }).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>shoal sim: {{.R.Plan}}</title>
 <style>
@@ -188,6 +190,7 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 <h2>At a glance</h2>
 <table>
 <tr><th>fetchers complete</th><td>{{.S.Delivered}}</td><th>p50 / p99 ÷ T_min</th><td>{{f2 .R.P50OverTmin}} / {{f2 .R.P99OverTmin}}</td></tr>
+<tr><th>blocks from other fetchers</th><td>{{pct .S.PeerFraction}} %</td><th></th><td></td></tr>
 <tr><th>seeders' copies of the file</th><td>{{printf "%.2f" .S.SeederCopies}} (blocks) / {{printf "%.2f" .S.SeederWireCopies}} (wire)</td><th>wire bytes ÷ content delivered</th><td>{{f2 .S.WireOverContent}} (blocks: {{f2 .S.BlockOverContent}})</td></tr>
 </table>
 <p>The seeders' copies say how much of the swarm the origin carried (1 is the least: every block left it once); wire bytes ÷ content is every node's upload over F × fetchers completed (1 is no overhead and no duplicate).</p>
@@ -199,7 +202,7 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 <h2>Bytes sent per node (who carried the swarm)</h2>{{.Served}}
 <h2>Who sent how much to whom (top {{len .S.TopFlows}} of {{.S.FlowsTotal}} flows, block bytes)</h2>{{if .Flows}}{{.Flows}}
 <table><tr><th>from</th><th>to</th><th>MiB</th></tr>
-{{range .S.TopFlows}}<tr><td>{{.From}}</td><td>{{.To}}</td><td>{{mib .Bytes}}</td></tr>
+{{range first 10 .S.TopFlows}}<tr><td>{{.From}}</td><td>{{.To}}</td><td>{{mib .Bytes}}</td></tr>
 {{end}}</table>{{else}}<p>No node recorded blocks received from a peer.</p>{{end}}
 <h2>Bandwidth over time</h2>{{.BW}}
 {{if .Hops}}<h2>DHT lookup hops (histogram)</h2>{{.Hops}}{{end}}

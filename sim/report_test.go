@@ -127,6 +127,10 @@ func TestReportStory(t *testing.T) {
 			t.Errorf("flow %d = %v, want %v", i, sw.TopFlows[i], want[i])
 		}
 	}
+	// 13 MiB of blocks received, 6 of them from the seeder.
+	if sw.PeerFraction != 7.0/13 {
+		t.Errorf("peer fraction = %v, want 7/13", sw.PeerFraction)
+	}
 	counts, maxHops, maxCount := res.hops()
 	if counts[2] != 1 || counts[3] != 2 || maxHops != 3 || maxCount != 2 {
 		t.Errorf("hops = %v (max %d, most %d), want 2:1 3:2", counts, maxHops, maxCount)
@@ -142,7 +146,7 @@ func TestReportStory(t *testing.T) {
 	}
 	html := string(b)
 	for _, s := range []string{
-		"At a glance", "1.50 (blocks) / 1.75 (wire)", "1.00 (blocks: 1.08)",
+		"At a glance", "1.50 (blocks) / 1.75 (wire)", "1.00 (blocks: 1.08)", "<td>54 %</td>",
 		"completion time ÷ T_min", "T_min = 4.00 s", // the CDF against the bound
 		"who carried the swarm", "l-0: 5.0 MiB", // bytes up per node, sorted
 		"top 5 of 5 flows", "seeder-0 → l-0: 4.0 MiB", // the flow graph and its table
@@ -159,7 +163,7 @@ func TestReportStory(t *testing.T) {
 
 	var sum bytes.Buffer
 	res.WriteSummary(&sum)
-	for _, s := range []string{"seeders sent 1.50 copies", "(1.75 on the wire)", "wire bytes ÷ content delivered 1.00", "block bytes ÷ content 1.08",
+	for _, s := range []string{"seeders sent 1.50 copies", "(1.75 on the wire), fetchers 54 % of the blocks", "wire bytes ÷ content delivered 1.00", "block bytes ÷ content 1.08",
 		"top flows (of 5): seeder-0→l-0 4.0 MiB, l-0→l-2 3.0 MiB", "DHT lookup hops: 2 hops: 1, 3 hops: 2"} {
 		if !strings.Contains(sum.String(), s) {
 			t.Errorf("summary lacks %q:\n%s", s, sum.String())

@@ -17,6 +17,10 @@ type Swarm struct {
 	// SeederWireCopies the same by their wire bytes up.
 	SeederCopies     float64 `json:"seeder_copies"`
 	SeederWireCopies float64 `json:"seeder_wire_copies"`
+	// PeerFraction is the share of the block bytes fetchers received
+	// that came from other fetchers rather than seeders: near 0 when the
+	// seeders carried the swarm alone.
+	PeerFraction float64 `json:"peer_fraction"`
 	// Delivered is the fetchers that completed: F × Delivered content
 	// bytes reached fetchers.
 	Delivered int `json:"delivered"`
@@ -77,6 +81,9 @@ func (res *Results) swarm() *Swarm {
 	if f > 0 {
 		s.SeederCopies = float64(seederBlocks) / f
 		s.SeederWireCopies = float64(seederWire) / f
+	}
+	if blocks > 0 {
+		s.PeerFraction = float64(blocks-seederBlocks) / float64(blocks)
 	}
 	if s.Delivered > 0 && f > 0 {
 		w := float64(wire) / (f * float64(s.Delivered))
@@ -171,8 +178,8 @@ func (s *Swarm) writeText(w io.Writer, flows int) {
 		}
 		return fmt.Sprintf("%.2f", *v)
 	}
-	fmt.Fprintf(w, "swarm: seeders sent %.2f copies of the content (%.2f on the wire); wire bytes ÷ content delivered %s, block bytes ÷ content %s (%d fetchers completed)\n",
-		s.SeederCopies, s.SeederWireCopies, f2(s.WireOverContent), f2(s.BlockOverContent), s.Delivered)
+	fmt.Fprintf(w, "swarm: seeders sent %.2f copies of the content (%.2f on the wire), fetchers %.0f %% of the blocks; wire bytes ÷ content delivered %s, block bytes ÷ content %s (%d fetchers completed)\n",
+		s.SeederCopies, s.SeederWireCopies, 100*s.PeerFraction, f2(s.WireOverContent), f2(s.BlockOverContent), s.Delivered)
 	if len(s.TopFlows) == 0 {
 		return
 	}
