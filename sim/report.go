@@ -166,8 +166,8 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return fmt.Sprintf("%.2f", *v)
 	},
-	"mib": func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
-	"pct": func(v float64) string { return fmt.Sprintf("%.0f", 100*v) },
+	"mib":   func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
+	"pct":   func(v float64) string { return fmt.Sprintf("%.0f", 100*v) },
 	"first": func(n int, fl []Flow) []Flow { return fl[:min(n, len(fl))] },
 }).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>shoal sim: {{.R.Plan}}</title>
