@@ -68,11 +68,17 @@
 //	               records (member) and how records become Results
 //	runner.go      Run: the timeline, fetches, sampling, verification
 //	docker.go      RunDocker: the plan's nodes as containers, driven by the CLI
+//	dockerlink.go  a container's link shaped from the host: tc token buckets on
+//	               both ends of its veth, latency, partition rules, counters
+//	delay_*.go     the latency: packets held in an NFQUEUE the runner serves
+//	nfqueue.go     the nfnetlink queue's messages (parsing and building)
 //	lookup.go      DHT lookups with hops from kad-dht query events
 //	byzantine.go   the corrupting store of byzantine nodes
 //	results.go     Results (results.json), TMin (Kumar–Ross), percentiles
 //	expect.go      checking expectations
 //	report.go      report.html and the terminal summary
+//	swarm.go       how the content got around: seeders' copies, wire ÷
+//	               content, top flows (and their graph)
 //	svg.go         the inline SVG charts
 //	wallclock_*.go the real clock, read around synctest's fake one
 //	cluster.go     NewCluster: n nodes on the simulated network for tests,

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -32,11 +33,15 @@ type DockerOptions struct {
 // hashed, churners are killed (`docker kill`) at their leave time. It
 // returns the same Results as Run.
 //
-// Links are not shaped (the image has no tc): the network is the host's
-// bridge, so completion times are those of real, fast links, while T_min
-// is still computed from the plan's links. Byzantine and lookup nodes,
-// the latency matrix and partitions are not run here: the plan is
-// refused with the reason.
+// Every container's link is shaped from the host to its group's
+// up_mbit, down_mbit and latency_ms (containerLink: token buckets on both
+// ends of its veth, packets held in an NFQUEUE for the latency), so T_min
+// holds for a container run as for the in-process one; a partition drops
+// packets between the sides' addresses inside each container. Shaping
+// needs root on a Linux host. Each node's bytes are its veth's counters
+// and its memory the peak RSS of its daemon. Byzantine and lookup nodes
+// and the latency matrix are not run here: the plan is refused with the
+// reason.
 func RunDocker(ctx context.Context, p *Plan, opts DockerOptions) (*Results, error) {
 	if err := dockerSupports(p); err != nil {
 		return nil, err
@@ -45,6 +50,9 @@ func RunDocker(ctx context.Context, p *Plan, opts DockerOptions) (*Results, erro
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := dockercli.Available(ctx); err != nil {
+		return nil, err
+	}
+	if err := shapingAvailable(); err != nil {
 		return nil, err
 	}
 	if _, err := dockercli.Run(ctx, nil, "image", "inspect", "--format", "{{.Id}}", opts.Image); err != nil {
@@ -81,9 +89,6 @@ func dockerSupports(p *Plan) error {
 	if len(p.Latency) > 0 {
 		return refuse("a latency matrix")
 	}
-	if p.Partition != nil {
-		return refuse("partitions")
-	}
 	return nil
 }
 
@@ -92,8 +97,12 @@ func dockerSupports(p *Plan) error {
 type dockerNode struct {
 	member
 	container string
-	addr      string // /ip4/.../tcp/4040/p2p/...
+	addr      string // /ip4/.../udp/4040/quic-v1/p2p/...
 	running   bool
+	clink     *containerLink // nil until the container runs
+	gone      bool           // killed: its counters and memory are kept below
+	up, down  int64
+	peakMem   int64
 }
 
 type dockerRun struct {
@@ -106,6 +115,10 @@ type dockerRun struct {
 	members []*member
 	root    string
 	sum     string // sha256 of the content, hex
+	samples []Sample
+
+	partMu      sync.Mutex
+	partitioned bool // a partition is in force
 }
 
 // layout gives every node of the plan (layoutNodes) a record and a
@@ -130,6 +143,13 @@ func (d *dockerRun) cleanup() {
 	if len(names) > 0 {
 		_, _ = dockercli.Run(ctx, nil, append([]string{"rm", "-f", "-v"}, names...)...)
 	}
+	for _, n := range d.nodes {
+		n.mu.Lock()
+		if err := n.clink.close(); err != nil {
+			d.opts.Logger.Warn("sim docker: delaying packets", "node", n.name, "err", err)
+		}
+		n.mu.Unlock()
+	}
 	_, _ = dockercli.Run(ctx, nil, "network", "rm", d.prefix)
 }
 
@@ -150,6 +170,9 @@ func (d *dockerRun) startNode(ctx context.Context, n *dockerNode, boot *dockerNo
 	if _, err := dockercli.Run(ctx, nil, args...); err != nil {
 		return fmt.Errorf("starting %s: %w", n.name, err)
 	}
+	if err := d.shape(ctx, n); err != nil {
+		return err
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		out, err := n.shoal(ctx, "id", "--json")
@@ -163,7 +186,8 @@ func (d *dockerRun) startNode(ctx context.Context, n *dockerNode, boot *dockerNo
 				n.mu.Lock()
 				n.running = true
 				for _, a := range id.Addresses {
-					if strings.HasPrefix(a, "/ip4/") && !strings.HasPrefix(a, "/ip4/127.") && strings.Contains(a, "/tcp/") {
+					// QUIC, as the in-process runner's hosts speak.
+					if strings.HasPrefix(a, "/ip4/") && !strings.HasPrefix(a, "/ip4/127.") && strings.HasSuffix(strings.Split(a, "/p2p/")[0], "/quic-v1") {
 						n.addr = a
 						if !strings.Contains(a, "/p2p/") {
 							n.addr += "/p2p/" + id.ID
@@ -173,7 +197,7 @@ func (d *dockerRun) startNode(ctx context.Context, n *dockerNode, boot *dockerNo
 				}
 				n.mu.Unlock()
 				if n.addr == "" {
-					return fmt.Errorf("%s reports no container TCP address: %v", n.name, id.Addresses)
+					return fmt.Errorf("%s reports no container QUIC address: %v", n.name, id.Addresses)
 				}
 				return nil
 			}
@@ -226,6 +250,9 @@ func (d *dockerRun) run(ctx context.Context) error {
 		return fmt.Errorf("%w: %s: the docker runner needs a seeder that is there from the start", ErrPlan, d.plan.File)
 	}
 	d.opts.Logger.Info("sim docker: content shared", "root", d.root)
+	if err := d.startEarly(ctx, boot); err != nil {
+		return err
+	}
 	// The DHT needs a moment before the first lookups find providers.
 	select {
 	case <-time.After(seconds(d.plan.SettleS)):
@@ -238,6 +265,13 @@ func (d *dockerRun) run(ctx context.Context) error {
 	for _, n := range d.nodes {
 		wg.Go(func() { d.lifetime(ctx, n, boot) })
 	}
+	// The partition follows the plan's clock but does not hold the run
+	// up once every fetcher is done.
+	pctx, pcancel := context.WithCancel(ctx)
+	var pwg sync.WaitGroup
+	pwg.Go(func() { d.partition(pctx) })
+	defer pwg.Wait()
+	defer pcancel()
 	progress := time.NewTicker(seconds(max(d.plan.SampleS, 1)))
 	defer progress.Stop()
 	done := make(chan struct{})
@@ -253,11 +287,32 @@ func (d *dockerRun) run(ctx context.Context) error {
 	}
 }
 
+// startEarly starts, all at once, the containers of the nodes that join
+// at the plan's start. Starting a container takes real seconds (more on
+// a busy machine) that a simulated node does not spend: started at the
+// plan's start, they would begin their fetches seconds apart, where the
+// plan has them begin together. Late joiners start at their join time.
+func (d *dockerRun) startEarly(ctx context.Context, boot *dockerNode) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(d.nodes))
+	for i, n := range d.nodes {
+		n.mu.Lock()
+		running := n.running
+		n.mu.Unlock()
+		if running || n.joinAt > 0 {
+			continue
+		}
+		wg.Go(func() { errs[i] = d.startNode(ctx, n, boot) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // lifetime starts n at its join time, fetches if it is a fetcher, and
 // kills it at its leave time.
 func (d *dockerRun) lifetime(ctx context.Context, n *dockerNode, boot *dockerNode) {
 	n.mu.Lock()
-	running := n.running // a seeder, started and sharing since the setup
+	running := n.running // started in the setup: a seeder, or a node joining at the start
 	n.mu.Unlock()
 	if !running {
 		if !sleepUntil(ctx, d.start.Add(n.joinAt)) {
@@ -278,6 +333,10 @@ func (d *dockerRun) lifetime(ctx context.Context, n *dockerNode, boot *dockerNod
 		d.fetch(fctx, n)
 	}
 	if n.leaveAt > 0 && sleepUntil(ctx, d.start.Add(n.leaveAt)) {
+		n.mu.Lock()
+		n.snapshotLocked()
+		n.gone = true
+		n.mu.Unlock()
 		if _, err := dockercli.Run(context.Background(), nil, "kill", n.container); err != nil {
 			n.failed(err)
 		}
@@ -301,6 +360,9 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 // in-process runner does) and checks the bytes it wrote.
 func (d *dockerRun) fetch(ctx context.Context, n *dockerNode) {
 	started := time.Now()
+	n.mu.Lock()
+	n.res.FetchStartS = started.Sub(d.start).Seconds()
+	n.mu.Unlock()
 	var out string
 	for {
 		var err error
@@ -314,8 +376,7 @@ func (d *dockerRun) fetch(ctx context.Context, n *dockerNode) {
 		}
 	}
 	var fr struct {
-		BytesReceived int64 `json:"bytes_received"`
-		Peers         []struct {
+		Peers []struct {
 			Peer  string `json:"peer"`
 			Bytes int64  `json:"bytes"`
 		} `json:"peers"`
@@ -337,32 +398,167 @@ func (d *dockerRun) fetch(ctx context.Context, n *dockerNode) {
 	defer n.mu.Unlock()
 	n.fetchedLocked(took)
 	n.checkedLocked(func() (bool, error) { return err == nil, err })
-	n.res.BytesDown = fr.BytesReceived
 	n.res.BytesPerPeer = map[string]int64{}
 	for _, p := range fr.Peers {
 		n.res.BytesPerPeer[p.Peer] = p.Bytes
 	}
 }
 
+// report takes a traffic sample (each node's veth counters) and tells
+// the caller's Progress.
 func (d *dockerRun) report() {
-	if d.opts.Progress == nil {
-		return
-	}
-	d.opts.Progress(progress(time.Since(d.start).Seconds(), d.members, func(i int) int64 {
-		n := d.nodes[i]
+	s := Sample{T: time.Since(d.start).Seconds(), Up: make([]int64, len(d.nodes)), Down: make([]int64, len(d.nodes))}
+	for i, n := range d.nodes {
 		n.mu.Lock()
-		defer n.mu.Unlock()
-		return n.res.BytesDown // set by a fetcher only
-	}))
+		s.Up[i], s.Down[i] = n.trafficLocked()
+		n.mu.Unlock()
+	}
+	d.samples = append(d.samples, s)
+	if d.opts.Progress != nil {
+		d.opts.Progress(progress(s.T, d.members, func(i int) int64 { return s.Down[i] }))
+	}
 }
 
-// results is the run's Results: the docker runner has no wire counters,
-// so a node's uploads are what the fetchers received from it.
+// results is the run's Results, the nodes' bytes and memory those of
+// their links and daemons.
 func (d *dockerRun) results() *Results {
 	res := newResults(d.plan, "docker", d.opts.Commit, d.root, len(d.nodes))
-	res.Description += " (docker runner: real containers, links not shaped)"
+	res.Description += " (docker runner: real containers, shaped links)"
 	res.WallS = time.Since(d.start).Seconds()
 	res.SimulatedS = res.WallS
-	finishResults(d.plan, res, d.members, true)
+	res.Samples = d.samples
+	var mem int64
+	for _, n := range d.nodes {
+		n.mu.Lock()
+		n.snapshotLocked()
+		n.res.BytesUp, n.res.BytesDown = n.up, n.down
+		n.res.PeakMemBytes = uint64(n.peakMem)
+		mem += n.peakMem
+		n.mu.Unlock()
+	}
+	// Containers are separate processes: the run's peak is at most the
+	// sum of their peaks.
+	res.PeakMemBytes = uint64(mem)
+	if len(d.nodes) > 0 {
+		res.MemPerNode = res.PeakMemBytes / uint64(len(d.nodes))
+	}
+	finishResults(d.plan, res, d.members, false)
 	return res
+}
+
+// shape attaches n's link and shapes it to its group's rates and
+// latency; during a partition the new node is split off at once.
+func (d *dockerRun) shape(ctx context.Context, n *dockerNode) error {
+	l, err := attachLink(ctx, n.container)
+	if err == nil {
+		err = l.shape(ctx, n.nodeSpec.link.upMbit, n.nodeSpec.link.downMbit, n.nodeSpec.link.latency)
+	}
+	if err != nil {
+		if l != nil {
+			_ = l.close()
+		}
+		return fmt.Errorf("shaping the link of %s: %w", n.name, err)
+	}
+	n.mu.Lock()
+	n.clink = l
+	n.mu.Unlock()
+	d.partMu.Lock()
+	defer d.partMu.Unlock()
+	if d.partitioned {
+		return d.splitLocked(ctx)
+	}
+	return nil
+}
+
+// trafficLocked is n's bytes up and down so far: its veth's counters,
+// or what they were when it was killed.
+func (n *dockerNode) trafficLocked() (up, down int64) {
+	if n.clink == nil || n.gone {
+		return n.up, n.down
+	}
+	if u, dn, err := n.clink.counters(); err == nil {
+		n.up, n.down = u, dn
+	}
+	return n.up, n.down
+}
+
+// snapshotLocked keeps n's counters and its daemon's peak memory while
+// the container runs (before a kill, and at the end).
+func (n *dockerNode) snapshotLocked() {
+	if n.clink == nil || n.gone {
+		return
+	}
+	n.trafficLocked()
+	if m, err := n.clink.peakRSS(); err == nil {
+		n.peakMem = max(n.peakMem, m)
+	}
+}
+
+// partition splits the running containers by the plan's side_a groups
+// from at_s, and heals the split at heal_s.
+func (d *dockerRun) partition(ctx context.Context) {
+	pt := d.plan.Partition
+	if pt == nil || !sleepUntil(ctx, d.start.Add(seconds(pt.AtS))) {
+		return
+	}
+	d.partMu.Lock()
+	d.partitioned = true
+	if err := d.splitLocked(ctx); err != nil {
+		d.opts.Logger.Error("sim docker: partition", "err", err)
+	}
+	d.partMu.Unlock()
+	d.opts.Logger.Info("sim docker: partitioned", "at_s", time.Since(d.start).Seconds())
+	if !sleepUntil(ctx, d.start.Add(seconds(pt.HealS))) {
+		return
+	}
+	d.partMu.Lock()
+	defer d.partMu.Unlock()
+	d.partitioned = false
+	for _, n := range d.nodes {
+		n.mu.Lock()
+		l, gone := n.clink, n.gone
+		n.mu.Unlock()
+		if l != nil && !gone {
+			if err := l.unblock(ctx); err != nil {
+				d.opts.Logger.Error("sim docker: healing the partition", "node", n.name, "err", err)
+			}
+		}
+	}
+	d.opts.Logger.Info("sim docker: healed", "at_s", time.Since(d.start).Seconds())
+}
+
+// splitLocked makes every running container drop the packets of the
+// other side's containers. d.partMu is held.
+func (d *dockerRun) splitLocked(ctx context.Context) error {
+	sideA := map[string]bool{}
+	for _, g := range d.plan.Partition.SideA {
+		sideA[g] = true
+	}
+	type side struct {
+		links []*containerLink
+		ips   []string
+	}
+	var sides [2]side
+	for _, n := range d.nodes {
+		n.mu.Lock()
+		l, gone := n.clink, n.gone
+		n.mu.Unlock()
+		if l == nil || gone {
+			continue
+		}
+		i := 1
+		if sideA[n.group.Name] {
+			i = 0
+		}
+		sides[i].links = append(sides[i].links, l)
+		sides[i].ips = append(sides[i].ips, l.ip)
+	}
+	for i, s := range sides {
+		for _, l := range s.links {
+			if err := l.block(ctx, sides[1-i].ips); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

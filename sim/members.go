@@ -22,7 +22,7 @@ type nodeSpec struct {
 	index   int           // position among all the plan's nodes, from 0
 	joinAt  time.Duration // after the plan's start
 	leaveAt time.Duration // 0: stays
-	link    hostSpec      // its access link (shaped by the in-process runner only)
+	link    hostSpec      // its access link
 }
 
 // layoutNodes names every node of the plan, in the plan's order, and

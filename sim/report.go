@@ -25,17 +25,24 @@ func (res *Results) groups() []string {
 	return out
 }
 
-// cdfChart: fraction of each fetcher group complete against time since
-// its fetch started, with T_min marked.
+// cdfChart: fraction of each fetcher group complete against its
+// completion time in multiples of T_min (1 is the bound no scheme can
+// beat), or in seconds for a plan without a bound.
 func (res *Results) cdfChart() string {
+	scale, xlabel := 1.0, "seconds from the start of the fetch"
+	if res.TMinS != nil && *res.TMinS > 0 {
+		scale, xlabel = 1 / *res.TMinS, "completion time ÷ T_min (from the start of each fetch)"
+	}
 	xmax := 0.0
 	for _, n := range res.Nodes {
-		xmax = max(xmax, n.CompleteS)
+		if IsFetcherRole(n.Role) && n.Completed {
+			xmax = max(xmax, n.CompleteS*scale)
+		}
 	}
 	if res.TMinS != nil {
-		xmax = max(xmax, *res.TMinS)
+		xmax = max(xmax, 1)
 	}
-	c := newChart(xmax*1.05, 1, "seconds from the start of the fetch", "fraction complete")
+	c := newChart(xmax*1.05, 1, xlabel, "fraction complete")
 	var names []string
 	for _, g := range res.groups() {
 		times := completionTimes(res.Nodes, g)
@@ -47,14 +54,14 @@ func (res *Results) cdfChart() string {
 			if math.IsInf(t, 0) {
 				break
 			}
-			xs = append(xs, t)
+			xs = append(xs, t*scale)
 			ys = append(ys, float64(i+1)/float64(len(times)))
 		}
 		c.line(xs, ys, color(len(names)), true)
 		names = append(names, g)
 	}
 	if res.TMinS != nil {
-		c.vline(*res.TMinS, "T_min")
+		c.vline(*res.TMinS*scale, fmt.Sprintf("T_min = %.2f s", *res.TMinS))
 	}
 	c.legend(names)
 	return c.svg()
@@ -68,7 +75,7 @@ func (res *Results) servedChart() string {
 	if len(nodes) > 0 {
 		ymax = float64(nodes[0].BytesUp) / (1 << 20)
 	}
-	c := newChart(float64(len(nodes)), ymax, "nodes, by bytes sent", "MiB sent")
+	c := newChart(float64(len(nodes)), ymax, "nodes, by wire bytes sent (largest first)", "MiB sent")
 	c.xmax = float64(max(len(nodes), 1))
 	gi := map[string]int{}
 	groups := res.groups()
@@ -122,17 +129,25 @@ func (res *Results) bandwidthChart() string {
 	return c.svg()
 }
 
-// hopsChart: how many lookups took each number of hops.
-func (res *Results) hopsChart() string {
-	counts := map[int]int{}
-	maxHops, maxCount := 0, 0
+// hops counts the DHT lookups (of lookup nodes, which record kad-dht's
+// query events) by their number of hops; nil when no node looked up.
+func (res *Results) hops() (counts map[int]int, maxHops, maxCount int) {
 	for _, n := range res.Nodes {
 		if n.DHTHops != nil {
+			if counts == nil {
+				counts = map[int]int{}
+			}
 			counts[*n.DHTHops]++
 			maxHops = max(maxHops, *n.DHTHops)
 			maxCount = max(maxCount, counts[*n.DHTHops])
 		}
 	}
+	return counts, maxHops, maxCount
+}
+
+// hopsChart: how many lookups took each number of hops.
+func (res *Results) hopsChart() string {
+	counts, maxHops, maxCount := res.hops()
 	if len(counts) == 0 {
 		return ""
 	}
@@ -151,7 +166,9 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return fmt.Sprintf("%.2f", *v)
 	},
-	"mib": func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
+	"mib":   func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
+	"pct":   func(v float64) string { return fmt.Sprintf("%.0f", 100*v) },
+	"first": func(n int, fl []Flow) []Flow { return fl[:min(n, len(fl))] },
 }).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>shoal sim: {{.R.Plan}}</title>
 <style>
@@ -164,20 +181,31 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 <table>
 <tr><th>plan file</th><td>{{.R.PlanFile}}</td><th>seed</th><td>{{.R.Seed}}</td></tr>
 <tr><th>nodes</th><td>{{.R.NodeCount}}</td><th>content</th><td>{{mib .R.ContentBytes}} MiB ({{.R.Root}})</td></tr>
-<tr><th>mode</th><td>{{if eq .R.Mode "docker"}}containers (links not shaped){{else}}{{.R.Mode}} time{{end}}</td><th>commit</th><td>{{.R.Commit}}</td></tr>
+<tr><th>mode</th><td>{{if eq .R.Mode "docker"}}containers, shaped links (real time){{else}}{{.R.Mode}} time{{end}}</td><th>commit</th><td>{{.R.Commit}}</td></tr>
 <tr><th>simulated</th><td>{{printf "%.1f" .R.SimulatedS}} s</td><th>wall</th><td>{{printf "%.1f" .R.WallS}} s</td></tr>
 <tr><th>peak memory</th><td>{{mib (.PeakMem)}} MiB</td><th>per node</th><td>{{mib (.MemPerNode)}} MiB</td></tr>
 <tr><th>T_min (Kumar–Ross)</th><td>{{f2 .R.TMinS}} s</td><th>p50 / p99</th><td>{{f2 .R.P50S}} s / {{f2 .R.P99S}} s = {{f2 .R.P50OverTmin}} / {{f2 .R.P99OverTmin}} × T_min</td></tr>
 </table>
 <p>T_min = max(F/u<sub>s</sub>, F/d<sub>min</sub>, N·F/(u<sub>s</sub>+Σu<sub>i</sub>)): the least time in which any scheme can deliver the content to every fetcher over these links.</p>
+<h2>At a glance</h2>
+<table>
+<tr><th>fetchers complete</th><td>{{.S.Delivered}}</td><th>p50 / p99 ÷ T_min</th><td>{{f2 .R.P50OverTmin}} / {{f2 .R.P99OverTmin}}</td></tr>
+<tr><th>blocks from other fetchers</th><td>{{pct .S.PeerFraction}} %</td><th></th><td></td></tr>
+<tr><th>seeders' copies of the file</th><td>{{printf "%.2f" .S.SeederCopies}} (blocks) / {{printf "%.2f" .S.SeederWireCopies}} (wire)</td><th>wire bytes ÷ content delivered</th><td>{{f2 .S.WireOverContent}} (blocks: {{f2 .S.BlockOverContent}})</td></tr>
+</table>
+<p>The seeders' copies say how much of the swarm the origin carried (1 is the least: every block left it once); wire bytes ÷ content is every node's upload over F × fetchers completed (1 is no overhead and no duplicate).</p>
 <h2>Expectations</h2>
 <table><tr><th>check</th><th>group</th><th>want</th><th>got</th><th>result</th></tr>
 {{range .R.Expectations}}<tr><td>{{.Check}}</td><td>{{.Group}}</td><td>{{.Want}}</td><td>{{.Got}}</td><td class="{{if .Pass}}pass{{else}}fail{{end}}">{{if .Pass}}pass{{else}}FAIL{{end}}</td></tr>
 {{end}}</table>
 <h2>Completion time (CDF per group)</h2>{{.CDF}}
-<h2>Bytes sent per node (who carried the load)</h2>{{.Served}}
+<h2>Bytes sent per node (who carried the swarm)</h2>{{.Served}}
+<h2>Who sent how much to whom (top {{len .S.TopFlows}} of {{.S.FlowsTotal}} flows, block bytes)</h2>{{if .Flows}}{{.Flows}}
+<table><tr><th>from</th><th>to</th><th>MiB</th></tr>
+{{range first 10 .S.TopFlows}}<tr><td>{{.From}}</td><td>{{.To}}</td><td>{{mib .Bytes}}</td></tr>
+{{end}}</table>{{else}}<p>No node recorded blocks received from a peer.</p>{{end}}
 <h2>Bandwidth over time</h2>{{.BW}}
-{{if .Hops}}<h2>DHT lookup hops</h2>{{.Hops}}{{end}}
+{{if .Hops}}<h2>DHT lookup hops (histogram)</h2>{{.Hops}}{{end}}
 <h2>Groups</h2>
 <table><tr><th>group</th><th>nodes</th><th>completed</th><th>p50 s</th><th>p99 s</th><th>MiB up</th><th>MiB down</th></tr>
 {{range .Groups}}<tr><td>{{.Name}}</td><td>{{.Nodes}}</td><td>{{.Completed}}</td><td>{{f2 .P50}}</td><td>{{f2 .P99}}</td><td>{{mib .Up}}</td><td>{{mib .Down}}</td></tr>
@@ -224,8 +252,13 @@ func (res *Results) WriteReport(dir string) error {
 	if err != nil {
 		return fmt.Errorf("sim: writing %s: %w", path, err)
 	}
+	sw := res.Swarm
+	if sw == nil {
+		sw = res.swarm()
+	}
 	err = reportTmpl.Execute(f, map[string]any{
-		"R": res, "PeakMem": int64(res.PeakMemBytes), "MemPerNode": int64(res.MemPerNode),
+		"R": res, "S": sw, "Flows": template.HTML(sw.flowChart()),
+		"PeakMem": int64(res.PeakMemBytes), "MemPerNode": int64(res.MemPerNode),
 		"CDF": template.HTML(res.cdfChart()), "Served": template.HTML(res.servedChart()),
 		"BW": template.HTML(res.bandwidthChart()), "Hops": template.HTML(res.hopsChart()),
 		"Groups": res.GroupSummaries(),
@@ -249,8 +282,9 @@ func (res *Results) WriteSummary(w io.Writer) {
 		return fmt.Sprintf("%.2f", *v)
 	}
 	if res.Mode == "docker" {
-		fmt.Fprintf(w, "plan %s (seed %d): %d nodes as containers, %.1f MiB, %.1f s from the first fetch (links not shaped)\n",
-			res.Plan, res.Seed, res.NodeCount, float64(res.ContentBytes)/(1<<20), res.WallS)
+		fmt.Fprintf(w, "plan %s (seed %d): %d nodes as containers on shaped links, %.1f MiB, %.1f s from the first fetch, peak RSS %.0f MiB summed (%.1f MiB/node)\n",
+			res.Plan, res.Seed, res.NodeCount, float64(res.ContentBytes)/(1<<20), res.WallS,
+			float64(res.PeakMemBytes)/(1<<20), float64(res.MemPerNode)/(1<<20))
 	} else {
 		fmt.Fprintf(w, "plan %s (seed %d): %d nodes, %.1f MiB, %.1f s simulated in %.1f s wall (%s time), peak memory %.0f MiB (%.1f MiB/node)\n",
 			res.Plan, res.Seed, res.NodeCount, float64(res.ContentBytes)/(1<<20), res.SimulatedS, res.WallS, res.Mode,
@@ -266,6 +300,20 @@ func (res *Results) WriteSummary(w io.Writer) {
 	if res.TMinS != nil {
 		fmt.Fprintf(w, "T_min %.2f s; p50 %s s = %s × T_min; p99 %s s = %s × T_min\n",
 			*res.TMinS, f2(res.P50S), f2(res.P50OverTmin), f2(res.P99S), f2(res.P99OverTmin))
+	}
+	sw := res.Swarm
+	if sw == nil {
+		sw = res.swarm()
+	}
+	sw.writeText(w, 5)
+	if counts, maxHops, _ := res.hops(); counts != nil {
+		var parts []string
+		for h := 0; h <= maxHops; h++ {
+			if counts[h] > 0 {
+				parts = append(parts, fmt.Sprintf("%d hops: %d", h, counts[h]))
+			}
+		}
+		fmt.Fprintf(w, "DHT lookup hops: %s\n", strings.Join(parts, ", "))
 	}
 	for _, e := range res.Expectations {
 		mark := "pass"

@@ -78,3 +78,113 @@ func TestResultsJSONShape(t *testing.T) {
 		t.Errorf("summary:\n%s", sum.String())
 	}
 }
+
+// storyResults is a swarm of a seeder and three leechers over 4 MiB:
+// the seeder sent 6 MiB of blocks (1.5 copies), l-0 passed 2 MiB on to
+// each of l-1 and l-2, and l-2 got 1 MiB twice (a duplicate).
+func storyResults() *Results {
+	const mib = 1 << 20
+	tmin, hops2, hops3 := 4.0, 2, 3
+	return &Results{Plan: "story", ContentBytes: 4 * mib, TMinS: &tmin,
+		Nodes: []NodeResult{
+			{ID: "seeder-0", Group: "seeder", Role: RoleSeeder, Completed: true, BytesUp: 7 * mib},
+			{ID: "l-0", Group: "l", Role: RoleLeecher, Completed: true, CompleteS: 4.4, BytesUp: 5 * mib, BytesDown: 5 * mib,
+				BytesPerPeer: map[string]int64{"seeder-0": 4 * mib}},
+			{ID: "l-1", Group: "l", Role: RoleLeecher, Completed: true, CompleteS: 6, BytesDown: 4 * mib,
+				BytesPerPeer: map[string]int64{"seeder-0": 2 * mib, "l-0": 2 * mib}},
+			{ID: "l-2", Group: "l", Role: RoleLeecher, Completed: true, CompleteS: 8, BytesDown: 5 * mib,
+				BytesPerPeer: map[string]int64{"l-0": 3 * mib, "l-1": 2 * mib}},
+			{ID: "look-0", Group: "look", Role: RoleLookup, Completed: true, DHTHops: &hops2},
+			{ID: "look-1", Group: "look", Role: RoleLookup, Completed: true, DHTHops: &hops3},
+			{ID: "look-2", Group: "look", Role: RoleLookup, Completed: true, DHTHops: &hops3},
+		},
+	}
+}
+
+// TestReportStory: the numbers that tell a run's story — seeder's copies,
+// wire and block bytes over content, the top flows — are computed from
+// the nodes' records, and every section is in the HTML report, the
+// terminal summary and results.json.
+func TestReportStory(t *testing.T) {
+	res := storyResults()
+	sw := res.swarm()
+	// Seeder: 4 MiB to l-0 + 2 MiB to l-1 = 6 MiB of blocks = 1.5
+	// copies; 7 MiB on the wire = 1.75.
+	if sw.SeederCopies != 1.5 || sw.SeederWireCopies != 1.75 {
+		t.Errorf("seeder copies = %v blocks, %v wire; want 1.5, 1.75", sw.SeederCopies, sw.SeederWireCopies)
+	}
+	// Wire up: 7 + 5 = 12 MiB over 3 × 4 MiB delivered = 1; blocks
+	// received: 4 + 4 + 5 = 13 MiB over 12 = 13/12.
+	if sw.Delivered != 3 || sw.WireOverContent == nil || *sw.WireOverContent != 1 || sw.BlockOverContent == nil || *sw.BlockOverContent != 13.0/12 {
+		t.Errorf("delivered %d, wire ÷ content %v, blocks ÷ content %v; want 3, 1, 13/12", sw.Delivered, sw.WireOverContent, sw.BlockOverContent)
+	}
+	want := []Flow{{"seeder-0", "l-0", 4 << 20}, {"l-0", "l-2", 3 << 20}, {"l-0", "l-1", 2 << 20}, {"l-1", "l-2", 2 << 20}, {"seeder-0", "l-1", 2 << 20}}
+	if len(sw.TopFlows) != len(want) || sw.FlowsTotal != 5 {
+		t.Fatalf("flows = %v (total %d), want %v", sw.TopFlows, sw.FlowsTotal, want)
+	}
+	for i := range want {
+		if sw.TopFlows[i] != want[i] {
+			t.Errorf("flow %d = %v, want %v", i, sw.TopFlows[i], want[i])
+		}
+	}
+	// 13 MiB of blocks received, 6 of them from the seeder.
+	if sw.PeerFraction != 7.0/13 {
+		t.Errorf("peer fraction = %v, want 7/13", sw.PeerFraction)
+	}
+	counts, maxHops, maxCount := res.hops()
+	if counts[2] != 1 || counts[3] != 2 || maxHops != 3 || maxCount != 2 {
+		t.Errorf("hops = %v (max %d, most %d), want 2:1 3:2", counts, maxHops, maxCount)
+	}
+
+	dir := t.TempDir()
+	if err := res.WriteReport(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(b)
+	for _, s := range []string{
+		"At a glance", "1.50 (blocks) / 1.75 (wire)", "1.00 (blocks: 1.08)", "<td>54 %</td>",
+		"completion time ÷ T_min", "T_min = 4.00 s", // the CDF against the bound
+		"who carried the swarm", "l-0: 5.0 MiB", // bytes up per node, sorted
+		"top 5 of 5 flows", "seeder-0 → l-0: 4.0 MiB", // the flow graph and its table
+		"DHT lookup hops (histogram)", "3 hops: 2 lookups",
+	} {
+		if !strings.Contains(html, s) {
+			t.Errorf("report lacks %q", s)
+		}
+	}
+	// Bars of the served chart come largest first.
+	if i, j := strings.Index(html, "seeder-0: 7.0 MiB"), strings.Index(html, "l-0: 5.0 MiB"); i < 0 || j < i {
+		t.Errorf("bytes-up bars not sorted: seeder-0 at %d, l-0 at %d", i, j)
+	}
+
+	var sum bytes.Buffer
+	res.WriteSummary(&sum)
+	for _, s := range []string{"seeders sent 1.50 copies", "(1.75 on the wire), fetchers 54 % of the blocks", "wire bytes ÷ content delivered 1.00", "block bytes ÷ content 1.08",
+		"top flows (of 5): seeder-0→l-0 4.0 MiB, l-0→l-2 3.0 MiB", "DHT lookup hops: 2 hops: 1, 3 hops: 2"} {
+		if !strings.Contains(sum.String(), s) {
+			t.Errorf("summary lacks %q:\n%s", s, sum.String())
+		}
+	}
+
+	summarize(&Plan{}, res)
+	if err := res.WriteJSON(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err = os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Swarm Swarm `json:"swarm"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Swarm.SeederCopies != 1.5 || len(m.Swarm.TopFlows) != 5 || m.Swarm.TopFlows[0] != want[0] {
+		t.Errorf("results.json swarm = %+v", m.Swarm)
+	}
+}

@@ -35,6 +35,10 @@ type Results struct {
 	P50OverTmin *float64 `json:"p50_over_t_min"`
 	P99OverTmin *float64 `json:"p99_over_t_min"`
 
+	// Swarm is how the content got around (seeders' copies, wire cost,
+	// top flows).
+	Swarm *Swarm `json:"swarm"`
+
 	Pass         bool           `json:"pass"`
 	Expectations []ExpectResult `json:"expectations"`
 	Nodes        []NodeResult   `json:"nodes"`
@@ -50,9 +54,12 @@ type NodeResult struct {
 	Completed bool    `json:"completed"`
 	BytesOK   bool    `json:"bytes_ok,omitempty"`
 	CompleteS float64 `json:"complete_s,omitempty"` // from the start of its fetch
-	LeftS     float64 `json:"left_s,omitempty"`
-	Retries   int     `json:"retries,omitempty"`
-	Error     string  `json:"error,omitempty"`
+	// FetchStartS is when its fetch started, from the plan's start: set
+	// by the docker runner, whose containers take real seconds to start.
+	FetchStartS float64 `json:"fetch_start_s,omitempty"`
+	LeftS       float64 `json:"left_s,omitempty"`
+	Retries     int     `json:"retries,omitempty"`
+	Error       string  `json:"error,omitempty"`
 	// BytesUp and BytesDown are wire bytes (QUIC packets) of the node's link.
 	BytesUp   int64 `json:"bytes_up"`
 	BytesDown int64 `json:"bytes_down"`
@@ -66,6 +73,9 @@ type NodeResult struct {
 	CorruptTo  map[string]int64 `json:"corrupt_blocks_to,omitempty"`
 	DHTLookupS *float64         `json:"dht_lookup_s"`
 	DHTHops    *int             `json:"dht_hops"`
+	// PeakMemBytes is, for a container, the peak RSS of its daemon
+	// (the in-process runner has one process: see Results.PeakMemBytes).
+	PeakMemBytes uint64 `json:"peak_mem_bytes,omitempty"`
 
 	servedTo map[string]int64 // byzantine: block bytes sent to each node
 }
@@ -108,6 +118,7 @@ func summarize(p *Plan, res *Results) {
 	if res.TMinS != nil {
 		res.P50OverTmin, res.P99OverTmin = ratio(res.P50S, *res.TMinS), ratio(res.P99S, *res.TMinS)
 	}
+	res.Swarm = res.swarm()
 	res.Pass = true
 	for _, e := range p.Expect {
 		er := evaluate(p, res, e)

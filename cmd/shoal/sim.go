@@ -47,8 +47,11 @@ terminal). --max-per-group and --max-content-mib run a plan smaller.
 
 With --runner docker every node is a container of --image (make image
 builds shoal:dev) on a Docker network made for the run, driven through its
-CLI; links are not shaped, and plans with byzantine or lookup nodes,
-latency matrices or partitions are refused.`,
+CLI, in real time. Each container's link is shaped from the host to its
+group's rates and latency (tc token buckets on both ends of its veth, and
+its packets held for the latency in an NFQUEUE), and a partition drops
+packets between the sides; this needs root on Linux. Plans with byzantine
+or lookup nodes or latency matrices are refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runner != "process" && runner != "docker" {
@@ -111,7 +114,7 @@ latency matrices or partitions are refused.`,
 	cmd.Flags().Float64Var(&maxMiB, "max-content-mib", 0, "shrink the content to at most this many MiB (0 = as planned)")
 	cmd.Flags().BoolVar(&realTime, "real-time", false, "pace the simulated links by the machine's clock instead of virtual time (calibration; --runner process)")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "log every node's debug output to stderr")
-	cmd.Flags().StringVar(&runner, "runner", "process", "process (every node in this process, on simulated links) or docker (a container per node, real addresses, links not shaped)")
+	cmd.Flags().StringVar(&runner, "runner", "process", "process (every node in this process, on simulated links) or docker (a container per node on shaped links; needs root)")
 	cmd.Flags().BoolVar(&swarmAll, "swarm-all-peers", false, "treat every peer as a shoal swarm peer for upload slots (choking, origin mode), as if every pair negotiated the swarm extension (--runner process)")
 	cmd.Flags().StringVar(&image, "image", "shoal:dev", "with --runner docker: the shoal image to run (make image builds shoal:dev)")
 	return cmd
