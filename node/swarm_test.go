@@ -87,6 +87,8 @@ func crowd(t *testing.T, ext bool) ([]*Node, uint64) {
 		}
 		readSwarmFile(t, ctx, ls[i], res.CID, data)
 		wantHaves += ls[i].client.WantCounts().WantHaves
+		tr := ls[i].net.Traffic()
+		t.Logf("ext=%v leecher %d: %d block bytes in %d blocks on the wire for %d bytes; wants %+v", ext, i, tr.BlockBytesReceived, tr.BlocksReceived, len(data), ls[i].client.WantCounts())
 	}
 	return ls, wantHaves
 }
