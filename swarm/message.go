@@ -75,6 +75,11 @@ type Segment struct {
 	Bits   []byte
 }
 
+// Has reports whether bit i is set: the sender holds Parent's i-th link.
+func (s Segment) Has(i int) bool {
+	return i >= 0 && i/8 < len(s.Bits) && s.Bits[i/8]&(1<<(i%8)) != 0
+}
+
 // Message is one swarm message. Which fields count depends on Kind.
 type Message struct {
 	Kind Kind

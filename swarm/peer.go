@@ -114,9 +114,9 @@ func (pc *peerConn) queueHave(root, c cid.Cid) {
 		pc.haves[root] = append(pc.haves[root], c)
 		pc.nHaves++
 	}
-	full := pc.nHaves >= pc.s.cfg.BatchMax
+	wake := ok && (pc.nHaves == 1 || pc.nHaves >= pc.s.cfg.BatchMax)
 	pc.mu.Unlock()
-	if ok && (full || pc.nHaves == 1) {
+	if wake {
 		pc.poke()
 	}
 }
@@ -125,6 +125,12 @@ func (pc *peerConn) setRoot(root cid.Cid, interested, holds bool) {
 	pc.mu.Lock()
 	pc.roots[root] = rootState{interested: interested, holds: holds}
 	pc.mu.Unlock()
+}
+
+func (pc *peerConn) isUp() bool {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.up
 }
 
 func (pc *peerConn) interestedIn(root cid.Cid) bool {

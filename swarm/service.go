@@ -219,7 +219,7 @@ func (s *Service) IsSwarmPeer(p peer.ID) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pc := s.peers[p]
-	return pc != nil && pc.up
+	return pc != nil && pc.isUp()
 }
 
 // goLocked starts fn in the service's group unless it is closed; s.mu is held.
