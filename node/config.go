@@ -41,6 +41,10 @@ type NetworkConfig struct {
 	Network   string   `toml:"network"`  // "shoal" or "ipfs"
 	DHTMode   string   `toml:"dht_mode"` // "server" or "client"
 	SwarmKey  string   `toml:"swarm_key"`
+	// SwarmExtension speaks shoal's swarm extension (/shoal/swarm/1.0.0)
+	// with peers that do: availability maps instead of probes, choking,
+	// peer exchange. Off, every peer is plain Bitswap.
+	SwarmExtension bool `toml:"swarm_extension"`
 }
 
 // APIConfig covers the HTTP listeners.
@@ -123,9 +127,10 @@ func DefaultConfig(home string) Config {
 				fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultListenPort),
 				fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", DefaultListenPort),
 			},
-			MDNS:    true,
-			Network: "shoal",
-			DHTMode: "server",
+			MDNS:           true,
+			Network:        "shoal",
+			DHTMode:        "server",
+			SwarmExtension: true,
 		},
 		API: APIConfig{
 			Addr:            "127.0.0.1:5080",

@@ -28,10 +28,17 @@
 //     the transfer list (delegating to transfer.Registry), what a finished
 //     fetch means here (pin, catalogue, provide), Open (with
 //     transfer.ReadAhead).
+//   - swarm.go: the swarm extension's wiring — swarm.Service on the host
+//     (network.swarm_extension), its Local (this node's map of a root,
+//     walked from the blockstore), its Events (maps, HAVE deltas, chokes
+//     into the protocol client; peers learned by exchange into
+//     Client.AddProviders), the server as its Choker when the server has
+//     the methods, and the client's OnFetching/OnVerified hooks feeding
+//     it.
 //   - config.go, size.go, host.go, roots.go, verify.go, errors.go,
 //     types.go: as listed above.
 //
-// It may import blockstore, content, dht, protocol and transfer; nothing
+// It may import blockstore, content, dht, protocol, swarm and transfer; nothing
 // imports node but web, sim and cmd/shoal.
 //
 // Share and fetch through the packages:

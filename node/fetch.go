@@ -20,6 +20,8 @@ func (n *Node) newClient() (*protocol.Client, error) {
 	ccfg.Links = content.Links
 	ccfg.Logger = n.log.With("part", "client")
 	ccfg.SearchTimeout = n.cfg.Transfer.SearchTimeout.Duration
+	ccfg.OnFetching = n.swarmFetching
+	ccfg.OnVerified = n.swarmVerified
 	c, err := protocol.NewClient(ccfg, protocol.HostNetwork(n.net, n.host), clientStore{n}, n.router)
 	if err != nil {
 		return nil, err

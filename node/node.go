@@ -16,6 +16,7 @@ import (
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/dht"
 	"github.com/shoalnet/shoal/protocol"
+	"github.com/shoalnet/shoal/swarm"
 )
 
 // ErrClosed is returned by operations on a closed node.
@@ -33,6 +34,7 @@ type Node struct {
 	net    *protocol.Network
 	server *protocol.Server
 	client *protocol.Client
+	swarm  *swarm.Service // nil when network.swarm_extension is off
 
 	roots     *rootRegistry
 	transfers *transferRegistry
@@ -137,6 +139,11 @@ func NewWithParts(cfg Config, parts Parts) (n *Node, err error) {
 	if n.client, err = n.newClient(); err != nil {
 		return nil, err
 	}
+	if cfg.Network.SwarmExtension {
+		if n.swarm, err = n.newSwarm(); err != nil {
+			return nil, err
+		}
+	}
 	n.net.SetReceivers(n.server, n.client)
 	n.net.AddPeerListener(n.server)
 	n.net.AddPeerListener(n.client)
@@ -216,6 +223,9 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.client.Start(); err != nil {
 		return err
 	}
+	if n.swarm != nil {
+		n.swarm.Start()
+	}
 	if err := n.router.Start(); err != nil {
 		return err
 	}
@@ -248,6 +258,9 @@ func (n *Node) Close() error {
 			n.transfers.Close()
 		}
 		n.wg.Wait()
+		if n.swarm != nil {
+			errs = append(errs, n.swarm.Close())
+		}
 		if n.client != nil {
 			errs = append(errs, n.client.Close())
 		}

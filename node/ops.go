@@ -174,6 +174,9 @@ func (n *Node) finishAdd(ctx context.Context, res content.ImportResult, o addOpt
 	if err := n.router.Provide(ctx, res.CID); err != nil {
 		n.log.Warn("announcing root", "cid", res.CID, "err", err)
 	}
+	if n.swarm != nil {
+		n.swarm.Holding(res.CID)
+	}
 	rec, _ := n.roots.get(res.CID)
 	return AddResult{CID: res.CID, Name: rec.Name, Size: res.Size, Blocks: res.Blocks}, nil
 }

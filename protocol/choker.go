@@ -86,6 +86,7 @@ func (s *Server) SetSwarmPeer(p peer.ID, yes bool) {
 		return
 	}
 	delete(s.swarm, p)
+	delete(s.declared, p)
 	if l := s.ledgers[p]; l != nil {
 		l.swarm, l.choked = false, false
 		s.schedule(l)
@@ -100,12 +101,14 @@ func (s *Server) addSwarm(p peer.ID) {
 	if s.closed || s.swarm[p] != nil {
 		return
 	}
-	s.swarm[p] = &swarmPeer{tie: maphash.String(s.tieSeed, string(p))}
+	sp := &swarmPeer{tie: maphash.String(s.tieSeed, string(p)), declared: s.declared[p]}
+	delete(s.declared, p)
+	s.swarm[p] = sp
 	if l := s.ledgers[p]; l != nil {
 		l.swarm, l.choked = true, true
-		if len(l.blocks) > 0 {
-			s.pokeChoker()
-		}
+	}
+	if l := s.ledgers[p]; sp.declared || (l != nil && len(l.blocks) > 0) {
+		s.pokeChoker()
 	}
 }
 
@@ -118,7 +121,18 @@ func (s *Server) PeerInterested(p peer.ID, yes bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sp := s.swarm[p]
-	if sp == nil || sp.declared == yes {
+	if sp == nil {
+		// The extension's messages and its negotiation notice race: keep
+		// what p said for addSwarm, or its interest is lost and a peer
+		// that waits to be unchoked before it asks is never unchoked.
+		if yes && !s.closed {
+			s.declared[p] = true
+		} else {
+			delete(s.declared, p)
+		}
+		return
+	}
+	if sp.declared == yes {
 		return
 	}
 	sp.declared = yes

@@ -95,6 +95,13 @@ type ClientConfig struct {
 	// BanFor is how long a peer that sent a corrupt block is refused.
 	BanFor time.Duration
 	Logger *slog.Logger
+	// OnFetching, when set, hears that a fetch under root (a whole DAG or
+	// one block) started (active) or that the last one ended; OnVerified
+	// hears each block of a whole-DAG fetch that is now held here, verified. Both are
+	// called on the client's loop and must not block (the swarm
+	// extension queues its messages).
+	OnFetching func(root cid.Cid, active bool)
+	OnVerified func(root, c cid.Cid)
 }
 
 // DefaultClientConfig returns the defaults; Links must still be set.
@@ -169,6 +176,11 @@ type Client struct {
 	peers    map[peer.ID]bool
 	outboxes map[peer.ID]*outbox
 	waiters  map[cid.Cid][]chan error
+	swarm    map[peer.ID]bool // peers that speak the swarm extension
+	choked   map[peer.ID]bool // swarm peers that choke us
+	fetching map[cid.Cid]int  // running recursive fetches per root
+
+	sentWants wantCounters
 }
 
 // NewClient returns a Client; call Start before Fetch.
@@ -191,6 +203,9 @@ func NewClient(cfg ClientConfig, net ClientNetwork, store Blocks, providers Prov
 		peers:    make(map[peer.ID]bool),
 		outboxes: make(map[peer.ID]*outbox),
 		waiters:  make(map[cid.Cid][]chan error),
+		swarm:    make(map[peer.ID]bool),
+		choked:   make(map[peer.ID]bool),
+		fetching: make(map[cid.Cid]int),
 	}
 	c.cfg.Scheduler.Scores = c.scores
 	c.putVerified = store.Put
@@ -330,6 +345,7 @@ func (c *Client) route(acts []Action, now time.Time) {
 	}
 	c.askedMu.Unlock()
 	for _, a := range acts {
+		c.sentWants.count(a.Kind)
 		o := c.outboxes[a.Peer]
 		if o == nil {
 			if a.Kind == ActCancel {
@@ -367,7 +383,7 @@ func (c *Client) PeerConnected(p peer.ID) {
 		c.peers[p] = true
 		now := time.Now()
 		for f := range c.fetches {
-			f.s.AddPeer(p, now)
+			c.addPeerTo(f, p, now)
 		}
 	})
 }

@@ -264,6 +264,12 @@ func (c *Client) onMessage(from peer.ID, blocks []received, pres []Presence, bad
 				}
 			}
 			_ = f.s.BlockReceived(from, r.c, r.size, links, now)
+			if f.recursive && c.cfg.OnVerified != nil {
+				c.cfg.OnVerified(f.root, r.c)
+				for _, l := range r.locals {
+					c.cfg.OnVerified(f.root, l.c)
+				}
+			}
 		}
 		c.wake(r.c, nil)
 	}

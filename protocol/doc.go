@@ -31,6 +31,13 @@
 //   - client.go, client_peer.go, fetch.go: the Client that runs schedulers
 //     against the network: verification, storage, progress, Get for
 //     streaming readers; observe.go: the want list (blocks in flight).
+//   - scheduler_swarm.go, client_swarm.go: what shoal's swarm extension
+//     (package swarm, wired by node) tells a fetch — a peer's availability
+//     map and HAVE deltas, that it chokes us — and the client's hooks
+//     back (OnFetching, OnVerified), peer-exchange dials (AddProviders)
+//     and its want counters (WantCounts). A swarm peer is never probed
+//     with want-have and is asked want-block only for what its map names;
+//     a peer that chokes us is asked nothing.
 //
 // Buffers: received frames live in pooled buffers (message_io.go,
 // rxFrame) that the read loop reuses once the receivers have returned, so

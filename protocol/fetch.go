@@ -112,8 +112,9 @@ func (c *Client) addFetch(f *Fetch) {
 	f.stopWatch = context.AfterFunc(uctx, func() { c.post(func() { c.abandon(f, uctx.Err()) }) })
 	now := time.Now()
 	for p := range c.peers {
-		f.s.AddPeer(p, now)
+		c.addPeerTo(f, p, now)
 	}
+	c.fetchingChanged(f, +1)
 	if c.providers == nil || f.s.Done() {
 		f.s.SetSearching(false, now)
 		return
@@ -139,6 +140,7 @@ func (c *Client) finish(f *Fetch, now time.Time) {
 		return
 	}
 	delete(c.fetches, f)
+	c.fetchingChanged(f, -1)
 	if f.s.HasReady() {
 		c.route(f.s.Ready(), now)
 	}

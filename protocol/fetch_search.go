@@ -107,7 +107,7 @@ func (s *Scheduler) Sourced() bool {
 		return true
 	}
 	for _, p := range s.all {
-		if p.partial || p.claimsRoot {
+		if p.partial || p.claimsRoot || p.complete {
 			return true
 		}
 	}
@@ -220,7 +220,7 @@ func (c *Client) lookup(ctx context.Context, f *Fetch, seen map[peer.ID]bool) in
 			}
 			c.post(func() {
 				c.peers[ai.ID] = true
-				f.s.AddPeer(ai.ID, time.Now())
+				c.addPeerTo(f, ai.ID, time.Now())
 			})
 		}(ai)
 	}

@@ -156,6 +156,12 @@ type Scheduler struct {
 	done      bool
 	err       error
 	stats     counters
+
+	// Swarm extension state (scheduler_swarm.go).
+	swarmIDs map[peer.ID]bool         // peers known to speak it, added or not
+	pendSeg  map[cid.Cid][]pendingSeg // map segments under blocks not yet here
+	pendHave map[cid.Cid][]peer.ID    // HAVE deltas for blocks not yet discovered
+	pendN    int                      // entries in pendSeg and pendHave
 }
 
 type localBlock struct {
@@ -186,6 +192,9 @@ func NewScheduler(cfg SchedulerConfig, root cid.Cid) (*Scheduler, error) {
 		byID:      make(map[peer.ID]*peerState),
 		banned:    make(map[peer.ID]bool),
 		searching: true,
+		swarmIDs:  make(map[peer.ID]bool),
+		pendSeg:   make(map[cid.Cid][]pendingSeg),
+		pendHave:  make(map[cid.Cid][]peer.ID),
 	}
 	s.stats.avgBlock = 256 << 10
 	s.root = &block{c: root, queued: true}
@@ -241,10 +250,13 @@ func (s *Scheduler) AddPeer(p peer.ID, now time.Time) bool {
 		s.all = append(s.all, ps)
 	}
 	ps.active, ps.reason = true, nil
+	if s.swarmIDs[p] {
+		ps.swarm, ps.claimsRoot = true, false
+	}
 	s.peers = append(s.peers, ps)
 	// Ask every newcomer whether it has the root: a HAVE makes it an
-	// optimistic source for the whole DAG.
-	if !ps.claimsRoot {
+	// optimistic source for the whole DAG. A swarm peer's map says it.
+	if !ps.claimsRoot && !ps.swarm {
 		s.emit(ActWantHave, ps, s.root.c)
 	}
 	s.schedule(now)

@@ -24,7 +24,7 @@ func (s *Scheduler) presence(p peer.ID, c cid.Cid, have bool, now time.Time) {
 		return
 	}
 	ps.answered = true
-	if c == s.root.c && have && !ps.revoked {
+	if c == s.root.c && have && !ps.revoked && !ps.swarm {
 		ps.claimsRoot = true
 	}
 	b := s.blocks[c]
@@ -89,7 +89,7 @@ func (s *Scheduler) BlockReceived(p peer.ID, c cid.Cid, size int, links []cid.Ci
 			ps.reqs = slices.Delete(ps.reqs, i, i+1)
 			b.dropInflight(ps)
 		}
-		if b == s.root && ps.active && !ps.revoked {
+		if b == s.root && ps.active && !ps.revoked && !ps.swarm {
 			ps.claimsRoot = true
 		}
 	}
@@ -156,6 +156,13 @@ func (s *Scheduler) finish(b *block, links []cid.Cid) {
 	s.remaining--
 	s.stats.blocksDone++
 	s.addChildren(b, links)
+	if len(links) > 0 {
+		b.kids = make([]*block, len(links))
+		for i, c := range links {
+			b.kids[i] = s.blocks[c]
+		}
+	}
+	s.applyPendingSegments(b)
 	s.advanceHead()
 	if s.remaining == 0 {
 		s.done = true
@@ -177,6 +184,7 @@ func (s *Scheduler) addChildren(parent *block, links []cid.Cid) {
 			s.urgent = append(s.urgent, b)
 		}
 		fresh = append(fresh, b)
+		s.applyPendingHaves(b)
 	}
 	s.queued += len(fresh)
 	s.remaining += len(fresh)
@@ -315,6 +323,9 @@ func (s *Scheduler) otherSource(b *block, p *peerState) bool {
 // mayHave reports whether q might hold b: it said HAVE, or it is an
 // optimistic source, or b is the root, or it was never asked.
 func (s *Scheduler) mayHave(q *peerState, b *block) bool {
+	if q.swarm {
+		return s.swarmMayHave(q, b)
+	}
 	return b.state(q) != availDontHave
 }
 

@@ -40,7 +40,7 @@ func (s *Scheduler) schedule(now time.Time) {
 
 // canServe reports whether p may be sent a want-block for b now.
 func (s *Scheduler) canServe(p *peerState, b *block) bool {
-	if b.done || b.inflightAt(p) {
+	if b.done || p.choked || b.inflightAt(p) {
 		return false
 	}
 	switch b.state(p) {
@@ -48,7 +48,7 @@ func (s *Scheduler) canServe(p *peerState, b *block) bool {
 		return false
 	case availHave:
 	default:
-		if !p.claimsRoot && b != s.root {
+		if b != s.root && !p.complete && (!p.claimsRoot || p.swarm) {
 			return false
 		}
 	}
@@ -208,7 +208,7 @@ func (s *Scheduler) probe(now time.Time) {
 	}
 	for _, p := range s.peers {
 		budget := s.cfg.MaxWantHaves - len(p.asks)
-		if p.claimsRoot || budget < max(1, s.cfg.MaxWantHaves/2) || p.probedGen == s.gen {
+		if p.claimsRoot || p.swarm || budget < max(1, s.cfg.MaxWantHaves/2) || p.probedGen == s.gen {
 			continue
 		}
 		scanned, sent := 0, 0

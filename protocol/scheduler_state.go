@@ -31,6 +31,7 @@ type block struct {
 	avail    map[peer.ID]availability
 	timedOut map[peer.ID]bool // peers this block was moved away from after a stall
 	haves    int              // peers that said HAVE
+	kids     []*block         // the blocks of its links, in link order, once done
 }
 
 func (b *block) state(p *peerState) availability { return b.avail[p.id] }
@@ -93,6 +94,11 @@ type peerState struct {
 	gainedAt  time.Time // last HAVE or block from it
 	lapsed    bool      // Tick has seen it stop being hopeful (one checkAll)
 	recheckAt time.Time // zero: nothing to recheck
+
+	// swarm: it speaks shoal's swarm extension (scheduler_swarm.go);
+	// mapped: its availability map arrived; complete: the map says it
+	// holds the whole DAG; choked: it will not serve us now.
+	swarm, mapped, complete, choked bool
 
 	answered bool  // it sent any presence or block to this fetch
 	bytes    int64 // all block bytes received, duplicates included

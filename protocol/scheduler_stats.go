@@ -19,6 +19,8 @@ type PeerProgress struct {
 	SRTT     time.Duration // smoothed request→block latency
 	Active   bool
 	Err      error // why the peer left the fetch, if it did
+	// Swarm: the peer speaks shoal's swarm extension; Choked: it chokes us.
+	Swarm, Choked bool
 }
 
 // Progress is a snapshot of a fetch's accounting.
@@ -60,7 +62,7 @@ func (s *Scheduler) Progress() Progress {
 		pr.Peers = append(pr.Peers, PeerProgress{
 			Peer: p.id, Bytes: p.bytes, Blocks: p.blocks, DupBytes: p.dupBytes,
 			InFlight: len(p.reqs), Window: p.w.size(), Rate: p.w.rate, SRTT: p.w.srtt,
-			Active: p.active, Err: p.reason,
+			Active: p.active, Err: p.reason, Swarm: p.swarm, Choked: p.choked,
 		})
 	}
 	return pr

@@ -13,7 +13,7 @@ import (
 // step is one event fed to the scheduler in a table test.
 type step struct {
 	at   time.Duration // since epoch
-	kind string        // add, remove, have, donthave, block, local, bad, tick, searching-off, urgent
+	kind string        // add, remove, have, donthave, block, local, bad, tick, searching-off, urgent, swarm, complete, emptymap, haves, choke, unchoke
 	peer peer.ID
 	c    cid.Cid
 }
@@ -60,6 +60,18 @@ func (h *tableHarness) do(st step) []Action {
 		s.SetSearching(false, now)
 	case "urgent":
 		s.Prioritize(st.c, now)
+	case "swarm":
+		s.SetSwarmPeer(st.peer, true, now)
+	case "complete":
+		s.PeerMap(st.peer, PeerMap{Complete: true}, now)
+	case "emptymap":
+		s.PeerMap(st.peer, PeerMap{}, now)
+	case "haves":
+		s.PeerHaves(st.peer, []cid.Cid{st.c}, now)
+	case "choke":
+		s.PeerChoked(st.peer, true, now)
+	case "unchoke":
+		s.PeerChoked(st.peer, false, now)
 	default:
 		h.t.Fatalf("unknown step %q", st.kind)
 	}

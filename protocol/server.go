@@ -151,6 +151,7 @@ type Server struct {
 
 	// Upload slots (choker.go) and origin mode (origin.go).
 	swarm     map[peer.ID]*swarmPeer
+	declared  map[peer.ID]bool // interest said before SetSwarmPeer (PeerInterested)
 	chokeSt   chokeState
 	onChoke   func(peer.ID, bool)
 	chokeWake chan struct{}
@@ -178,6 +179,7 @@ func NewServer(cfg ServerConfig, bs Blockstore, sender MessageSender) (*Server, 
 		ledgers:   make(map[peer.ID]*ledger),
 		sendSlots: make(chan struct{}, cfg.MaxInflightSends),
 		swarm:     make(map[peer.ID]*swarmPeer),
+		declared:  make(map[peer.ID]bool),
 		chokeWake: make(chan struct{}, 1),
 		tieSeed:   maphash.MakeSeed(),
 		origin:    newSentCounts(),
@@ -307,6 +309,7 @@ func (s *Server) PeerDisconnected(p peer.ID) {
 	}
 	if sp := s.swarm[p]; sp != nil {
 		delete(s.swarm, p)
+		delete(s.declared, p)
 		if sp.unchoked {
 			s.pokeChoker()
 		}

@@ -49,6 +49,7 @@ var rules = []rule{
 	{"content", []string{"*"}, "a part imports no other shoal package"},
 	{"protocol", []string{"*"}, "a part imports no other shoal package"},
 	{"dht", []string{"*"}, "a part imports no other shoal package"},
+	{"swarm", []string{"*"}, "a part imports no other shoal package"},
 	{"api", []string{"*"}, "the API's types and client are shared by web, the CLI and tests"},
 	{"web", []string{"blockstore", "dht", "protocol"}, "web sees node through one interface"},
 }

@@ -1,0 +1,207 @@
+package protocol
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The client's side of shoal's swarm extension. The extension itself (its
+// wire format and streams) lives outside this package; the node feeds
+// what it hears into these methods, and hears from the client through
+// ClientConfig.OnFetching and OnVerified. Each method hands its event to
+// the loop and returns; events for a root go to the fetch of that root.
+
+// WantCounts counts the wantlist entries a client has sent.
+type WantCounts struct {
+	WantBlocks, WantHaves, Cancels uint64
+}
+
+type wantCounters struct {
+	wantBlocks, wantHaves, cancels atomic.Uint64
+}
+
+func (w *wantCounters) count(k ActionKind) {
+	switch k {
+	case ActWantBlock:
+		w.wantBlocks.Add(1)
+	case ActWantHave:
+		w.wantHaves.Add(1)
+	case ActCancel:
+		w.cancels.Add(1)
+	}
+}
+
+// WantCounts returns the wantlist entries sent since the client started.
+func (c *Client) WantCounts() WantCounts {
+	return WantCounts{
+		WantBlocks: c.sentWants.wantBlocks.Load(),
+		WantHaves:  c.sentWants.wantHaves.Load(),
+		Cancels:    c.sentWants.cancels.Load(),
+	}
+}
+
+// SetSwarmPeer records that p speaks the swarm extension (yes), or that
+// it ended; every fetch then takes p's availability from its maps
+// instead of probing it.
+func (c *Client) SetSwarmPeer(p peer.ID, yes bool) {
+	c.post(func() {
+		now := time.Now()
+		if yes {
+			c.swarm[p] = true
+		} else {
+			delete(c.swarm, p)
+			delete(c.choked, p)
+		}
+		for f := range c.fetches {
+			f.s.SetSwarmPeer(p, yes, now)
+		}
+	})
+}
+
+// PeerMap gives the fetch of root swarm peer p's availability map.
+func (c *Client) PeerMap(p peer.ID, root cid.Cid, m PeerMap) {
+	c.post(func() {
+		now := time.Now()
+		for f := range c.fetches {
+			if f.root == root {
+				c.ensurePeer(p, now)
+				f.s.PeerMap(p, m, now)
+			}
+		}
+	})
+}
+
+// PeerHaves gives the fetch of root the blocks swarm peer p has verified
+// since its map.
+func (c *Client) PeerHaves(p peer.ID, root cid.Cid, cids []cid.Cid) {
+	c.post(func() {
+		now := time.Now()
+		for f := range c.fetches {
+			if f.root == root {
+				c.ensurePeer(p, now)
+				f.s.PeerHaves(p, cids, now)
+			}
+		}
+	})
+}
+
+// PeerChoked records that p choked us (it serves none of our wants until
+// it unchokes us) or unchoked us, in every fetch.
+func (c *Client) PeerChoked(p peer.ID, choked bool) {
+	c.post(func() {
+		now := time.Now()
+		if choked {
+			c.choked[p] = true
+		} else {
+			delete(c.choked, p)
+		}
+		for f := range c.fetches {
+			f.s.PeerChoked(p, choked, now)
+		}
+	})
+}
+
+// AddProviders dials peers said to hold or fetch root (peer exchange) and
+// adds those reached to the fetch of root, as a provider search would.
+func (c *Client) AddProviders(root cid.Cid, ais []peer.AddrInfo) {
+	if len(ais) == 0 {
+		return
+	}
+	c.post(func() {
+		if c.ctx.Err() != nil {
+			return
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.dialProviders(root, ais)
+		}()
+	})
+}
+
+func (c *Client) dialProviders(root cid.Cid, ais []peer.AddrInfo) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, c.cfg.DialConcurrency)
+	for _, ai := range ais {
+		if ai.ID == c.net.Self() || ai.ID == "" {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-c.ctx.Done():
+			wg.Wait()
+			return
+		}
+		wg.Add(1)
+		go func(ai peer.AddrInfo) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DialTimeout)
+			err := c.net.Connect(ctx, ai)
+			cancel()
+			if err != nil {
+				c.log.Debug("bitswap client: exchanged peer unreachable", "peer", ai.ID, "err", err)
+				return
+			}
+			c.post(func() {
+				now := time.Now()
+				c.peers[ai.ID] = true
+				for f := range c.fetches {
+					if f.root == root {
+						c.addPeerTo(f, ai.ID, now)
+					}
+				}
+			})
+		}(ai)
+	}
+	wg.Wait()
+}
+
+// ensurePeer adds p, from which a swarm message just came, to every fetch
+// if the connection notice has not done so yet (on the loop).
+func (c *Client) ensurePeer(p peer.ID, now time.Time) {
+	if c.peers[p] || p == c.net.Self() {
+		return
+	}
+	c.peers[p] = true
+	for f := range c.fetches {
+		c.addPeerTo(f, p, now)
+	}
+}
+
+// addPeerTo makes p a candidate of f with what the client knows of its
+// swarm state (on the loop).
+func (c *Client) addPeerTo(f *Fetch, p peer.ID, now time.Time) {
+	if c.swarm[p] {
+		f.s.SetSwarmPeer(p, true, now)
+	}
+	if f.s.AddPeer(p, now) && c.choked[p] {
+		f.s.PeerChoked(p, true, now)
+	}
+}
+
+// fetchingChanged tells OnFetching that a fetch of f's root started
+// (delta +1) or ended (-1), once per root (on the loop). Single-block
+// fetches count too: a swarm peer that chokes this node learns of its
+// interest only from the extension, and without it would never unchoke it.
+func (c *Client) fetchingChanged(f *Fetch, delta int) {
+	n := c.fetching[f.root] + delta
+	if n <= 0 {
+		delete(c.fetching, f.root)
+	} else {
+		c.fetching[f.root] = n
+	}
+	if c.cfg.OnFetching == nil {
+		return
+	}
+	if delta > 0 && n == 1 {
+		c.cfg.OnFetching(f.root, true)
+	} else if delta < 0 && n <= 0 {
+		c.cfg.OnFetching(f.root, false)
+	}
+}

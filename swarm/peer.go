@@ -1,0 +1,298 @@
+package swarm
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// segmentsPerMessage bounds one map message; a bigger map is split.
+const segmentsPerMessage = 1024
+
+// rootState is what a peer told us about one root.
+type rootState struct {
+	interested bool // it fetches the root: it wants our HAVEs
+	holds      bool // its map or HAVEs named blocks of the root
+}
+
+// outItem is one message for the sender; build: a map message whose
+// segments the sender fills from Local (which may block) before writing.
+type outItem struct {
+	m     *Message
+	build bool
+}
+
+// peerConn is the extension with one peer. Its sender goroutine (run)
+// opens the outbound stream and writes everything queued for the peer;
+// the queues are guarded by mu, which is never held across I/O (a
+// goroutine waiting for a mutex would stop a synctest bubble's clock).
+type peerConn struct {
+	s  *Service
+	id peer.ID
+
+	mu        sync.Mutex
+	up        bool // the outbound stream is open: the peer speaks the extension
+	stopped   bool
+	items     []outItem
+	haves     map[cid.Cid][]cid.Cid // HAVEs not yet sent, per root
+	nHaves    int
+	firstHave time.Time
+	roots     map[cid.Cid]rootState
+
+	wake chan struct{}
+	quit chan struct{}
+	once sync.Once
+}
+
+func newPeerConn(s *Service, p peer.ID) *peerConn {
+	return &peerConn{
+		s: s, id: p, haves: make(map[cid.Cid][]cid.Cid), roots: make(map[cid.Cid]rootState),
+		wake: make(chan struct{}, 1), quit: make(chan struct{}),
+	}
+}
+
+func (pc *peerConn) stop() {
+	pc.once.Do(func() {
+		pc.mu.Lock()
+		pc.stopped = true
+		pc.mu.Unlock()
+		close(pc.quit)
+	})
+}
+
+func (pc *peerConn) poke() {
+	select {
+	case pc.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (pc *peerConn) push(it outItem, onlyUp bool) {
+	pc.mu.Lock()
+	ok := !pc.stopped && (pc.up || !onlyUp)
+	if ok {
+		pc.items = append(pc.items, it)
+	}
+	pc.mu.Unlock()
+	if ok {
+		pc.poke()
+	}
+}
+
+func (pc *peerConn) queue(m *Message) { pc.push(outItem{m: m}, false) }
+
+// queueMap sends our map of root, asking for the peer's: we fetch root.
+func (pc *peerConn) queueMap(root cid.Cid) {
+	pc.push(outItem{m: &Message{Kind: KindMap, Root: root, Interested: true, Ask: true}, build: true}, true)
+}
+
+// queueReply answers a peer's map with ours.
+func (pc *peerConn) queueReply(root cid.Cid) {
+	pc.push(outItem{m: &Message{Kind: KindMap, Root: root}, build: true}, false)
+}
+
+func (pc *peerConn) queueInterest(root cid.Cid, yes bool) {
+	pc.push(outItem{m: &Message{Kind: KindInterest, Root: root, Interested: yes}}, true)
+}
+
+func (pc *peerConn) queueChoke(choked bool) {
+	pc.push(outItem{m: &Message{Kind: KindChoke, Choked: choked}}, true)
+}
+
+// queueHave adds c to the next HAVE batch for root, if the peer fetches root.
+func (pc *peerConn) queueHave(root, c cid.Cid) {
+	pc.mu.Lock()
+	ok := pc.up && !pc.stopped && pc.roots[root].interested
+	if ok {
+		if pc.nHaves == 0 {
+			pc.firstHave = time.Now()
+		}
+		pc.haves[root] = append(pc.haves[root], c)
+		pc.nHaves++
+	}
+	wake := ok && (pc.nHaves == 1 || pc.nHaves >= pc.s.cfg.BatchMax)
+	pc.mu.Unlock()
+	if wake {
+		pc.poke()
+	}
+}
+
+func (pc *peerConn) setRoot(root cid.Cid, interested, holds bool) {
+	pc.mu.Lock()
+	pc.roots[root] = rootState{interested: interested, holds: holds}
+	pc.mu.Unlock()
+}
+
+func (pc *peerConn) isUp() bool {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.up
+}
+
+func (pc *peerConn) interestedIn(root cid.Cid) bool {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.roots[root].interested
+}
+
+func (pc *peerConn) holdsRoot(root cid.Cid) bool {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.roots[root].holds
+}
+
+// sharesRoot reports whether the peer fetches or holds root, and the
+// extension runs with it (it is worth naming in a peer exchange).
+func (pc *peerConn) sharesRoot(root cid.Cid) bool {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	r := pc.roots[root]
+	return pc.up && (r.interested || r.holds)
+}
+
+// take returns what is ready to send, and how long until the pending
+// HAVE batch is due (0: none pending).
+func (pc *peerConn) take(now time.Time) ([]outItem, time.Duration) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	out := pc.items
+	pc.items = nil
+	if pc.nHaves == 0 {
+		return out, 0
+	}
+	if age := now.Sub(pc.firstHave); pc.nHaves < pc.s.cfg.BatchMax && age < pc.s.cfg.BatchDelay {
+		return out, pc.s.cfg.BatchDelay - age
+	}
+	for root, cs := range pc.haves {
+		for len(cs) > 0 {
+			n := min(len(cs), MaxCIDs)
+			out = append(out, outItem{m: &Message{Kind: KindHave, Root: root, CIDs: cs[:n:n]}})
+			cs = cs[n:]
+		}
+	}
+	clear(pc.haves)
+	pc.nHaves = 0
+	return out, 0
+}
+
+// run opens the outbound stream and sends until the peer goes or the
+// service closes. A peer that does not speak the protocol ends it at once.
+func (pc *peerConn) run() {
+	s := pc.s
+	wasUp := false
+	defer func() { s.ended(pc, wasUp) }()
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OpenTimeout)
+	str, err := s.h.NewStream(network.WithNoDial(ctx, "swarm extension"), pc.id, ProtocolID)
+	cancel()
+	if err != nil {
+		s.log.Debug("swarm: peer does not speak the extension", "peer", pc.id, "err", err)
+		return
+	}
+	defer func() { _ = str.Reset() }()
+	pc.mu.Lock()
+	if pc.stopped {
+		pc.mu.Unlock()
+		return
+	}
+	pc.up = true
+	pc.mu.Unlock()
+	wasUp = true
+	if s.choker != nil {
+		s.choker.SetSwarmPeer(pc.id, true)
+	}
+	s.ev.SwarmPeer(pc.id, true)
+	if s.choker != nil && s.choker.Choking(pc.id) {
+		pc.queueChoke(true)
+	}
+	s.mu.Lock()
+	for root := range s.fetching {
+		pc.queueMap(root)
+	}
+	s.mu.Unlock()
+	pc.sendLoop(str)
+}
+
+func (pc *peerConn) sendLoop(str network.Stream) {
+	s := pc.s
+	var timer *time.Timer
+	var due <-chan time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		items, wait := pc.take(time.Now())
+		for _, it := range items {
+			for _, m := range pc.expand(it) {
+				if !pc.write(str, m) {
+					return
+				}
+			}
+		}
+		due = nil
+		if wait > 0 {
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			due = timer.C
+		}
+		select {
+		case <-pc.quit:
+			return
+		case <-s.ctx.Done():
+			return
+		case <-pc.wake:
+		case <-due:
+		}
+	}
+}
+
+// expand fills a map item from Local, split into messages of at most
+// segmentsPerMessage segments (only the first asks for a reply).
+func (pc *peerConn) expand(it outItem) []*Message {
+	if !it.build {
+		return []*Message{it.m}
+	}
+	s, m := pc.s, *it.m
+	if !m.Interested {
+		m.Interested = s.isFetching(m.Root)
+	}
+	var segs []Segment
+	m.Complete, segs = s.local.Map(s.ctx, m.Root)
+	if m.Complete {
+		segs = nil
+	}
+	var out []*Message
+	for first := true; first || len(segs) > 0; first = false {
+		n := min(len(segs), segmentsPerMessage)
+		out = append(out, &Message{Kind: KindMap, Root: m.Root, Complete: m.Complete, Interested: m.Interested,
+			Ask: first && m.Ask, Segments: segs[:n:n]})
+		segs = segs[n:]
+	}
+	return out
+}
+
+func (pc *peerConn) write(str network.Stream, m *Message) bool {
+	s := pc.s
+	_ = str.SetWriteDeadline(time.Now().Add(s.cfg.SendTimeout))
+	body := m.Encode(nil)
+	if err := writeFrame(str, body); err != nil {
+		if s.ctx.Err() == nil {
+			s.log.Debug("swarm: send failed; ending the extension with the peer", "peer", pc.id, "kind", m.Kind, "err", err)
+		}
+		return false
+	}
+	s.st.msgsSent.Add(1)
+	s.st.bytesSent.Add(uint64(len(body)))
+	if m.Kind == KindHave {
+		s.st.haveMsgs.Add(1)
+	}
+	return true
+}
