@@ -4,44 +4,9 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/shoalnet/shoal/node"
 )
-
-// fill sets every field of the struct v points to, recursively, to a
-// value that is not zero, so a field the conversion forgets shows.
-func fill(v reflect.Value, seed *int) {
-	*seed++
-	switch v.Kind() {
-	case reflect.String:
-		v.SetString("s" + string(rune('a'+*seed%26)))
-	case reflect.Int, reflect.Int64:
-		v.SetInt(int64(*seed))
-	case reflect.Uint64:
-		v.SetUint(uint64(*seed))
-	case reflect.Float64:
-		v.SetFloat(float64(*seed) + 0.5)
-	case reflect.Bool:
-		v.SetBool(true)
-	case reflect.Slice:
-		s := reflect.MakeSlice(v.Type(), 2, 2)
-		for i := range 2 {
-			fill(s.Index(i), seed)
-		}
-		v.Set(s)
-	case reflect.Struct:
-		if v.Type() == reflect.TypeFor[time.Time]() {
-			v.Set(reflect.ValueOf(time.Unix(int64(1_700_000_000+*seed), 0).UTC()))
-			return
-		}
-		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() {
-				fill(v.Field(i), seed)
-			}
-		}
-	}
-}
 
 // TestAPIConvJSON: each node type and its api conversion encode to the
 // same JSON, field for field, when every field is set; and a nil list

@@ -24,14 +24,17 @@ type snapshot struct {
 // handleEvents sends a "snapshot" event at once and then every
 // EventInterval until the client goes away.
 func (a *api) handleEvents(w http.ResponseWriter, r *http.Request) {
-	serveEvents(w, r, a.cfg.EventInterval, a.log, func(now time.Time) any {
-		return snapshot{
-			Time:      now.UTC(),
-			Info:      a.n.Info(),
-			Peers:     nonNil(a.n.Peers()),
-			Transfers: nonNil(a.n.Transfers()),
-		}
-	})
+	serveEvents(w, r, a.cfg.EventInterval, a.log, func(now time.Time) any { return a.event(now) })
+}
+
+// event is the node's state at now, as GET /api/v1/events sends it.
+func (a *api) event(now time.Time) snapshot {
+	return snapshot{
+		Time:      now.UTC(),
+		Info:      a.n.Info(),
+		Peers:     nonNil(a.n.Peers()),
+		Transfers: nonNil(a.n.Transfers()),
+	}
 }
 
 // serveEvents is the one server-sent event stream of the site: a retry
