@@ -7,19 +7,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/shoalnet/shoal/node"
+	apiv1 "github.com/shoalnet/shoal/api"
 )
 
 // zeroTime is the modification time of content: CIDs have none.
 var zeroTime time.Time
-
-// snapshot is one server-sent event of GET /api/v1/events.
-type snapshot struct {
-	Time      time.Time           `json:"time"`
-	Info      node.Info           `json:"info"`
-	Peers     []node.PeerInfo     `json:"peers"`
-	Transfers []node.TransferInfo `json:"transfers"`
-}
 
 // handleEvents sends a "snapshot" event at once and then every
 // EventInterval until the client goes away.
@@ -28,8 +20,8 @@ func (a *api) handleEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // event is the node's state at now, as GET /api/v1/events sends it.
-func (a *api) event(now time.Time) snapshot {
-	return snapshot{
+func (a *api) event(now time.Time) apiv1.Event {
+	return apiv1.Event{
 		Time:      now.UTC(),
 		Info:      a.n.Info(),
 		Peers:     nonNil(a.n.Peers()),

@@ -65,6 +65,7 @@ func (wireNode) Peers() []node.PeerInfo { return filled[struct{ P []node.PeerInf
 func (w wireNode) Transfers() []node.TransferInfo {
 	return filled[struct{ T []node.TransferInfo }]().T
 }
+func (w wireNode) Transfer(string) (node.TransferInfo, error) { return w.Transfers()[0], nil }
 func (w wireNode) CancelTransfer(string) (node.TransferInfo, error) {
 	return filled[node.TransferInfo](), nil
 }
