@@ -174,12 +174,7 @@ func (a *api) resolveFetch(ctx context.Context, s string, timeout *time.Duration
 }
 
 func (a *api) handleCancelTransfer(w http.ResponseWriter, r *http.Request) {
-	info, err := a.n.CancelTransfer(r.PathValue("id"))
-	if err != nil {
-		a.fail(w, r, err) // the node names the ID
-		return
-	}
-	writeJSON(w, http.StatusOK, info)
+	a.answerTransfer(w, r, a.n.CancelTransfer)
 }
 
 func (a *api) handleTransfers(w http.ResponseWriter, r *http.Request) {
@@ -187,9 +182,15 @@ func (a *api) handleTransfers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) handleTransfer(w http.ResponseWriter, r *http.Request) {
-	info, err := a.n.Transfer(r.PathValue("id"))
+	a.answerTransfer(w, r, a.n.Transfer)
+}
+
+// answerTransfer answers with what op (look up, cancel) returns for the
+// transfer {id}; the node's error names the ID.
+func (a *api) answerTransfer(w http.ResponseWriter, r *http.Request, op func(id string) (apiv1.Transfer, error)) {
+	info, err := op(r.PathValue("id"))
 	if err != nil {
-		a.fail(w, r, err) // the node names the ID
+		a.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, info)
