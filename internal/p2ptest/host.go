@@ -34,6 +34,10 @@ func Host(tb testing.TB, opts ...libp2p.Option) host.Host {
 // Info is h's peer ID and addresses, for Connect and provider lists.
 func Info(h host.Host) peer.AddrInfo { return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()} }
 
+// Addr is h's first address with its peer ID (…/p2p/<id>), as a node's
+// Connect and a bootstrap list take it.
+func Addr(h host.Host) string { return h.Addrs()[0].String() + "/p2p/" + h.ID().String() }
+
 // Connect connects a to b.
 func Connect(tb testing.TB, a, b host.Host) {
 	tb.Helper()
