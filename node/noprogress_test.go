@@ -52,7 +52,7 @@ func TestFetchEndsWhenPeersNeverAnswer(t *testing.T) {
 	cfg := testConfig()
 	cfg.Transfer.NoProgressTimeout = Duration{2 * time.Second}
 	b := startNode(t, cfg)
-	if err := b.Connect(ctx, p2pAddr(liar)); err != nil {
+	if err := b.Connect(ctx, p2ptest.Addr(liar)); err != nil {
 		t.Fatal(err)
 	}
 	h, _ := mh.Sum([]byte("content nobody will send"), mh.SHA2_256, -1)
@@ -91,6 +91,3 @@ func bitswapPeer(t *testing.T, handle network.StreamHandler) host.Host {
 	}
 	return h
 }
-
-// p2pAddr is h's first address with its peer ID, for Node.Connect.
-func p2pAddr(h host.Host) string { return h.Addrs()[0].String() + "/p2p/" + h.ID().String() }

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/shoalnet/shoal/internal/p2ptest"
 	"github.com/shoalnet/shoal/protocol"
 )
 
@@ -34,7 +35,7 @@ func TestFetchSilentProviderOneSentence(t *testing.T) {
 	cfg := testConfig()
 	cfg.Transfer.NoProgressTimeout = Duration{time.Second} // would fire first if it ran while searching
 	b := startNode(t, cfg)
-	if err := b.Connect(ctx, p2pAddr(quiet)); err != nil {
+	if err := b.Connect(ctx, p2ptest.Addr(quiet)); err != nil {
 		t.Fatal(err)
 	}
 	h, _ := mh.Sum([]byte("content the quiet peer never sends"), mh.SHA2_256, -1)
