@@ -113,7 +113,7 @@ func runStreamCases(t *testing.T, n Node, drop func(t *testing.T, c cid.Cid)) {
 		}
 		drop(t, lost)
 		for _, url := range []string{cat, gw} {
-			status, got, err := readAll(url)
+			status, got, err := readAll(t, url)
 			if status != 200 || err == nil || len(got) >= len(data) || !bytes.Equal(got, data[:len(got)]) {
 				t.Errorf("GET %s with block %s lost: %d, %d bytes, equal prefix=%v, error %v; want 200, then a broken body that is a prefix of the file",
 					url, lost, status, len(got), bytes.Equal(got, data[:min(len(got), len(data))]), err)
@@ -125,14 +125,7 @@ func runStreamCases(t *testing.T, n Node, drop func(t *testing.T, c cid.Cid)) {
 // firstEvent reads an event stream up to its first "snapshot" event.
 func firstEvent(ctx context.Context, t *testing.T, url string) apiv1.Event {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := getURL(ctx, t, url)
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -163,14 +156,7 @@ func readSome(t *testing.T, url string, n int) []byte {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := getURL(ctx, t, url)
 	defer resp.Body.Close()
 	b := make([]byte, n)
 	if _, err := io.ReadFull(resp.Body, b); err != nil || resp.StatusCode != 200 {
@@ -181,20 +167,28 @@ func readSome(t *testing.T, url string, n int) []byte {
 
 // readAll returns the status, the body as far as it came and the error
 // that ended it early.
-func readAll(url string) (int, []byte, error) {
+func readAll(t *testing.T, url string) (int, []byte, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
+	resp := getURL(ctx, t, url)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
+}
+
+// getURL sends GET url within ctx; the caller closes the body.
+func getURL(ctx context.Context, t *testing.T, url string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp
 }
 
 // TestStreamMemNode and TestStreamRealNode run the same streaming cases.
