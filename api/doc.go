@@ -1,7 +1,8 @@
 // Package api is the shoal daemon's HTTP API under /api/v1: the JSON
 // types its routes send and receive, and a Go client with one method per
-// route. web serves these types, cmd/shoal talks to the daemon only
-// through Client, and tests of either use both.
+// route. node reports in these types (its Info, TransferInfo, … are
+// aliases of them), web serves them as node returns them, cmd/shoal talks
+// to the daemon only through Client, and tests of either use both.
 //
 // Files: types.go holds the request and response types, errors.go the
 // error body, the error codes and *Error, client.go the Client and its

@@ -170,3 +170,19 @@ type IncompletePin struct {
 // Damaged reports whether the check found blocks that were corrupt or
 // gone: content that used them must be fetched again.
 func (r VerifyReport) Damaged() bool { return len(r.Corrupt) > 0 || len(r.Vanished) > 0 }
+
+// RoutingBucket is one bucket of the DHT routing table: the peers sharing
+// Index leading bits with the node's key (the dashboard's event stream).
+type RoutingBucket struct {
+	Index int `json:"index"`
+	Peers int `json:"peers"`
+}
+
+// Event is one "snapshot" server-sent event of GET /api/v1/events: the
+// node now, its peers and its transfers.
+type Event struct {
+	Time      time.Time  `json:"time"`
+	Info      Info       `json:"info"`
+	Peers     []Peer     `json:"peers"`
+	Transfers []Transfer `json:"transfers"`
+}

@@ -138,16 +138,13 @@ func (ps *pinSet) arrivedLocked(e *engine, en *entry, data []byte) {
 	}
 }
 
-// recomputeLocked rebuilds the pinned set from the roots.
-func (ps *pinSet) recomputeLocked(e *engine) {
-	set := make(map[string]*entry, len(ps.set))
-	wanted := make(map[string]cid.Cid)
-	links := make(map[string][]cid.Cid)
+// walkLocked calls visit once for every block reachable from roots,
+// depth first, identity CIDs aside: en is the block's entry, nil for a
+// block not stored, whose links are then the ones recorded for it; ls
+// are the links the walk follows from it.
+func (ps *pinSet) walkLocked(e *engine, roots []cid.Cid, visit func(c cid.Cid, key string, en *entry, ls []cid.Cid)) {
 	seen := make(map[string]bool)
-	var stack []cid.Cid
-	for _, r := range ps.roots {
-		stack = append(stack, r)
-	}
+	stack := append([]cid.Cid(nil), roots...)
 	for len(stack) > 0 {
 		c := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -159,17 +156,34 @@ func (ps *pinSet) recomputeLocked(e *engine) {
 		en := e.entries[key]
 		var ls []cid.Cid
 		if en == nil {
-			wanted[key] = c
 			ls = ps.links[key]
 		} else {
-			set[key] = en
 			ls = ps.linksOf(e, c, nil)
+		}
+		visit(c, key, en, ls)
+		stack = append(stack, ls...)
+	}
+}
+
+// recomputeLocked rebuilds the pinned set from the roots.
+func (ps *pinSet) recomputeLocked(e *engine) {
+	set := make(map[string]*entry, len(ps.set))
+	wanted := make(map[string]cid.Cid)
+	links := make(map[string][]cid.Cid)
+	roots := make([]cid.Cid, 0, len(ps.roots))
+	for _, r := range ps.roots {
+		roots = append(roots, r)
+	}
+	ps.walkLocked(e, roots, func(c cid.Cid, key string, en *entry, ls []cid.Cid) {
+		if en == nil {
+			wanted[key] = c
+		} else {
+			set[key] = en
 		}
 		if len(ls) > 0 {
 			links[key] = ls
 		}
-		stack = append(stack, ls...)
-	}
+	})
 	for key, en := range ps.set {
 		if set[key] == nil {
 			ps.unpin(e, en)
@@ -290,29 +304,17 @@ func (e *engine) PinStatus(ctx context.Context, root cid.Cid) (PinStatus, error)
 func (e *engine) pinStatusLocked(root cid.Cid) PinStatus {
 	st := PinStatus{Root: root}
 	_, st.Pinned = e.pins.roots[root.KeyString()]
-	seen := make(map[string]bool)
-	stack := []cid.Cid{root}
-	for len(stack) > 0 {
-		c := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		key := string(c.Hash())
-		if isIdentity(c) || seen[key] {
-			continue
-		}
-		seen[key] = true
-		en := e.entries[key]
+	e.pins.walkLocked(e, []cid.Cid{root}, func(c cid.Cid, _ string, en *entry, _ []cid.Cid) {
 		if en == nil {
 			st.Missing++
 			if len(st.FirstMissing) < 16 {
 				st.FirstMissing = append(st.FirstMissing, c)
 			}
-			stack = append(stack, e.pins.links[key]...)
-			continue
+			return
 		}
 		st.Blocks++
 		st.Bytes += en.size
-		stack = append(stack, e.pins.linksOf(e, c, nil)...)
-	}
+	})
 	st.Complete = st.Missing == 0
 	return st
 }

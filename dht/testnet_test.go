@@ -15,34 +15,22 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	mh "github.com/multiformats/go-multihash"
+
+	"github.com/shoalnet/shoal/internal/p2ptest"
 )
 
 // newHost starts a libp2p host on 127.0.0.1 over TCP only; the test closes it
 // after the router (t.Cleanup runs last-registered first).
 func newHost(tb testing.TB) host.Host {
 	tb.Helper()
-	h, err := libp2p.New(
-		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.DisableRelay(),
-		libp2p.DisableMetrics(),
-		libp2p.ResourceManager(&network.NullResourceManager{}),
-	)
-	if err != nil {
-		tb.Fatalf("new host: %v", err)
-	}
-	tb.Cleanup(func() { _ = h.Close() })
-	return h
+	return p2ptest.Host(tb, libp2p.Transport(tcp.NewTCPTransport), libp2p.DisableMetrics(),
+		libp2p.ResourceManager(&network.NullResourceManager{}))
 }
 
 // addrString is h's first address with its peer ID, as a bootstrap entry.
 func addrString(tb testing.TB, h host.Host) string {
 	tb.Helper()
-	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
-	if err != nil || len(addrs) == 0 {
-		tb.Fatalf("addresses of %s: %v", h.ID(), err)
-	}
-	return addrs[0].String()
+	return p2ptest.Addr(h)
 }
 
 // testLogger routes router logs to tb.Log.

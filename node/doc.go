@@ -16,8 +16,9 @@
 //     roots.json (roots.go), and repo verification against it (verify.go);
 //   - the error contract callers map to HTTP statuses and exit codes:
 //     ErrNotFound, ErrNoProvider, ErrStore, … (errors.go);
-//   - the public API web and cmd/shoal call, and its JSON types
-//     (ops.go, fetch.go, types.go).
+//   - the public API web and cmd/shoal call (ops.go, fetch.go); what it
+//     reports is in package api's types, under node's names (types.go:
+//     aliases, so web sends what node returns without converting).
 //
 // Files:
 //   - node.go: Node, New/NewWithParts (build and plug the parts), Start,
@@ -38,8 +39,8 @@
 //   - config.go, size.go, host.go, roots.go, verify.go, errors.go,
 //     types.go: as listed above.
 //
-// It may import blockstore, content, dht, protocol, swarm and transfer; nothing
-// imports node but web, sim and cmd/shoal.
+// It may import api, blockstore, content, dht, protocol, swarm and
+// transfer; nothing imports node but web, sim and cmd/shoal.
 //
 // Share and fetch through the packages:
 //

@@ -156,9 +156,9 @@ func (n *Node) FetchWith(ctx context.Context, c cid.Cid, o FetchOptions) (*Trans
 // CancelTransfer cancels the transfer with the given ID and returns its
 // state; an unknown ID wraps ErrNotFound.
 func (n *Node) CancelTransfer(id string) (TransferInfo, error) {
-	t, ok := n.Transfer(id)
-	if !ok {
-		return TransferInfo{}, fmt.Errorf("no transfer %q (list them with GET /api/v1/transfers): %w", id, ErrNotFound)
+	t, err := n.transfer(id)
+	if err != nil {
+		return TransferInfo{}, err
 	}
 	t.Cancel()
 	<-t.Done()
@@ -175,13 +175,23 @@ func (n *Node) Transfers() []TransferInfo {
 	return out
 }
 
-// Transfer returns a transfer by ID.
-func (n *Node) Transfer(id string) (*Transfer, bool) {
+// Transfer returns the state of the transfer with the given ID; an
+// unknown ID wraps ErrNotFound.
+func (n *Node) Transfer(id string) (TransferInfo, error) {
+	t, err := n.transfer(id)
+	if err != nil {
+		return TransferInfo{}, err
+	}
+	return t.Info(), nil
+}
+
+// transfer finds a running or recent transfer by ID.
+func (n *Node) transfer(id string) (*Transfer, error) {
 	t, ok := n.transfers.Get(id)
 	if !ok {
-		return nil, false
+		return nil, fmt.Errorf("no transfer %q (list them with GET /api/v1/transfers): %w", id, ErrNotFound)
 	}
-	return &Transfer{t}, true
+	return &Transfer{t}, nil
 }
 
 // transferInfo is a transfer's state as the API shows it.

@@ -36,7 +36,14 @@ func testConfig(bootstrap ...string) Config {
 
 func startNode(t *testing.T, cfg Config) *Node {
 	t.Helper()
-	n, err := New(cfg)
+	return startNodeWithParts(t, cfg, Parts{})
+}
+
+// startNodeWithParts starts a node on parts of the test's own; it is
+// closed when the test ends.
+func startNodeWithParts(t *testing.T, cfg Config, parts Parts) *Node {
+	t.Helper()
+	n, err := NewWithParts(cfg, parts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,98 +65,6 @@ func randomBytes(n int, seed uint64) []byte {
 		b[i] = byte(r.Uint32())
 	}
 	return b
-}
-
-// TestShareFetchThroughDHT: B shares; C, which knows only A, finds B as a
-// provider through the DHT and fetches the exact bytes; C then serves D.
-func TestShareFetchThroughDHT(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	a := startNode(t, testConfig())
-	boot := a.Info().Addresses[0]
-	b := startNode(t, testConfig(boot))
-	c := startNode(t, testConfig(boot))
-
-	data := randomBytes(3<<20+777, 1)
-	res, err := b.AddFile(ctx, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Wait until B's announcement reached the DHT.
-	for {
-		if _, ok := b.router.LastProvided(res.CID); ok {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("B never announced its root")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	tr, err := c.Fetch(ctx, res.CID, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Err(); err != nil {
-		t.Fatalf("fetch: %v", err)
-	}
-	info := tr.Info()
-	if info.State != TransferDone || info.Size != uint64(len(data)) {
-		t.Fatalf("transfer = %+v", info)
-	}
-	if len(info.Peers) == 0 || info.Peers[0].Peer != b.host.ID().String() {
-		t.Fatalf("transfer peers = %+v, want B %s", info.Peers, b.host.ID())
-	}
-	f, err := c.Open(ctx, res.CID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatalf("C read %d bytes that differ from the %d shared", len(got), len(data))
-	}
-	roots, err := c.Roots(ctx)
-	if err != nil || len(roots) != 1 || roots[0].CID != res.CID.String() || roots[0].Pinned {
-		t.Fatalf("C roots = %+v, %v; want the fetched root, unpinned", roots, err)
-	}
-}
-
-// TestOpenStreamsFromPeer: a node that holds nothing streams a file from
-// a connected peer through Open, with a range read in the middle.
-func TestOpenStreamsFromPeer(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	a := startNode(t, testConfig())
-	b := startNode(t, testConfig())
-	data := randomBytes(5<<20+3, 2)
-	res, err := a.AddFile(ctx, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Connect(ctx, a.Info().Addresses[0]); err != nil {
-		t.Fatal(err)
-	}
-	f, err := b.Open(ctx, res.CID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.Size() != uint64(len(data)) {
-		t.Fatalf("size %d, want %d", f.Size(), len(data))
-	}
-	off := int64(2<<20 + 1000)
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 100000)
-	if _, err := io.ReadFull(f, buf); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(buf, data[off:off+int64(len(buf))]) {
-		t.Fatal("range read differs from the source")
-	}
 }
 
 // TestPrivateSwarm: nodes sharing a swarm key connect and exchange

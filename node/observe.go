@@ -8,15 +8,9 @@ import (
 )
 
 // What a running node reports about itself for metrics and the dashboard,
-// in types of its own so that web needs no other package: the routing
-// table by bucket, the want list, and counters kept since start.
-
-// RoutingBucket is one bucket of the DHT routing table: the peers sharing
-// Index leading bits with this node's key.
-type RoutingBucket struct {
-	Index int `json:"index"`
-	Peers int `json:"peers"`
-}
+// in types web can read without another package: the routing table by
+// bucket (api.RoutingBucket, the dashboard sends it), the want list, and
+// counters kept since start.
 
 // RoutingTable returns the non-empty buckets, by increasing index.
 func (n *Node) RoutingTable() []RoutingBucket {

@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"archive/tar"
@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/shoalnet/shoal/node"
+	"github.com/shoalnet/shoal/sim"
 )
 
 // TestOverlappingFetches: a fetch of a directory and a streaming read of a
@@ -18,10 +21,10 @@ import (
 func TestOverlappingFetches(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	a := startNode(t, testConfig())
-	b := startNode(t, testConfig())
-	big := randomBytes(6<<20+123, 5)
-	small := randomBytes(2000, 6)
+	c := sim.NewCluster(t, 2, sim.ClusterOptions{}) // connected
+	a, b := c.Node(0), c.Node(1)
+	big := node.RandomBytes(6<<20+123, 5)
+	small := node.RandomBytes(2000, 6)
 	var tar bytes.Buffer
 	writeTar(t, &tar, map[string][]byte{"a.txt": small, "sub/big.bin": big})
 	res, err := a.AddTar(ctx, &tar)
@@ -30,9 +33,6 @@ func TestOverlappingFetches(t *testing.T) {
 	}
 	bigCID, err := a.Resolve(ctx, res.CID, "sub/big.bin")
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Connect(ctx, a.Info().Addresses[0]); err != nil {
 		t.Fatal(err)
 	}
 	tr, err := b.Fetch(ctx, res.CID, "api")
@@ -53,7 +53,7 @@ func TestOverlappingFetches(t *testing.T) {
 	}
 }
 
-func readAll(ctx context.Context, t *testing.T, n *Node, dir, file cid.Cid) []byte {
+func readAll(ctx context.Context, t *testing.T, n *node.Node, dir, file cid.Cid) []byte {
 	t.Helper()
 	if _, err := n.Resolve(ctx, dir, "sub/big.bin"); err != nil {
 		t.Fatal(err)

@@ -9,11 +9,10 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
-	libp2pprotocol "github.com/libp2p/go-libp2p/core/protocol"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/shoalnet/shoal/internal/p2ptest"
 	"github.com/shoalnet/shoal/protocol"
 )
 
@@ -24,26 +23,19 @@ import (
 func TestFetchSilentProviderOneSentence(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	quiet, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer quiet.Close()
-	for _, proto := range []string{"/ipfs/bitswap/1.2.0", "/ipfs/bitswap/1.1.0", "/ipfs/bitswap/1.0.0", "/ipfs/bitswap"} {
-		quiet.SetStreamHandler(libp2pprotocol.ID(proto), func(s network.Stream) {
-			r := bufio.NewReader(s)
-			for {
-				if _, err := protocol.ReadMessage(r); err != nil {
-					_ = s.Reset()
-					return
-				}
+	quiet := bitswapPeer(t, func(s network.Stream) {
+		r := bufio.NewReader(s)
+		for {
+			if _, err := protocol.ReadMessage(r); err != nil {
+				_ = s.Reset()
+				return
 			}
-		})
-	}
+		}
+	})
 	cfg := testConfig()
 	cfg.Transfer.NoProgressTimeout = Duration{time.Second} // would fire first if it ran while searching
 	b := startNode(t, cfg)
-	if err := b.Connect(ctx, quiet.Addrs()[0].String()+"/p2p/"+quiet.ID().String()); err != nil {
+	if err := b.Connect(ctx, p2ptest.Addr(quiet)); err != nil {
 		t.Fatal(err)
 	}
 	h, _ := mh.Sum([]byte("content the quiet peer never sends"), mh.SHA2_256, -1)

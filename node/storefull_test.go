@@ -4,58 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/ipfs/go-cid"
-
 	"github.com/shoalnet/shoal/blockstore"
 	"github.com/shoalnet/shoal/content"
+	"github.com/shoalnet/shoal/internal/storetest"
 	"github.com/shoalnet/shoal/protocol"
 )
 
-// fullDiskStore is a real on-disk store whose disk fills up after room
-// more blocks: every later Put fails as the disk store's write does on a
-// full file system, with ENOSPC inside an *os.PathError.
-type fullDiskStore struct {
-	blockstore.Store
-	dir    string
-	room   atomic.Int64
-	failed atomic.Int64 // Puts refused
-}
-
-func (s *fullDiskStore) full(c cid.Cid) error {
-	if s.room.Add(-1) >= 0 {
-		return nil
-	}
-	s.failed.Add(1)
-	err := &os.PathError{Op: "write", Path: filepath.Join(s.dir, "blocks", ".tmp-123"), Err: syscall.ENOSPC}
-	return fmt.Errorf("blockstore: put %s: %w", c, err)
-}
-
-func (s *fullDiskStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
-	if err := s.full(c); err != nil {
-		return err
-	}
-	return s.Store.Put(ctx, c, data)
-}
-
-func (s *fullDiskStore) PutVerified(ctx context.Context, c cid.Cid, data []byte) error {
-	if err := s.full(c); err != nil {
-		return err
-	}
-	return s.Store.PutVerified(ctx, c, data)
-}
-
 // startFullDiskNode starts a node on a disk store that takes room blocks.
-func startFullDiskNode(t *testing.T, room int64) (*Node, *fullDiskStore) {
+func startFullDiskNode(t *testing.T, room int64) (*Node, *storetest.Full) {
 	t.Helper()
 	bcfg := blockstore.DefaultConfig(t.TempDir())
 	bcfg.Links = content.Links
@@ -63,21 +27,8 @@ func startFullDiskNode(t *testing.T, room int64) (*Node, *fullDiskStore) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := &fullDiskStore{Store: disk, dir: bcfg.Dir}
-	fs.room.Store(room)
-	n, err := NewWithParts(testConfig(), Parts{Store: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := n.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return n, fs
+	fs := storetest.NewFull(disk, bcfg.Dir, room)
+	return startNodeWithParts(t, testConfig(), Parts{Store: fs}), fs
 }
 
 // TestFetchOntoFullDiskFails: the disk fills up two blocks into a fetch.
@@ -105,7 +56,7 @@ func TestFetchOntoFullDiskFails(t *testing.T) {
 	select {
 	case <-tr.Done():
 	case <-ctx.Done():
-		t.Fatalf("fetch onto a full disk still running after %d refused Puts: %+v", store.failed.Load(), tr.Info())
+		t.Fatalf("fetch onto a full disk still running after %d refused Puts: %+v", store.Failed(), tr.Info())
 	}
 	err = tr.Err()
 	if !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, protocol.ErrStore) {
@@ -115,7 +66,7 @@ func TestFetchOntoFullDiskFails(t *testing.T) {
 	if info.State != TransferFailed || !strings.Contains(info.Error, "no space left on device") {
 		t.Errorf("transfer info: state %q, error %q", info.State, info.Error)
 	}
-	if f := store.failed.Load(); f < 1 || f > int64(res.Blocks) {
+	if f := store.Failed(); f < 1 || f > int64(res.Blocks) {
 		t.Errorf("%d Puts refused for a %d-block DAG: the fetch kept retrying", f, res.Blocks)
 	}
 

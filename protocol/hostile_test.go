@@ -19,6 +19,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
+
+	"github.com/shoalnet/shoal/internal/p2ptest"
 )
 
 // The hostile-peer tests run a real honest transfer (seeder → leecher, on
@@ -43,13 +45,7 @@ const (
 // hostileHost is a libp2p host on 127.0.0.1 that speaks Bitswap by hand.
 func hostileHost(t testing.TB) host.Host {
 	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(),
-		libp2p.ResourceManager(nil), libp2p.NoSecurity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	return h
+	return p2ptest.Host(t, libp2p.ResourceManager(nil), libp2p.NoSecurity)
 }
 
 // hostileScene is one honest seeder, one leecher that knows the seeder

@@ -12,10 +12,11 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shoalnet/shoal/internal/p2ptest"
 )
 
 // bsTestLogger routes logs to t.Log.
@@ -25,26 +26,17 @@ func bsTestLogger(t testing.TB) *slog.Logger {
 
 type bsLogWriter struct{ t testing.TB }
 
+// bsTestHost is a host on 127.0.0.1 for the Bitswap tests.
+func bsTestHost(t testing.TB) host.Host { return p2ptest.Host(t) }
+
 func (w bsLogWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(bytes.TrimRight(p, "\n")))
 	return len(p), nil
 }
 
-func bsTestHost(t testing.TB) host.Host {
-	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	return h
-}
-
 func bsConnect(t testing.TB, a, b host.Host) {
 	t.Helper()
-	if err := a.Connect(context.Background(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
+	p2ptest.Connect(t, a, b)
 }
 
 func bsTestNetwork(t testing.TB, h host.Host) *Network {

@@ -22,6 +22,13 @@ type ClusterOptions struct {
 	Seed uint64
 	// Logger receives the nodes' logs; nil discards them.
 	Logger *slog.Logger
+	// Config, when set, edits node i's configuration before it starts
+	// (and again before each restart).
+	Config func(i int, cfg *node.Config)
+	// Store, when set, gives node i its store in place of the in-memory
+	// one it is passed (a test's wrapper of it, such as a disk that
+	// fills up). Kept across Kill and Restart like the default one.
+	Store func(i int, mem blockstore.Store) blockstore.Store
 }
 
 // Cluster is n real nodes on sim's simulated network, for tests of
@@ -81,7 +88,11 @@ func NewCluster(t testing.TB, n int, opts ClusterOptions) *Cluster {
 		c.net.sn.Close()
 	})
 	for i := range n {
-		cn := &clusterNode{index: i + 1, store: keptStore{memStore()}}
+		store := memStore()
+		if opts.Store != nil {
+			store = opts.Store(i, store)
+		}
+		cn := &clusterNode{index: i + 1, store: keptStore{store}}
 		c.nodes = append(c.nodes, cn)
 		if err := c.start(cn); err != nil {
 			t.Fatalf("sim.NewCluster: %v", err)
@@ -111,7 +122,11 @@ func (c *Cluster) start(cn *clusterNode) error {
 	}
 	c.net.revive(sh.host.ID())
 	name := fmt.Sprint(cn.index - 1)
-	n, err := startNode(c.ctx, sh, cn.store, boot, name, false, c.log.With("node", name))
+	var edit func(*node.Config)
+	if c.opts.Config != nil {
+		edit = func(cfg *node.Config) { c.opts.Config(cn.index-1, cfg) }
+	}
+	n, err := startNodeWith(c.ctx, sh, cn.store, boot, name, false, c.log.With("node", name), edit)
 	if err != nil {
 		return err
 	}
@@ -272,6 +287,12 @@ func memStore() blockstore.Store {
 // bootstrapping from boot (a multiaddr) unless it is "", treating every
 // peer as a swarm peer if swarmAll (Options.SwarmAllPeers).
 func startNode(ctx context.Context, sh *simHost, store blockstore.Store, boot, name string, swarmAll bool, log *slog.Logger) (*node.Node, error) {
+	return startNodeWith(ctx, sh, store, boot, name, swarmAll, log, nil)
+}
+
+// startNodeWith is startNode whose edit, when not nil, changes the
+// configuration last.
+func startNodeWith(ctx context.Context, sh *simHost, store blockstore.Store, boot, name string, swarmAll bool, log *slog.Logger, edit func(*node.Config)) (*node.Node, error) {
 	cfg := node.DefaultConfig("")
 	cfg.Network.Listen = []string{sh.host.Addrs()[0].String()}
 	cfg.Network.MDNS = false
@@ -281,6 +302,9 @@ func startNode(ctx context.Context, sh *simHost, store blockstore.Store, boot, n
 	cfg.Store.Sync = false
 	cfg.Transfer.SwarmAllPeers = swarmAll
 	cfg.Logger = log
+	if edit != nil {
+		edit(&cfg)
+	}
 	n, err := node.NewWithParts(cfg, node.Parts{Host: sh.host, Store: store})
 	if err != nil {
 		_ = sh.host.Close() // the node closes only hosts it made

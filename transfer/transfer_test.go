@@ -15,6 +15,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shoalnet/shoal/protocol"
+
+	"github.com/shoalnet/shoal/internal/p2ptest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -68,11 +70,7 @@ func (p fixedProviders) FindProviders(context.Context, cid.Cid) <-chan peer.Addr
 // server and client over blocks.
 func peerNode(t *testing.T, blocks *memBlocks, providers protocol.Providers) (*protocol.Client, peer.AddrInfo) {
 	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(),
-		libp2p.ResourceManager(nil), libp2p.NoSecurity)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := p2ptest.Host(t, libp2p.ResourceManager(nil), libp2p.NoSecurity)
 	n, err := protocol.NewNetwork(h, protocol.DefaultNetworkConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +99,7 @@ func peerNode(t *testing.T, blocks *memBlocks, providers protocol.Providers) (*p
 		_ = n.Close()
 		_ = h.Close()
 	})
-	return cl, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
+	return cl, p2ptest.Info(h)
 }
 
 func rawCID(t *testing.T, data []byte) cid.Cid {

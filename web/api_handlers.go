@@ -20,11 +20,11 @@ import (
 )
 
 func (a *api) handleID(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, apiv1.ID{Info: apiInfo(a.n.Info()), API: a.cfg.URL(), Gateway: a.cfg.GatewayURL})
+	writeJSON(w, http.StatusOK, apiv1.ID{Info: a.n.Info(), API: a.cfg.URL(), Gateway: a.cfg.GatewayURL})
 }
 
 func (a *api) handlePeers(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, nonNil(mapSlice(a.n.Peers(), apiPeer)))
+	writeJSON(w, http.StatusOK, nonNil(a.n.Peers()))
 }
 
 func (a *api) handleConnect(w http.ResponseWriter, r *http.Request) {
@@ -111,29 +111,27 @@ func (a *api) handleFetch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	o.Name = q.Get("name")
-	if _, rest, ok := strings.Cut(strings.TrimPrefix(q.Get("cid"), "/ipfs/"), "/"); ok && o.Name == "" {
-		if seg := path.Base(rest); node.CheckName(seg) == nil {
-			o.Name = seg // CID/dir/file.txt is called file.txt
-		}
-	}
-	c, err := a.resolveFetch(r.Context(), q.Get("cid"), o.SearchTimeout)
+	tg, err := a.resolveFetch(r.Context(), q.Get("cid"), o.SearchTimeout)
 	if err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	o.Name = q.Get("name")
+	if o.Name == "" && tg.base != "" && node.CheckName(tg.base) == nil {
+		o.Name = tg.base // CID/dir/file.txt is called file.txt
 	}
 	// A transfer started without wait outlives this request.
 	ctx := r.Context()
 	if !wait {
 		ctx = context.WithoutCancel(ctx)
 	}
-	t, err := a.n.FetchWith(ctx, c, o)
+	t, err := a.n.FetchWith(ctx, tg.c, o)
 	if err != nil {
 		a.fail(w, r, err) // the node names the CID
 		return
 	}
 	if !wait {
-		writeJSON(w, http.StatusAccepted, apiTransfer(t.Info()))
+		writeJSON(w, http.StatusAccepted, t.Info())
 		return
 	}
 	select {
@@ -145,7 +143,7 @@ func (a *api) handleFetch(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, apiTransfer(t.Info()))
+	writeJSON(w, http.StatusOK, t.Info())
 }
 
 // parseTimeout reads ?timeout=: a Go duration or a number of seconds.
@@ -166,69 +164,83 @@ func parseTimeout(s string) (time.Duration, error) {
 
 // resolveFetch parses the fetch target and follows its path below the
 // root, within the search timeout when one is given.
-func (a *api) resolveFetch(ctx context.Context, target string, timeout *time.Duration) (cid.Cid, error) {
-	target = strings.TrimPrefix(target, "/ipfs/")
+func (a *api) resolveFetch(ctx context.Context, s string, timeout *time.Duration) (target, error) {
 	if timeout != nil && *timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	c, _, err := a.resolve(ctx, target)
-	return c, err
+	return a.resolve(ctx, strings.TrimPrefix(s, "/ipfs/"))
 }
 
 func (a *api) handleCancelTransfer(w http.ResponseWriter, r *http.Request) {
-	info, err := a.n.CancelTransfer(r.PathValue("id"))
+	a.answerTransfer(w, r, a.n.CancelTransfer)
+}
+
+func (a *api) handleTransfers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, nonNil(a.n.Transfers()))
+}
+
+func (a *api) handleTransfer(w http.ResponseWriter, r *http.Request) {
+	a.answerTransfer(w, r, a.n.Transfer)
+}
+
+// answerTransfer answers with what op (look up, cancel) returns for the
+// transfer {id}; the node's error names the ID.
+func (a *api) answerTransfer(w http.ResponseWriter, r *http.Request, op func(id string) (apiv1.Transfer, error)) {
+	info, err := op(r.PathValue("id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, apiTransfer(info))
+	writeJSON(w, http.StatusOK, info)
 }
 
-func (a *api) handleTransfers(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, nonNil(mapSlice(a.n.Transfers(), apiTransfer)))
+// target is a request's "<cid>[/path]", resolved.
+type target struct {
+	c    cid.Cid // what the path names
+	name string  // "<root>[/path]", as messages name it
+	base string  // the path's last segment; "" for a bare CID
 }
 
-func (a *api) handleTransfer(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	for _, t := range a.n.Transfers() {
-		if t.ID == id {
-			writeJSON(w, http.StatusOK, apiTransfer(t))
-			return
-		}
-	}
-	writeError(w, http.StatusNotFound, fmt.Sprintf("no transfer %q: list them with GET /api/v1/transfers", id))
-}
-
-// resolve parses "<cid>[/path]" and follows the path.
-func (a *api) resolve(ctx context.Context, s string) (cid.Cid, string, error) {
+// resolve parses "<cid>[/path]" (parseCIDPath) and follows the path.
+func (a *api) resolve(ctx context.Context, s string) (target, error) {
 	root, p, err := parseCIDPath(s)
 	if err != nil {
-		return cid.Undef, "", err
+		return target{}, err
 	}
 	if p == "" {
-		return root, root.String(), nil
+		return target{c: root, name: root.String()}, nil
 	}
 	c, err := a.n.Resolve(ctx, root, p)
 	if err != nil {
-		return cid.Undef, "", fmt.Errorf("resolving %s/%s: %w", root, p, err)
+		return target{}, fmt.Errorf("resolving %s/%s: %w", root, p, err)
 	}
-	return c, root.String() + "/" + p, nil
+	return target{c: c, name: root.String() + "/" + p, base: path.Base(p)}, nil
+}
+
+// resolveKind resolves the request's {path...} and reads whether it
+// names a file, a directory or a symlink.
+func (a *api) resolveKind(r *http.Request) (target, content.FSType, error) {
+	tg, err := a.resolve(r.Context(), r.PathValue("path"))
+	if err != nil {
+		return target{}, 0, err
+	}
+	kind, err := a.n.Kind(r.Context(), tg.c)
+	if err != nil {
+		return target{}, 0, fmt.Errorf("reading %s: %w", tg.name, err)
+	}
+	return tg, kind, nil
 }
 
 // handleCat streams a file as it is fetched; Range requests are served.
 func (a *api) handleCat(w http.ResponseWriter, r *http.Request) {
-	c, name, err := a.resolve(r.Context(), r.PathValue("path"))
+	tg, kind, err := a.resolveKind(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	kind, err := a.n.Kind(r.Context(), c)
-	if err != nil {
-		a.fail(w, r, fmt.Errorf("reading %s: %w", name, err))
-		return
-	}
+	c, name := tg.c, tg.name
 	if kind != content.TFile && kind != content.TRaw {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s is a %s, not a file: use GET /api/v1/get/%s for a tar of it", name, kind, name))
 		return
@@ -248,16 +260,12 @@ func (a *api) handleCat(w http.ResponseWriter, r *http.Request) {
 // handleGet streams a directory (or a file) as a tar whose top entry is
 // named after the CID.
 func (a *api) handleGet(w http.ResponseWriter, r *http.Request) {
-	c, name, err := a.resolve(r.Context(), r.PathValue("path"))
+	tg, kind, err := a.resolveKind(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	kind, err := a.n.Kind(r.Context(), c)
-	if err != nil {
-		a.fail(w, r, fmt.Errorf("reading %s: %w", name, err))
-		return
-	}
+	c, name := tg.c, tg.name
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.Header().Set("X-Content-Type", kind.String())
 	if r.Method == http.MethodHead {
@@ -278,7 +286,7 @@ func (a *api) handleLs(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("listing roots: %w", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, nonNil(mapSlice(roots, apiRoot)))
+	writeJSON(w, http.StatusOK, nonNil(roots))
 }
 
 func (a *api) handlePin(w http.ResponseWriter, r *http.Request) {
@@ -314,7 +322,7 @@ func (a *api) handleGC(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("garbage collection: %w", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, apiGC(res))
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (a *api) handleStat(w http.ResponseWriter, r *http.Request) {
@@ -323,7 +331,7 @@ func (a *api) handleStat(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("listing roots: %w", err))
 		return
 	}
-	s := apiv1.Stat{Info: apiInfo(a.n.Info()), Peers: len(a.n.Peers()), Roots: len(roots)}
+	s := apiv1.Stat{Info: a.n.Info(), Peers: len(a.n.Peers()), Roots: len(roots)}
 	// From the node's counters: Transfers lists only the most recent.
 	f := a.n.Stats().Fetches
 	s.TransfersActive = int(f.Started - f.Done - f.Failed)
@@ -331,18 +339,18 @@ func (a *api) handleStat(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) handleStatCID(w http.ResponseWriter, r *http.Request) {
-	c, name, err := a.resolve(r.Context(), r.PathValue("path"))
+	tg, err := a.resolve(r.Context(), r.PathValue("path"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	st, err := a.stat(r.Context(), c)
+	st, err := a.stat(r.Context(), tg.c)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("stat %s: %w", name, err))
+		a.fail(w, r, fmt.Errorf("stat %s: %w", tg.name, err))
 		return
 	}
-	if _, p, _ := strings.Cut(name, "/"); p != "" {
-		st.Name = path.Base(p) // a path's own name, not the root's
+	if tg.base != "" {
+		st.Name = tg.base // a path's own name, not the root's
 	}
 	writeJSON(w, http.StatusOK, st)
 }

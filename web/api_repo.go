@@ -14,5 +14,5 @@ func (a *api) handleRepoVerify(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("repo verify: %w", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, apiVerifyReport(rep))
+	writeJSON(w, http.StatusOK, rep)
 }

@@ -419,7 +419,7 @@ func TestAPIEvents(t *testing.T) {
 		if !ok {
 			continue
 		}
-		var s snapshot
+		var s apiv1.Event
 		if err := json.Unmarshal([]byte(data), &s); err != nil {
 			t.Fatalf("event data %q: %v", data, err)
 		}

@@ -35,23 +35,14 @@ func findChromium() string {
 	return ""
 }
 
-// startSeeder starts a node that shares every file of files, serving at
-// most uploadLimit bytes per second (0 = unlimited).
+// startSeeder starts a node on loopback that shares every file of files,
+// serving at most uploadLimit bytes/s (0: no limit). The browser test
+// starts its own nodes rather than a sim cluster: it watches the page as
+// the fetching node connects to the seeders, and reads live rates that the
+// simulated network, in real time on a loaded machine, would distort.
 func startSeeder(t *testing.T, uploadLimit int64, files ...[]byte) *node.Node {
 	t.Helper()
-	cfg := node.DefaultConfig("")
-	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.Network.MDNS = false
-	cfg.Store.Sync = false
-	cfg.Transfer.UploadLimit = uploadLimit
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	n := startLoopbackNode(t, func(c *node.Config) { c.Transfer.UploadLimit = uploadLimit })
 	for _, f := range files {
 		if _, err := n.AddFile(context.Background(), bytes.NewReader(f)); err != nil {
 			t.Fatal(err)
@@ -88,7 +79,7 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	seedA := startSeeder(t, limit, shared...)
 	seedC := startSeeder(t, limit, shared...)
-	b := startRealNode(t)
+	b := startLoopbackNode(t)
 	srv := startSiteEvery(t, b, "", interval)
 	smallCID, bigCID := rootCID(t, seedA, len(small)), rootCID(t, seedA, len(big))
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	apiv1 "github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/node"
 )
 
@@ -97,21 +98,23 @@ func totalsOf(x node.ExchangeStats) trafficTotals {
 }
 
 // dashboardSnapshot is one event of GET /api/v1/dashboard/events: what
-// GET /api/v1/events sends plus what only the dashboard shows.
+// GET /api/v1/events sends (api.Event) plus what only the dashboard
+// shows, in package api's types. It is web's own, not the API's: its one
+// reader is the dashboard's script (assets/app.js), served from here.
 type dashboardSnapshot struct {
-	Time          time.Time           `json:"time"`
-	UptimeSeconds float64             `json:"uptime_s"`
-	Info          node.Info           `json:"info"`
-	API           string              `json:"api"`
-	Gateway       string              `json:"gateway,omitempty"`
-	Peers         []node.PeerInfo     `json:"peers"`
-	Transfers     []node.TransferInfo `json:"transfers"`
-	Roots         []node.RootInfo     `json:"roots"`
-	RootsError    string              `json:"roots_error,omitempty"`
+	Time          time.Time        `json:"time"`
+	UptimeSeconds float64          `json:"uptime_s"`
+	Info          apiv1.Info       `json:"info"`
+	API           string           `json:"api"`
+	Gateway       string           `json:"gateway,omitempty"`
+	Peers         []apiv1.Peer     `json:"peers"`
+	Transfers     []apiv1.Transfer `json:"transfers"`
+	Roots         []apiv1.Root     `json:"roots"`
+	RootsError    string           `json:"roots_error,omitempty"`
 	// Buckets is the routing table by bucket; null when the node has no
 	// DHT.
-	Buckets []node.RoutingBucket `json:"buckets"`
-	Traffic trafficTotals        `json:"traffic"`
+	Buckets []apiv1.RoutingBucket `json:"buckets"`
+	Traffic trafficTotals         `json:"traffic"`
 	// Bandwidth is the whole chart in the first event, then only the
 	// samples taken since the previous event.
 	Bandwidth []bandwidthSample `json:"bandwidth"`

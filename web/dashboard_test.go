@@ -16,25 +16,8 @@ import (
 	"time"
 
 	"github.com/shoalnet/shoal/node"
+	"github.com/shoalnet/shoal/sim"
 )
-
-// startRealNode starts an in-memory node listening on loopback TCP.
-func startRealNode(t *testing.T) *node.Node {
-	t.Helper()
-	cfg := node.DefaultConfig("")
-	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.Network.MDNS = false
-	cfg.Store.Sync = false
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 // startSite serves NewSite for n on a loopback httptest server whose
 // address is the API address, so the Host check passes.
@@ -133,7 +116,8 @@ func readSnapshot(t *testing.T, client *http.Client, base string, ok func(dashbo
 // stream shows the peer, the root, the finished transfer with A's
 // contribution, the routing table and traffic totals that count the bytes.
 func TestDashboardEventsAfterFetch(t *testing.T) {
-	a, b := startRealNode(t), startRealNode(t)
+	c := sim.NewCluster(t, 2, sim.ClusterOptions{})
+	a, b := c.Node(0), c.Node(1)
 	srv := startSite(t, b, "")
 	data := randomData(3<<20+123, 7)
 	root := shareAndFetch(t, a, b, srv.URL, data)

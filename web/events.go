@@ -7,31 +7,26 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/shoalnet/shoal/node"
+	apiv1 "github.com/shoalnet/shoal/api"
 )
 
 // zeroTime is the modification time of content: CIDs have none.
 var zeroTime time.Time
 
-// snapshot is one server-sent event of GET /api/v1/events.
-type snapshot struct {
-	Time      time.Time           `json:"time"`
-	Info      node.Info           `json:"info"`
-	Peers     []node.PeerInfo     `json:"peers"`
-	Transfers []node.TransferInfo `json:"transfers"`
-}
-
 // handleEvents sends a "snapshot" event at once and then every
 // EventInterval until the client goes away.
 func (a *api) handleEvents(w http.ResponseWriter, r *http.Request) {
-	serveEvents(w, r, a.cfg.EventInterval, a.log, func(now time.Time) any {
-		return snapshot{
-			Time:      now.UTC(),
-			Info:      a.n.Info(),
-			Peers:     nonNil(a.n.Peers()),
-			Transfers: nonNil(a.n.Transfers()),
-		}
-	})
+	serveEvents(w, r, a.cfg.EventInterval, a.log, func(now time.Time) any { return a.event(now) })
+}
+
+// event is the node's state at now, as GET /api/v1/events sends it.
+func (a *api) event(now time.Time) apiv1.Event {
+	return apiv1.Event{
+		Time:      now.UTC(),
+		Info:      a.n.Info(),
+		Peers:     nonNil(a.n.Peers()),
+		Transfers: nonNil(a.n.Transfers()),
+	}
 }
 
 // serveEvents is the one server-sent event stream of the site: a retry

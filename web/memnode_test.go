@@ -123,9 +123,11 @@ func (m *memNode) FetchWith(ctx context.Context, c cid.Cid, _ node.FetchOptions)
 	return m.Fetch(ctx, c, "api")
 }
 
-func (m *memNode) CancelTransfer(id string) (node.TransferInfo, error) {
+func (m *memNode) Transfer(id string) (node.TransferInfo, error) {
 	return node.TransferInfo{}, fmt.Errorf("no transfer %q (memNode has none): %w", id, node.ErrNotFound)
 }
+
+func (m *memNode) CancelTransfer(id string) (node.TransferInfo, error) { return m.Transfer(id) }
 
 // memFile adds Close to content's reader.
 type memFile struct{ *content.FileReader }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoalnet/shoal/node"
+	"github.com/shoalnet/shoal/sim"
 )
 
 // scrape reads /metrics into "name{labels}" -> value.
@@ -56,7 +57,8 @@ func hasPrefix(m map[string]float64, prefix string) bool {
 // both nodes' /metrics report what each holds and did, and libp2p's own
 // metrics are there too.
 func TestMetricsAfterShareAndFetch(t *testing.T) {
-	a, b := startRealNode(t), startRealNode(t)
+	c := sim.NewCluster(t, 2, sim.ClusterOptions{})
+	a, b := c.Node(0), c.Node(1)
 	aSite, bSite := startSite(t, a, ""), startSite(t, b, "")
 	data := randomData(2<<20+5, 11)
 	shareAndFetch(t, a, b, bSite.URL, data)
@@ -127,7 +129,8 @@ func TestMetricsAfterShareAndFetch(t *testing.T) {
 func TestMetricsCountEveryFetch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	a, b := startRealNode(t), startRealNode(t)
+	c := sim.NewCluster(t, 2, sim.ClusterOptions{})
+	a, b := c.Node(0), c.Node(1)
 	bSite := startSite(t, b, "")
 	if err := b.Connect(ctx, a.Info().Addresses[0]); err != nil {
 		t.Fatal(err)
@@ -175,8 +178,12 @@ func TestMetricsCountEveryFetch(t *testing.T) {
 func TestMetricsAndDashboardShowWantList(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	a := startLoopbackNode(t, func(c *node.Config) { c.Transfer.UploadLimit = 64 << 10 })
-	b := startRealNode(t)
+	c := sim.NewCluster(t, 2, sim.ClusterOptions{Config: func(i int, c *node.Config) {
+		if i == 0 {
+			c.Transfer.UploadLimit = 64 << 10 // the seeder
+		}
+	}})
+	a, b := c.Node(0), c.Node(1)
 	bSite := startSite(t, b, "")
 	res, err := a.AddFile(ctx, strings.NewReader(string(randomData(4<<20, 21))))
 	if err != nil {
@@ -220,7 +227,7 @@ func TestMetricsAndDashboardShowWantList(t *testing.T) {
 // TestPprofBehindTheGuard: the profiler answers the owner (with the
 // token) and nobody without it.
 func TestPprofBehindTheGuard(t *testing.T) {
-	srv := startSite(t, startRealNode(t), "s3cret")
+	srv := startSite(t, startLoopbackNode(t), "s3cret")
 	get := func(auth string) (int, string) {
 		req, err := http.NewRequest("GET", srv.URL+"/debug/pprof/goroutine?debug=1", nil)
 		if err != nil {

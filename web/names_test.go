@@ -12,6 +12,7 @@ import (
 
 	apiv1 "github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/node"
+	"github.com/shoalnet/shoal/sim"
 )
 
 // TestNamesThroughAPIAndGateway: a name given to add is kept with the
@@ -123,10 +124,8 @@ func TestContentDisposition(t *testing.T) {
 // wire); the transfer shows it and the fetched root keeps it; a bad name
 // is refused with 400.
 func TestFetchNames(t *testing.T) {
-	seeder, fetcher := startLoopbackNode(t), startLoopbackNode(t)
-	if err := fetcher.Connect(t.Context(), seeder.Info().Addresses[0]+"/p2p/"+seeder.Info().ID); err != nil {
-		t.Fatal(err)
-	}
+	c := sim.NewCluster(t, 2, sim.ClusterOptions{}) // connected
+	seeder, fetcher := c.Node(0), c.Node(1)
 	sapi, fapi := newTestAPI(t, seeder, nil), newTestAPI(t, fetcher, nil)
 	dir, _ := writeTestTree(t)
 	status, _, body := call(t, "POST", sapi.URL+"/api/v1/add?name=tree", bytes.NewReader(tarOf(t, dir)), map[string]string{"Content-Type": "application/x-tar"})

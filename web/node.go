@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	apiv1 "github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/node"
 )
@@ -19,8 +20,8 @@ import (
 // sentinels: node.ErrNotFound and node.ErrNotPinned are 404,
 // node.ErrNoProvider and context.DeadlineExceeded are 504.
 type Node interface {
-	Info() node.Info
-	Peers() []node.PeerInfo
+	Info() apiv1.Info
+	Peers() []apiv1.Peer
 	// Connect dials a peer; multiaddr must end in /p2p/<peer id>.
 	Connect(ctx context.Context, multiaddr string) error
 	// AddFile stores, pins and provides one file (node.WithName keeps
@@ -35,9 +36,12 @@ type Node interface {
 	Fetch(ctx context.Context, c cid.Cid, source string) (*node.Transfer, error)
 	// FetchWith is Fetch with a search timeout and pinning.
 	FetchWith(ctx context.Context, c cid.Cid, o node.FetchOptions) (*node.Transfer, error)
+	// Transfer is the state of one transfer (an unknown ID wraps
+	// node.ErrNotFound).
+	Transfer(id string) (apiv1.Transfer, error)
 	// CancelTransfer ends a running transfer (an unknown ID wraps
 	// node.ErrNotFound) and returns its final state.
-	CancelTransfer(id string) (node.TransferInfo, error)
+	CancelTransfer(id string) (apiv1.Transfer, error)
 	// Open reads a file, fetching blocks from the swarm as needed, in order.
 	Open(ctx context.Context, c cid.Cid) (node.File, error)
 	// Resolve follows a slash-separated path of names below root.
@@ -48,16 +52,16 @@ type Node interface {
 	List(ctx context.Context, dir cid.Cid) ([]content.DirEntry, error)
 	// Block returns one block, local or fetched.
 	Block(ctx context.Context, c cid.Cid) ([]byte, error)
-	Roots(ctx context.Context) ([]node.RootInfo, error)
+	Roots(ctx context.Context) ([]apiv1.Root, error)
 	Pin(ctx context.Context, c cid.Cid) error
 	Unpin(ctx context.Context, c cid.Cid) error
-	GC(ctx context.Context) (node.GCResult, error)
+	GC(ctx context.Context) (apiv1.GCResult, error)
 	// Verify rehashes every stored block, removes corrupt ones and
 	// reports pins with missing blocks.
-	Verify(ctx context.Context) (node.VerifyReport, error)
-	Transfers() []node.TransferInfo
+	Verify(ctx context.Context) (apiv1.VerifyReport, error)
+	Transfers() []apiv1.Transfer
 	// RoutingTable is the DHT routing table by bucket.
-	RoutingTable() []node.RoutingBucket
+	RoutingTable() []apiv1.RoutingBucket
 	// WantList is the blocks this node is asking peers for now.
 	WantList() []node.WantEntry
 	// Stats are the node's counters since start: fetches and Bitswap

@@ -4,25 +4,29 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"os"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/ipfs/go-cid"
-
 	apiv1 "github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/blockstore"
-	"github.com/shoalnet/shoal/content"
+	"github.com/shoalnet/shoal/internal/storetest"
 	"github.com/shoalnet/shoal/node"
+	"github.com/shoalnet/shoal/sim"
 )
 
-// startLoopbackNode starts an in-memory *node.Node on loopback.
+// startLoopbackNode starts one real node on loopback TCP with an
+// in-memory store; opts edit its config. It is closed when the test ends.
+// Tests of several nodes use sim.NewCluster.
 func startLoopbackNode(t *testing.T, opts ...func(*node.Config)) *node.Node {
+	t.Helper()
+	return startNodeWithParts(t, node.Parts{}, opts...)
+}
+
+// startNodeWithParts is startLoopbackNode with parts of the test's own
+// (a store it can take blocks from).
+func startNodeWithParts(t *testing.T, parts node.Parts, opts ...func(*node.Config)) *node.Node {
 	t.Helper()
 	cfg := node.DefaultConfig("")
 	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
@@ -31,7 +35,7 @@ func startLoopbackNode(t *testing.T, opts ...func(*node.Config)) *node.Node {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	n, err := node.New(cfg)
+	n, err := node.NewWithParts(cfg, parts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,12 +57,8 @@ func startLoopbackNode(t *testing.T, opts ...func(*node.Config)) *node.Node {
 func TestRealNodeFetchAndGateway(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	seed, leech, empty := startLoopbackNode(t), startLoopbackNode(t), startLoopbackNode(t)
-	for _, n := range []*node.Node{leech, empty} {
-		if err := n.Connect(ctx, seed.Info().Addresses[0]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c := sim.NewCluster(t, 3, sim.ClusterOptions{}) // 1 and 2 start connected to 0
+	seed, leech, empty := c.Node(0), c.Node(1), c.Node(2)
 	data := randomBytes(4<<20+4321, 7)
 	seedAPI := newTestAPI(t, seed, nil)
 	res := addFile(t, seedAPI.URL, data)
@@ -109,60 +109,17 @@ func TestRealNodeFetchAndGateway(t *testing.T) {
 	}
 }
 
-// fullStore is a real in-memory store whose "disk" is full after room
-// blocks: later Puts fail as the disk store's write does on a full file
-// system.
-type fullStore struct {
-	blockstore.Store
-	room atomic.Int64
-}
-
-func (s *fullStore) full(c cid.Cid) error {
-	if s.room.Add(-1) >= 0 {
-		return nil
-	}
-	return fmt.Errorf("blockstore: put %s: %w", c, &os.PathError{Op: "write", Path: "/home/blocks/.tmp-1", Err: syscall.ENOSPC})
-}
-
-func (s *fullStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
-	if err := s.full(c); err != nil {
-		return err
-	}
-	return s.Store.Put(ctx, c, data)
-}
-
-func (s *fullStore) PutVerified(ctx context.Context, c cid.Cid, data []byte) error {
-	if err := s.full(c); err != nil {
-		return err
-	}
-	return s.Store.PutVerified(ctx, c, data)
-}
-
 // TestRealNodeFetchOntoFullDisk: POST /api/v1/fetch?wait=true onto a
 // node whose disk fills up answers 507 with the disk's error, and the
 // transfer is listed as failed with it.
 func TestRealNodeFetchOntoFullDisk(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	seed := startLoopbackNode(t)
-	bcfg := blockstore.DefaultConfig("")
-	bcfg.Links = content.Links
-	store := &fullStore{Store: blockstore.NewMemory(bcfg)}
-	store.room.Store(2)
-	cfg := node.DefaultConfig("")
-	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.Network.MDNS = false
-	leech, err := node.NewWithParts(cfg, node.Parts{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = leech.Close() })
-	if err := leech.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := leech.Connect(ctx, seed.Info().Addresses[0]); err != nil {
-		t.Fatal(err)
-	}
+	c := sim.NewCluster(t, 2, sim.ClusterOptions{Store: func(i int, mem blockstore.Store) blockstore.Store {
+		if i == 1 {
+			return storetest.NewFull(mem, "", 2) // the leech
+		}
+		return mem
+	}})
+	seed, leech := c.Node(0), c.Node(1)
 	res := addFile(t, newTestAPI(t, seed, nil).URL, randomBytes(5<<20, 8))
 	api := newTestAPI(t, leech, nil)
 	status, _, body := call(t, "POST", api.URL+"/api/v1/fetch?wait=true&cid="+res.CID, nil, nil)

@@ -3,50 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
-
-	"github.com/ipfs/go-cid"
 
 	"github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/blockstore"
 	"github.com/shoalnet/shoal/content"
+	"github.com/shoalnet/shoal/internal/storetest"
 	"github.com/shoalnet/shoal/node"
 )
-
-// fullStore is a real in-memory store whose "disk" fills up after room
-// blocks: later Puts fail as the disk store's write does on a full file
-// system.
-type fullStore struct {
-	blockstore.Store
-	room atomic.Int64
-}
-
-func (s *fullStore) full(c cid.Cid) error {
-	if s.room.Add(-1) >= 0 {
-		return nil
-	}
-	return fmt.Errorf("blockstore: put %s: %w", c, &os.PathError{Op: "write", Path: "/home/blocks/.tmp-1", Err: syscall.ENOSPC})
-}
-
-func (s *fullStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
-	if err := s.full(c); err != nil {
-		return err
-	}
-	return s.Store.Put(ctx, c, data)
-}
-
-func (s *fullStore) PutVerified(ctx context.Context, c cid.Cid, data []byte) error {
-	if err := s.full(c); err != nil {
-		return err
-	}
-	return s.Store.PutVerified(ctx, c, data)
-}
 
 // TestCLIFetchOntoFullDisk: the daemon's disk fills up during `shoal
 // fetch`. The CLI must end with a non-zero exit and the store's error on
@@ -56,8 +23,7 @@ func TestCLIFetchOntoFullDisk(t *testing.T) {
 	seed := startTestDaemon(t, "")
 	bcfg := blockstore.DefaultConfig("")
 	bcfg.Links = content.Links
-	store := &fullStore{Store: blockstore.NewMemory(bcfg)}
-	store.room.Store(2)
+	store := storetest.NewFull(blockstore.NewMemory(bcfg), "", 2)
 	leech := startTestDaemonWith(t, "", node.Parts{Store: store})
 	mustShoal(t, "connect", "--api", leech.url, seed.n.Info().Addresses[0])
 

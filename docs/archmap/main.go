@@ -52,6 +52,7 @@ var rules = []rule{
 	{"swarm", []string{"*"}, "a part imports no other shoal package"},
 	{"api", []string{"*"}, "the API's types and client are shared by web, the CLI and tests"},
 	{"web", []string{"blockstore", "dht", "protocol"}, "web sees node through one interface"},
+	{"internal/p2ptest", []string{"*"}, "the tests of protocol and dht, which import no project package, start their hosts with it"},
 }
 
 func main() {

@@ -215,7 +215,7 @@ function renderNode(d) {
     h('span', {}, bytes(info.store_bytes), h('span', { class: 'muted' }, cap ? ' of ' + bytes(cap) : ' · no limit'), h('span', { class: 'muted' }, ' · ' + info.store_blocks + ' blocks')),
     cap ? bar(pct(info.store_bytes, cap)) : null));
   row('Announcing', info.provide_queue ? info.provide_queue + ' keys queued' : h('span', { class: 'muted' }, 'queue empty'),
-    d.want_list >= 0 ? h('span', { class: 'muted' }, ' · wanting ' + d.want_list + ' blocks') : null);
+    h('span', { class: 'muted' }, ' · wanting ' + d.want_list + ' blocks'));
   if (d.gateway) row('Gateway', h('span', { class: 'mono' }, d.gateway + '/ipfs/<cid>'));
   fill($('node'), rows);
 }
@@ -425,7 +425,6 @@ function render(d) {
     const cut = Date.parse(d.time) - WINDOW_MS - 5000;
     while (bandwidth.length && bandwidth[0].t < cut) bandwidth.shift();
   }
-  fill($('bw-note'), d.traffic.source === 'peers' ? 'block bytes of connected peers' : 'Bitswap traffic');
   renderTiles(d, bandwidth);
   renderNode(d);
   // Times in rows ("3 s ago") change every second, so these rebuild on
