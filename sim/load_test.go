@@ -1,0 +1,84 @@
+package sim
+
+import (
+	"context"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+)
+
+// TestVirtualTimeIgnoresLoad runs one small plan twice in virtual time,
+// the second time on one P with CPU hogs running beside the bubble, and
+// checks that every leecher's completion time (simulated seconds) comes
+// out the same within a tolerance. A run whose outcome follows the wall
+// clock (a timer, deadline or rate estimate fed by real time, or a
+// goroutine outside the bubble that the run waits for) finishes later
+// when the CPU is starved, and fails this test.
+func TestVirtualTimeIgnoresLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two simulation runs")
+	}
+	p := loadTestPlan(t, "flash-crowd-30.toml").Scale(4, 2)
+	idle := runQuiet(t, p)
+
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	var stop atomic.Bool
+	var hogs sync.WaitGroup
+	for range 4 {
+		hogs.Go(func() { hog(&stop) }) // outside the bubble
+	}
+	loaded := runQuiet(t, p)
+	stop.Store(true)
+	hogs.Wait()
+
+	if idle.P50S == nil || loaded.P50S == nil {
+		t.Fatalf("p50 missing (idle %v, loaded %v): a leecher did not complete", idle.P50S, loaded.P50S)
+	}
+	t.Logf("p50 idle %.3f s, loaded (GOMAXPROCS=1, 4 hogs) %.3f s; wall %.1f s vs %.1f s",
+		*idle.P50S, *loaded.P50S, idle.WallS, loaded.WallS)
+	if d := relDiff(*idle.P50S, *loaded.P50S); d > loadTolerance {
+		t.Errorf("p50 %.3f s idle vs %.3f s under load: %.0f %% apart (tolerance %.0f %%): the run depends on the wall clock",
+			*idle.P50S, *loaded.P50S, 100*d, 100*loadTolerance)
+	}
+}
+
+// loadTolerance is how far apart two runs of one plan may be. Virtual
+// time removes the machine's speed, not goroutine order: events due at
+// the same simulated instant run in scheduler order, and TLS/QUIC draw
+// fresh randomness, so runs differ a little (see bench/sim.md,
+// "Virtual time and load").
+const loadTolerance = 0.10
+
+func relDiff(a, b float64) float64 {
+	return math.Abs(a-b) / math.Max(math.Max(a, b), 1e-9)
+}
+
+// runQuiet runs p in its own bubble and checks the outcomes.
+func runQuiet(t *testing.T, p *Plan) *Results {
+	t.Helper()
+	var res *Results
+	synctest.Test(t, func(t *testing.T) {
+		var err error
+		res, err = Run(context.Background(), p, Options{Mode: "virtual", Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	assertOutcomes(t, res)
+	return res
+}
+
+// hog burns CPU until stop is set.
+func hog(stop *atomic.Bool) {
+	x := uint64(1)
+	for !stop.Load() {
+		for range 1 << 16 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	_ = x
+}
