@@ -122,6 +122,9 @@ func NewWithParts(cfg Config, parts Parts) (n *Node, err error) {
 	}
 	scfg := protocol.DefaultServerConfig()
 	scfg.UploadBytesPerSecond = cfg.Transfer.UploadLimit
+	if cfg.Transfer.MaxInflightSends > 0 {
+		scfg.MaxInflightSends = cfg.Transfer.MaxInflightSends
+	}
 	// A corrupt block was dropped (and logged) by the store: to a peer it
 	// is simply missing, answered with DONT_HAVE.
 	scfg.IsNotFound = func(err error) bool {

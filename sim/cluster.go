@@ -278,6 +278,7 @@ func startNode(ctx context.Context, sh *simHost, store blockstore.Store, boot, n
 		cfg.Network.Bootstrap = []string{boot}
 	}
 	cfg.Store.Sync = false
+	cfg.Transfer.MaxInflightSends = simInflightSends
 	cfg.Logger = log
 	n, err := node.NewWithParts(cfg, node.Parts{Host: sh.host, Store: store})
 	if err != nil {
