@@ -86,12 +86,14 @@ func (n *simNet) packetLatency(p *simnet.Packet) time.Duration {
 // A simulated host keeps at most simConnsHigh connections, trimming to
 // simConnsLow the least useful ones older than simConnGrace, as a real
 // node's connection manager does (node: resources.conns_low/high, 256
-// and 512 by default). Without it every node of a 1 + 100 flash crowd
-// ends up connected to half the swarm (DHT walks, provider lookups and
-// announcements, Bitswap), and a connection costs about 150 KB (QUIC
-// state, TLS, libp2p streams and their goroutines' stacks): at 1,000
-// nodes that alone is past the 20 MiB a simulated node may use
-// (bench/sim.md). Plans up to 64 nodes are never trimmed.
+// and 512 by default). Without it a 1 + 100 flash crowd is a full mesh
+// (120 connections per node, duplicates included: DHT walks, provider
+// lookups and announcements, Bitswap), and a connection costs about
+// 86 KB (QUIC and TLS state, and the stacks of the goroutines of its
+// streams): at 1,000 nodes a full mesh alone is far past the 20 MiB a
+// simulated node may use (bench/sim.md). Whether trimming keeps a large
+// swarm near these numbers is not measured yet; plans of up to about 50
+// nodes stay below the high mark and are never trimmed.
 const (
 	simConnsLow  = 32
 	simConnsHigh = 64
@@ -103,9 +105,9 @@ const (
 // 32). A response holds its block twice (the copy read from the store and
 // the encoded frame, 2 MiB for a 1 MiB block) until the peer has read it,
 // and at 20 Mbit/s a block takes 0.4 s to go: 32 of them made the sends
-// the largest part of a simulated node's heap. Four keep a 20 Mbit/s
-// uplink busy (flash-crowd-30: p50 and the seeder's bytes up both lower
-// than with 32; bench/sim.md).
+// the largest part of a simulated node's heap. With 4, flash-crowd-30's
+// p50 and the seeder's bytes up were both lower than with 32 (one run
+// each, bench/sim.md).
 const simInflightSends = 4
 
 // hostSpec says where a host sits and how its link is shaped.
