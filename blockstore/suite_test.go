@@ -31,8 +31,13 @@ var impls = []impl{
 		},
 		corrupt: func(t *testing.T, s Store, c cid.Cid) {
 			m := s.(*Memory)
+			// The store's bytes are shared with every Memory store
+			// holding the block: this one gets a flipped copy.
 			m.mem.mu.Lock()
-			m.mem.blocks[string(c.Hash())][0] ^= 0xff
+			key := string(c.Hash())
+			b := append([]byte(nil), m.mem.blocks[key]...)
+			b[0] ^= 0xff
+			m.mem.blocks[key] = b
 			m.mem.mu.Unlock()
 		},
 	},

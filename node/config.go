@@ -88,6 +88,11 @@ type TransferConfig struct {
 	// content before it fails (unless the request gives its own); 0
 	// searches until the fetch is cancelled.
 	SearchTimeout Duration `toml:"search_timeout"`
+	// MaxInflightSends bounds the Bitswap responses this node writes at
+	// once (each holds up to a 1 MiB batch until the peer has read it);
+	// 0 keeps the protocol's default. The simulator lowers it so that a
+	// thousand nodes on 20 Mbit/s links do not each hold 32 batches.
+	MaxInflightSends int `toml:"max_inflight_sends"`
 }
 
 // Duration is a time.Duration written in config files as "2m30s".
@@ -208,6 +213,9 @@ func (c Config) Validate() error {
 	}
 	if c.Transfer.SearchTimeout.Duration < 0 {
 		return bad("transfer.search_timeout is negative: use \"0s\" to search until the fetch is cancelled")
+	}
+	if c.Transfer.MaxInflightSends < 0 {
+		return bad("transfer.max_inflight_sends is negative: use 0 for the default")
 	}
 	if c.Transfer.UploadLimit < 0 {
 		return bad("transfer.upload_limit is negative: use 0 for unlimited")

@@ -127,6 +127,9 @@ func NewWithParts(cfg Config, parts Parts) (n *Node, err error) {
 	scfg.UploadSlots = cfg.Transfer.UploadSlots
 	scfg.ReceivedFrom = n.net.BlockBytesFrom // tit-for-tat: what each peer gave us
 	scfg.SwarmAllPeers = cfg.Transfer.SwarmAllPeers
+	if cfg.Transfer.MaxInflightSends > 0 {
+		scfg.MaxInflightSends = cfg.Transfer.MaxInflightSends
+	}
 	// A corrupt block was dropped (and logged) by the store: to a peer it
 	// is simply missing, answered with DONT_HAVE.
 	scfg.IsNotFound = func(err error) bool {

@@ -301,6 +301,7 @@ func startNodeWith(ctx context.Context, sh *simHost, store blockstore.Store, boo
 	}
 	cfg.Store.Sync = false
 	cfg.Transfer.SwarmAllPeers = swarmAll
+	cfg.Transfer.MaxInflightSends = simInflightSends
 	cfg.Logger = log
 	if edit != nil {
 		edit(&cfg)

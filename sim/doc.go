@@ -74,6 +74,7 @@
 //	nfqueue.go     the nfnetlink queue's messages (parsing and building)
 //	lookup.go      DHT lookups with hops from kad-dht query events
 //	byzantine.go   the corrupting store of byzantine nodes
+//	heapprof.go    SHOAL_SIM_HEAPPROF: a heap profile at a run's peak
 //	results.go     Results (results.json), TMin (Kumar–Ross), percentiles
 //	expect.go      checking expectations
 //	report.go      report.html and the terminal summary

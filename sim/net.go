@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
 	"github.com/marcopolo/simnet"
@@ -82,6 +83,33 @@ func (n *simNet) packetLatency(p *simnet.Packet) time.Duration {
 	return time.Duration(d)
 }
 
+// A simulated host keeps at most simConnsHigh connections, trimming to
+// simConnsLow the least useful ones older than simConnGrace, as a real
+// node's connection manager does (node: resources.conns_low/high, 256
+// and 512 by default). Without it a 1 + 100 flash crowd is a full mesh
+// (120 connections per node, duplicates included: DHT walks, provider
+// lookups and announcements, Bitswap), and a connection costs about
+// 86 KB (QUIC and TLS state, and the stacks of the goroutines of its
+// streams): at 1,000 nodes a full mesh alone is far past the 20 MiB a
+// simulated node may use (bench/sim.md). Whether trimming keeps a large
+// swarm near these numbers is not measured yet; plans of up to about 50
+// nodes stay below the high mark and are never trimmed.
+const (
+	simConnsLow  = 32
+	simConnsHigh = 64
+	simConnGrace = 10 * time.Second
+)
+
+// simInflightSends is how many Bitswap responses a simulated node writes
+// at once (node: transfer.max_inflight_sends; the protocol's default is
+// 32). A response holds its block twice (the copy read from the store and
+// the encoded frame, 2 MiB for a 1 MiB block) until the peer has read it,
+// and at 20 Mbit/s a block takes 0.4 s to go: 32 of them made the sends
+// the largest part of a simulated node's heap. With 4, flash-crowd-30's
+// p50 and the seeder's bytes up were both lower than with 32 (one run
+// each, bench/sim.md).
+const simInflightSends = 4
+
 // hostSpec says where a host sits and how its link is shaped.
 type hostSpec struct {
 	index int // picks the key and, unless addrIndex is set, the address
@@ -133,6 +161,10 @@ func (n *simNet) newHost(spec hostSpec) (*simHost, error) {
 	}
 	sh := &simHost{}
 	listen := fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", ip)
+	cm, err := connmgr.NewConnManager(simConnsLow, simConnsHigh, connmgr.WithGracePeriod(simConnGrace))
+	if err != nil {
+		return nil, fmt.Errorf("sim: host %d: connection manager: %w", spec.index, err)
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen),
@@ -143,10 +175,13 @@ func (n *simNet) newHost(spec hostSpec) (*simHost, error) {
 		// (see go-libp2p x/simlibp2p).
 		libp2p.DisableIdentifyAddressDiscovery(),
 		libp2p.ResourceManager(&network.NullResourceManager{}),
+		// The host closes it.
+		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(gater{n}),
 		libp2p.UserAgent("shoal-sim"),
 	)
 	if err != nil {
+		_ = cm.Close()
 		return nil, fmt.Errorf("sim: host %d on %s: %w", spec.index, listen, err)
 	}
 	sh.host = h

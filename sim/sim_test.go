@@ -90,7 +90,7 @@ func smallSizes() (perGroup int, mib float64) {
 }
 
 func TestShippedPlansSmall(t *testing.T) {
-	plans := []string{"flash-crowd.toml", "byzantine.toml", "multi-source.toml", "churn.toml", "partition.toml", "dht-lookup.toml"}
+	plans := []string{"flash-crowd.toml", "byzantine.toml", "multi-source.toml", "churn.toml", "partition.toml", "dht-lookup.toml", "flash-crowd-1000.toml"}
 	// In real time the plans take as long as their timelines and, under
 	// -race on two cores, far longer: by default only the first two run.
 	// SHOAL_SIM_ALL=1 runs all of them in real time.
