@@ -132,7 +132,10 @@ func (a *api) streamFileWrite(w http.ResponseWriter, r *http.Request, n FileNode
 			started = true
 		}
 		info := apiTransfer(t.Info())
-		ev.Transfer, ev.Size = &info, info.Size
+		ev.Transfer = &info
+		if !ev.Done {
+			ev.Size = info.Size // the file's size once the transfer knows it
+		}
 		return enc.Encode(ev) == nil && rc.Flush() == nil
 	}
 	tick := time.NewTicker(fileEventInterval)
@@ -142,7 +145,7 @@ func (a *api) streamFileWrite(w http.ResponseWriter, r *http.Request, n FileNode
 		case res := <-done:
 			switch {
 			case res.err == nil:
-				event(apiv1.FileEvent{Written: res.n, Done: true})
+				event(apiv1.FileEvent{Written: res.n, Size: res.n, Done: true})
 			case !started:
 				a.fail(w, r, res.err)
 			default:

@@ -272,7 +272,7 @@ func waitSearch(ctx context.Context, c *api.Client, t api.Transfer, w io.Writer)
 // written and the transfer's final state.
 func writeTarget(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, id, kind, target string, stdout io.Writer, bar *progressbar.ProgressBar) (uint64, api.Transfer, error) {
 	if kind == api.TypeFile && target != "-" && o.socket != "" {
-		n, final, err := fetchIntoFile(ctx, c, o, cidStr, target, bar)
+		n, final, err := fetchIntoFile(ctx, c, o, cidStr, id, target, bar)
 		if !errors.Is(err, api.ErrNoFileSocket) {
 			return n, final, err
 		}

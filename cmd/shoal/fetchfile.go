@@ -45,7 +45,7 @@ func fileSocket(cmd *cobra.Command) string {
 // rename stays here because it needs the directory, which the daemon
 // (another user, another mount namespace) may not even see. An error
 // wrapping api.ErrNoFileSocket means nothing was written: stream instead.
-func fetchIntoFile(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, target string, bar *progressbar.ProgressBar) (uint64, api.Transfer, error) {
+func fetchIntoFile(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, id, target string, bar *progressbar.ProgressBar) (uint64, api.Transfer, error) {
 	if _, err := os.Stat(o.socket); err != nil {
 		return 0, api.Transfer{}, fmt.Errorf("%w: %v", api.ErrNoFileSocket, err)
 	}
@@ -65,9 +65,6 @@ func fetchIntoFile(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, 
 		showFileEvent(bar, ev)
 	})
 	var final api.Transfer
-	if ev.Transfer != nil {
-		final = *ev.Transfer
-	}
 	if err != nil {
 		if errors.Is(err, api.ErrNoFileSocket) {
 			return 0, final, err
@@ -81,8 +78,14 @@ func fetchIntoFile(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, 
 	if uint64(fi.Size()) != ev.Size || ev.Written != ev.Size {
 		return ev.Written, final, fmt.Errorf("the daemon reported %s whole, but %s holds %d of its %d bytes (nothing was written under %s): fetch it again", cidStr, tmp.Name(), fi.Size(), ev.Size, target)
 	}
+	// The socket's fetch joins transfer id, or, if id ended before it
+	// began, finds everything stored: id's final state is the fetch's.
+	ready := func() (err error) {
+		final, err = waitTransfer(ctx, c, id)
+		return err
+	}
 	placed = true // placeFile removes it on failure
-	return ev.Size, final, placeFile(tmp, target, o.force, nil)
+	return ev.Size, final, placeFile(tmp, target, o.force, []func() error{ready})
 }
 
 // showFileEvent moves the bar to what the daemon has written.
