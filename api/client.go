@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -333,4 +334,79 @@ func escapePath(p string) string {
 		segs[i] = url.PathEscape(s)
 	}
 	return strings.Join(segs, "/")
+}
+
+// FileEvent is one line of the answer of POST /api/v1/fetchfile, a
+// stream of JSON lines: the bytes of the file written so far, its size
+// and the transfer. The last line has Done set (the file is whole and
+// synced), or Error and Code when the fetch or the writing failed.
+type FileEvent struct {
+	Written  uint64    `json:"written"`
+	Size     uint64    `json:"size"`
+	Transfer *Transfer `json:"transfer,omitempty"`
+	Done     bool      `json:"done,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Code     string    `json:"code,omitempty"`
+}
+
+// ErrNoFileSocket: the daemon's file socket cannot be used from here (it
+// does not exist, this user may not connect to it, or this system cannot
+// pass descriptors); stream the content instead.
+var ErrNoFileSocket = errors.New("api: the daemon's file socket cannot be used")
+
+// FetchFile is POST /api/v1/fetchfile over the daemon's unix socket at
+// socket: the daemon fetches target (CID or CID/path, a file) and writes
+// it into f, which this process opened for writing (empty, not append)
+// and whose descriptor travels with the request (SCM_RIGHTS), so the
+// daemon writes only a file its caller could. progress hears every
+// event; the last one is returned. Renaming f into place is the caller's.
+func (c *Client) FetchFile(ctx context.Context, socket, target string, f *os.File, o FetchOptions, progress func(FileEvent)) (FileEvent, error) {
+	conn, err := dialFileSocket(ctx, socket, f)
+	if err != nil {
+		return FileEvent{}, fmt.Errorf("%w: %s: %v", ErrNoFileSocket, socket, err)
+	}
+	dialed := false
+	tr := &http.Transport{DisableKeepAlives: true, DialContext: func(context.Context, string, string) (net.Conn, error) {
+		if dialed {
+			return nil, errors.New("the file socket's one connection is used")
+		}
+		dialed = true
+		return conn, nil
+	}}
+	defer tr.CloseIdleConnections()
+	uc := &Client{base: c.base, token: c.token, hc: &http.Client{Transport: tr}}
+	q := url.Values{"cid": {target}}
+	if o.Timeout != nil {
+		q.Set("timeout", o.Timeout.String())
+	}
+	if o.Pin {
+		q.Set("pin", "true")
+	}
+	resp, err := uc.do(ctx, http.MethodPost, "fetchfile?"+q.Encode(), nil, nil)
+	if err != nil {
+		conn.Close()
+		return FileEvent{}, err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	var last FileEvent
+	for {
+		var ev FileEvent
+		if err := dec.Decode(&ev); err != nil {
+			if ctx.Err() != nil {
+				return last, ctx.Err()
+			}
+			return last, fmt.Errorf("the daemon's answer to fetchfile broke off after %d bytes were written: %w (see the daemon's log)", last.Written, err)
+		}
+		if ev.Error != "" {
+			return ev, &Error{Code: ev.Code, Message: ev.Error}
+		}
+		last = ev
+		if progress != nil {
+			progress(ev)
+		}
+		if ev.Done {
+			return ev, nil
+		}
+	}
 }

@@ -41,6 +41,7 @@ type Node struct {
 	started   time.Time
 
 	fetchStats fetchCounters // kept by the transfers, read by Stats
+	files      fileSinks     // files WriteFile is writing, fed each stored block
 
 	ctx    context.Context // ends at Close; parent of background work
 	cancel context.CancelFunc

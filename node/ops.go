@@ -111,6 +111,7 @@ func (p notifyingPutter) put(ctx context.Context, c cid.Cid, data []byte, store 
 		return err
 	}
 	p.n.server.NotifyNewBlocks(c)
+	p.n.files.deliver(c, data)
 	return nil
 }
 

@@ -78,12 +78,9 @@ type api struct {
 // answers JSON in package api's types; errors are {"error": "...",
 // "code": "..."} (api.ErrorBody) with a status that classifies them. State-changing routes accept only POST.
 func NewAPI(cfg APIConfig, n Node) (http.Handler, error) {
-	if err := cfg.Validate(); err != nil {
+	a, err := newAPI(cfg, n)
+	if err != nil {
 		return nil, err
-	}
-	a := &api{cfg: cfg, n: n, log: cfg.Logger}
-	if a.log == nil {
-		a.log = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
 	get := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, onlyMethod(http.MethodGet, h)) }
@@ -110,6 +107,19 @@ func NewAPI(cfg APIConfig, n Node) (http.Handler, error) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no API route %s: see /api/v1/ routes in the shoal documentation", r.URL.Path))
 	})
 	return a.guard(mux), nil
+}
+
+// newAPI checks cfg and returns the API's state (for NewAPI and
+// NewFileAPI).
+func newAPI(cfg APIConfig, n Node) (*api, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &api{cfg: cfg, n: n, log: cfg.Logger}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	return a, nil
 }
 
 // onlyMethod answers 405 with a JSON body to any other method (HEAD is

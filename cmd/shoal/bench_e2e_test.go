@@ -129,6 +129,32 @@ func peakRSSMiB(b *testing.B, d *daemon) float64 {
 	return 0
 }
 
+// ioWriteBytes is write_bytes of /proc/PID/io (0: this process, with the
+// children it has waited for): bytes the process caused to be written to
+// storage.
+func ioWriteBytes(b *testing.B, pid int) int64 {
+	b.Helper()
+	p := "/proc/self/io"
+	if pid != 0 {
+		p = fmt.Sprintf("/proc/%d/io", pid)
+	}
+	st, err := os.ReadFile(p)
+	if err != nil {
+		b.Fatalf("reading disk writes: %v", err)
+	}
+	for line := range strings.SplitSeq(string(st), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				b.Fatalf("write_bytes %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	b.Fatalf("no write_bytes in %s", p)
+	return 0
+}
+
 // fetchFile runs `shoal fetch CID -o out` on d and checks the bytes.
 func fetchFile(b *testing.B, d *daemon, c, out string, want [32]byte) time.Duration {
 	b.Helper()
@@ -179,15 +205,22 @@ func BenchmarkDaemonFetch(b *testing.B) {
 					leech.cli("connect", s.addr)
 				}
 				out := filepath.Join(b.TempDir(), "got.bin")
+				daemonW, cliW := ioWriteBytes(b, leech.cmd.Process.Pid), ioWriteBytes(b, 0)
 				b.StartTimer()
 				el := fetchFile(b, leech, c, out, want)
 				b.StopTimer()
+				// The CLI is reaped by now, so its writes are in this
+				// process's counts (Linux adds a waited-for child's I/O).
+				daemonW, cliW = ioWriteBytes(b, leech.cmd.Process.Pid)-daemonW, ioWriteBytes(b, 0)-cliW
+				disk := float64(daemonW+cliW) / float64(size)
 				mbps := float64(size) / 1e6 / el.Seconds()
 				rss := peakRSSMiB(b, leech)
 				b.ReportMetric(mbps, "MB/s")
 				b.ReportMetric(mbps/raw, "of-raw")
 				b.ReportMetric(rss, "peak-RSS-MiB")
-				b.Logf("%d seeder(s): %.0f MB/s = %.2f of raw; leecher peak RSS %.0f MiB", seeders, mbps, mbps/raw, rss)
+				b.ReportMetric(disk, "disk-B/B")
+				b.Logf("%d seeder(s): %.0f MB/s = %.2f of raw; leecher peak RSS %.0f MiB; disk written per byte fetched %.2f (daemon %d, CLI %d bytes)",
+					seeders, mbps, mbps/raw, rss, disk, daemonW, cliW)
 				leech.stop()
 				b.StartTimer()
 			}

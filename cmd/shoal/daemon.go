@@ -229,7 +229,7 @@ func startHTTP(n *node.Node, cfg node.Config, log *slog.Logger) (*httpFront, err
 		apiLn.Close()
 		return nil, fmt.Errorf("gateway address %s: %w (pick another with --gateway-addr)", cfg.API.GatewayAddr, err)
 	}
-	f := &httpFront{apiURL: "http://" + apiLn.Addr().String(), gwURL: "http://" + gwLn.Addr().String(), errc: make(chan error, 2)}
+	f := &httpFront{apiURL: "http://" + apiLn.Addr().String(), gwURL: "http://" + gwLn.Addr().String(), errc: make(chan error, 3)}
 	acfg := web.DefaultAPIConfig(apiLn.Addr().String())
 	acfg.Token, acfg.GatewayURL, acfg.Logger = cfg.API.Token, f.gwURL, log.With("part", "api")
 	api, err := web.NewSite(acfg, n)
@@ -261,6 +261,9 @@ func startHTTP(n *node.Node, cfg node.Config, log *slog.Logger) (*httpFront, err
 			gwLn.Close()
 			return nil, err
 		}
+		f.servers, lns = append(f.servers, srv), append(lns, ln)
+	}
+	if srv, ln := fileSocketServer(n, acfg, cfg, log); srv != nil {
 		f.servers, lns = append(f.servers, srv), append(lns, ln)
 	}
 	for i, ln := range lns {

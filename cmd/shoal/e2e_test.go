@@ -62,6 +62,13 @@ type daemon struct {
 
 func startDaemon(t testing.TB, home string, bootstrap ...string) *daemon {
 	t.Helper()
+	return startDaemonWith(t, home, nil, bootstrap...)
+}
+
+// startDaemonWith is startDaemon with prep (when not nil) changing the
+// command before it starts.
+func startDaemonWith(t testing.TB, home string, prep func(*exec.Cmd), bootstrap ...string) *daemon {
+	t.Helper()
 	bin := shoalBinary(t)
 	args := []string{"daemon", "--home", home, "--no-mdns",
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1",
@@ -70,6 +77,9 @@ func startDaemon(t testing.TB, home string, bootstrap ...string) *daemon {
 		args = append(args, "--bootstrap", b)
 	}
 	cmd := exec.Command(bin, args...)
+	if prep != nil {
+		prep(cmd)
+	}
 	d := &daemon{t: t, home: home, cmd: cmd, log: &bytes.Buffer{}}
 	cmd.Stderr = d.log
 	stdout, err := cmd.StdoutPipe()

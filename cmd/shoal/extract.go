@@ -20,35 +20,44 @@ import (
 // Each ready check runs after the tree is complete and before the rename;
 // if one fails, nothing is placed under target.
 func extractTarAtomic(r io.Reader, top, target string, force bool, progress io.Writer, ready ...func() error) (uint64, error) {
+	tmp, err := partBeside(target, os.MkdirTemp)
+	if err != nil {
+		return 0, err
+	}
+	n, err := extractTar(r, top, tmp, progress)
+	if err != nil {
+		err = fmt.Errorf("fetching into %s: %w (nothing was written under that name)", target, err)
+	} else if err = os.Chmod(tmp, 0o755); err == nil {
+		err = finishPart(tmp, target, force, true, ready)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+	}
+	return n, err
+}
+
+// partBeside makes, with mk (os.CreateTemp or os.MkdirTemp), the
+// temporary file or directory in target's directory that a fetch writes
+// until its content takes target's name.
+func partBeside[T any](target string, mk func(dir, pattern string) (T, error)) (T, error) {
 	dir, base := filepath.Split(target)
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.MkdirTemp(dir, "."+base+".*.part")
+	part, err := mk(dir, "."+base+".*.part")
 	if err != nil {
-		return 0, fmt.Errorf("cannot write into %s: %w", dir, unwrapPathError(err))
+		return part, fmt.Errorf("cannot write into %s: %w", dir, unwrapPathError(err))
 	}
-	done := false
-	defer func() {
-		if !done {
-			os.RemoveAll(tmp)
-		}
-	}()
-	n, err := extractTar(r, top, tmp, progress)
-	if err != nil {
-		return n, fmt.Errorf("fetching into %s: %w (nothing was written under that name)", target, err)
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return n, err
-	}
+	return part, nil
+}
+
+// finishPart runs the ready checks and then gives the finished part its
+// final name; the caller removes the part if this fails.
+func finishPart(part, target string, force, isDir bool, ready []func() error) error {
 	if err := runReady(ready, target); err != nil {
-		return n, err
+		return err
 	}
-	if err := placeTarget(tmp, target, force, true); err != nil {
-		return n, err
-	}
-	done = true
-	return n, nil
+	return placeTarget(part, target, force, isDir)
 }
 
 // errUnsafeEntry marks a tar entry that would escape the target.

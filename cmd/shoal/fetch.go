@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +32,7 @@ type fetchOptions struct {
 	force   bool
 	detach  bool
 	timeout time.Duration
+	socket  string // the daemon's file socket; "" streams everything over the API
 }
 
 func newFetchCmd(g *globalFlags) *cobra.Command {
@@ -59,6 +59,7 @@ transfer's ID, and the daemon fetches and pins on its own.`, cobra.ExactArgs(1),
 			if o.timeout < 0 {
 				return fmt.Errorf("--timeout %v is negative: give a duration such as 5m, or 0 to wait forever", o.timeout)
 			}
+			o.socket = fileSocket(cmd)
 			if o.detach {
 				return fetchDetached(cmd.Context(), c, args[0], o, g.json, cmd.OutOrStdout())
 			}
@@ -145,17 +146,7 @@ func fetch(ctx context.Context, c *api.Client, arg string, o *fetchOptions, stdo
 	if st.Type == api.TypeDirectory && bar != nil {
 		bar.ChangeMax64(-1) // entry sizes of subdirectories count DAG bytes: no honest total
 	}
-	stop := watchTransfer(ctx, c, t.ID, bar)
-	// The transfer's final state is confirmed before the content takes
-	// its name: a fetch that fails — even after the last byte, if the
-	// daemon dies before reporting — leaves nothing under the target.
-	var final api.Transfer
-	ready := func() (err error) {
-		final, err = waitTransfer(ctx, c, t.ID)
-		return err
-	}
-	n, err := writeContent(ctx, c, res.CID, t.ID, st.Type, res.Path, o.force, stdout, barWriter(bar), ready)
-	stop()
+	n, final, err := writeTarget(ctx, c, o, res.CID, t.ID, st.Type, res.Path, stdout, bar)
 	if err != nil {
 		barClear(bar)
 		return res, interrupted(ctx, c, err, t.ID)
@@ -275,6 +266,31 @@ func waitSearch(ctx context.Context, c *api.Client, t api.Transfer, w io.Writer)
 	}
 }
 
+// writeTarget writes the content to res.Path: a file through the daemon
+// on this machine when it can (the daemon writes the file, see
+// fetchIntoFile), else streamed over the API. It returns the bytes
+// written and the transfer's final state.
+func writeTarget(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, id, kind, target string, stdout io.Writer, bar *progressbar.ProgressBar) (uint64, api.Transfer, error) {
+	if kind == api.TypeFile && target != "-" && o.socket != "" {
+		n, final, err := fetchIntoFile(ctx, c, o, cidStr, id, target, bar)
+		if !errors.Is(err, api.ErrNoFileSocket) {
+			return n, final, err
+		}
+	}
+	stop := watchTransfer(ctx, c, id, bar)
+	defer stop()
+	// The transfer's final state is confirmed before the content takes
+	// its name: a fetch that fails — even after the last byte, if the
+	// daemon dies before reporting — leaves nothing under the target.
+	var final api.Transfer
+	ready := func() (err error) {
+		final, err = waitTransfer(ctx, c, id)
+		return err
+	}
+	n, err := writeContent(ctx, c, cidStr, id, kind, target, o.force, stdout, barWriter(bar), ready)
+	return n, final, err
+}
+
 // writeContent streams the content to its target: stdout, a file or a
 // directory tree.
 func writeContent(ctx context.Context, c *api.Client, cidStr, transfer, kind, target string, force bool, stdout, progress io.Writer, ready func() error) (uint64, error) {
@@ -360,42 +376,39 @@ func (b *resumingBody) Close() error { return b.body.Close() }
 // writeFileAtomic writes r to a temporary file beside target and renames
 // it into place once all of it has arrived.
 func writeFileAtomic(r io.Reader, target string, force bool, progress io.Writer, ready ...func() error) (uint64, error) {
-	dir, base := filepath.Split(target)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".*.part")
+	tmp, err := partBeside(target, os.CreateTemp)
 	if err != nil {
-		return 0, fmt.Errorf("cannot write into %s: %w", dir, unwrapPathError(err))
+		return 0, err
 	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
 	n, err := io.Copy(io.MultiWriter(tmp, progress), r)
 	if err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
 		return uint64(n), fmt.Errorf("fetching into %s: %w (nothing was written under that name)", target, err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return uint64(n), err
+	return uint64(n), placeFile(tmp, target, force, ready)
+}
+
+// placeFile makes the whole part tmp readable by all (as a file created
+// 0644 is), syncs and closes it, and gives it target's name once the
+// ready checks pass. On failure tmp is removed.
+func placeFile(tmp *os.File, target string, force bool, ready []func() error) error {
+	err := tmp.Chmod(0o644)
+	if err == nil {
+		err = tmp.Sync()
 	}
-	if err := tmp.Sync(); err != nil {
-		return uint64(n), fmt.Errorf("writing %s: %w", tmp.Name(), err)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	if err := tmp.Close(); err != nil {
-		return uint64(n), fmt.Errorf("writing %s: %w", tmp.Name(), err)
+	if err != nil {
+		err = fmt.Errorf("writing %s: %w", tmp.Name(), err)
+	} else {
+		err = finishPart(tmp.Name(), target, force, false, ready)
 	}
-	if err := runReady(ready, target); err != nil {
-		return uint64(n), err
+	if err != nil {
+		os.Remove(tmp.Name())
 	}
-	if err := placeTarget(tmp.Name(), target, force, false); err != nil {
-		return uint64(n), err
-	}
-	done = true
-	return uint64(n), nil
+	return err
 }
 
 // placeTarget renames tmp to target; with force, an existing target of the

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/shoalnet/shoal/api"
+	"github.com/shoalnet/shoal/node"
+	"github.com/shoalnet/shoal/web"
+)
+
+// SocketFile is the daemon's file socket in its home (web.ListenFileSocket):
+// through it a CLI on this machine hands the daemon a file to fetch into.
+const SocketFile = "api.sock"
+
+// fileSocket is the file socket of the daemon a client command talks to:
+// the one in its home, "" when --api names a daemon (perhaps on another
+// machine) or there is no home.
+func fileSocket(cmd *cobra.Command) string {
+	if a, _ := cmd.Flags().GetString("api"); a != "" {
+		return ""
+	}
+	home, err := homeDir(cmd)
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, SocketFile)
+}
+
+// fetchIntoFile has the daemon write the file: this process creates the
+// temporary file beside target (O_EXCL, so it is new and this user's),
+// hands its descriptor to the daemon over the file socket, and the daemon
+// writes each block at its offset as it is verified, syncs the file and
+// reports done; then this process renames it into place. The daemon
+// syncs because it did the writing and "done" then means durable; the
+// rename stays here because it needs the directory, which the daemon
+// (another user, another mount namespace) may not even see. An error
+// wrapping api.ErrNoFileSocket means nothing was written: stream instead.
+func fetchIntoFile(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, id, target string, bar *progressbar.ProgressBar) (uint64, api.Transfer, error) {
+	if _, err := os.Stat(o.socket); err != nil {
+		return 0, api.Transfer{}, fmt.Errorf("%w: %v", api.ErrNoFileSocket, err)
+	}
+	tmp, err := partBeside(target, os.CreateTemp)
+	if err != nil {
+		return 0, api.Transfer{}, err
+	}
+	placed := false
+	defer func() {
+		if !placed {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	timeout := o.timeout
+	ev, err := c.FetchFile(ctx, o.socket, cidStr, tmp, api.FetchOptions{Pin: true, Timeout: &timeout}, func(ev api.FileEvent) {
+		showFileEvent(bar, ev)
+	})
+	var final api.Transfer
+	if err != nil {
+		if errors.Is(err, api.ErrNoFileSocket) {
+			return 0, final, err
+		}
+		return ev.Written, final, fmt.Errorf("fetching into %s: %w (nothing was written under that name)", target, err)
+	}
+	fi, err := tmp.Stat()
+	if err != nil {
+		return ev.Written, final, fmt.Errorf("writing %s: %w", tmp.Name(), err)
+	}
+	if uint64(fi.Size()) != ev.Size || ev.Written != ev.Size {
+		return ev.Written, final, fmt.Errorf("the daemon reported %s whole, but %s holds %d of its %d bytes (nothing was written under %s): fetch it again", cidStr, tmp.Name(), fi.Size(), ev.Size, target)
+	}
+	// The socket's fetch joins transfer id, or, if id ended before it
+	// began, finds everything stored: id's final state is the fetch's.
+	ready := func() (err error) {
+		final, err = waitTransfer(ctx, c, id)
+		return err
+	}
+	placed = true // placeFile removes it on failure
+	return ev.Size, final, placeFile(tmp, target, o.force, []func() error{ready})
+}
+
+// showFileEvent moves the bar to what the daemon has written.
+func showFileEvent(bar *progressbar.ProgressBar, ev api.FileEvent) {
+	if bar == nil {
+		return
+	}
+	_ = bar.Set64(int64(ev.Written))
+	if ev.Transfer != nil {
+		bar.Describe("fetching from " + plural(len(ev.Transfer.Peers), "peer"))
+	}
+}
+
+// fileSocketServer serves the file socket in cfg's home beside the API
+// (acfg: the API's guard applies), or, when the socket cannot be made (a
+// home path too long for a socket, no descriptor passing here), says so
+// and returns nil: `fetch -o` then streams over the API.
+func fileSocketServer(n *node.Node, acfg web.APIConfig, cfg node.Config, log *slog.Logger) (*http.Server, net.Listener) {
+	path := filepath.Join(cfg.Home, SocketFile)
+	h, err := web.NewFileAPI(acfg, n)
+	if err != nil {
+		log.Warn("no file socket: fetch -o streams over the API", "err", err)
+		return nil, nil
+	}
+	ln, err := web.ListenFileSocket(path)
+	if err != nil {
+		log.Warn("no file socket: fetch -o streams over the API", "err", err)
+		return nil, nil
+	}
+	scfg := web.DefaultServerConfig(cfg.API.MaxConns)
+	scfg.Logger = log.With("part", "file socket")
+	srv, l, err := web.NewFileServer(ln, h, scfg)
+	if err != nil {
+		ln.Close()
+		log.Warn("no file socket: fetch -o streams over the API", "err", err)
+		return nil, nil
+	}
+	return srv, l
+}

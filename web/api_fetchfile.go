@@ -1,0 +1,230 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	apiv1 "github.com/shoalnet/shoal/api"
+	"github.com/shoalnet/shoal/node"
+)
+
+// The file socket is a unix socket in the node's home through which a
+// client on this machine hands the daemon a file it opened itself (its
+// descriptor, SCM_RIGHTS), and the daemon fetches content straight into
+// it: each block lands at its offset as soon as it is verified. The
+// daemon never opens a path for a client, so it writes only where the
+// client's user may, even when it runs as another user. The socket
+// serves one route, POST /api/v1/fetchfile, behind the API's guard
+// (Host, Origin, token); the socket file is 0600.
+
+// FileNode is what the file socket needs: the node, and writing a
+// transfer's file into a descriptor.
+type FileNode interface {
+	Node
+	WriteFile(ctx context.Context, t *node.Transfer, f node.FileTarget, progress func(written uint64)) (uint64, error)
+}
+
+// fileEventInterval is how often the fetchfile answer reports progress.
+const fileEventInterval = 250 * time.Millisecond
+
+// NewFileAPI returns the handler of the file socket: POST
+// /api/v1/fetchfile, guarded as the API is (cfg is the API's).
+func NewFileAPI(cfg APIConfig, n FileNode) (http.Handler, error) {
+	a, err := newAPI(cfg, n)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/fetchfile", onlyMethod(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.handleFetchFile(w, r, n)
+	})))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("the file socket answers only POST /api/v1/fetchfile, not %s: use the API's address for the rest", r.URL.Path))
+	})
+	return a.guard(mux), nil
+}
+
+// handleFetchFile fetches ?cid= (pin=, timeout= as for /api/v1/fetch)
+// into the file whose descriptor came with the request, answering JSON
+// lines (api.FileEvent) until the file is whole and synced.
+func (a *api) handleFetchFile(w http.ResponseWriter, r *http.Request, n FileNode) {
+	f := takeFile(r.Context())
+	if f == nil {
+		a.fail(w, r, fmt.Errorf("%w: POST /api/v1/fetchfile needs the target file's descriptor sent with the request (SCM_RIGHTS) over the daemon's file socket", ErrBadRequest))
+		return
+	}
+	defer f.Close()
+	if err := checkTarget(f); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	o, err := fetchQuery(q)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	c, err := a.resolveFetch(r.Context(), q.Get("cid"), o.SearchTimeout)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	// The transfer outlives this request, as POST /api/v1/fetch's does:
+	// a client that goes away stops the writing, not the fetch.
+	t, err := n.FetchWith(context.WithoutCancel(r.Context()), c, o)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.streamFileWrite(w, r, n, t, f)
+}
+
+// fetchQuery reads the options of a fetch route: timeout= (a duration or
+// seconds) and pin= (a bool).
+func fetchQuery(q url.Values) (node.FetchOptions, error) {
+	o := node.FetchOptions{Source: "api"}
+	if s := q.Get("timeout"); s != "" {
+		d, err := parseTimeout(s)
+		if err != nil {
+			return o, err
+		}
+		o.SearchTimeout = &d
+	}
+	if s := q.Get("pin"); s != "" {
+		pin, err := strconv.ParseBool(s)
+		if err != nil {
+			return o, fmt.Errorf("%w: pin=%q is not true or false", ErrBadRequest, s)
+		}
+		o.Pin = pin
+	}
+	return o, nil
+}
+
+// streamFileWrite runs the write and reports it: an error before the
+// first event is an ordinary error answer; after it, the last line.
+func (a *api) streamFileWrite(w http.ResponseWriter, r *http.Request, n FileNode, t *node.Transfer, f *os.File) {
+	var written atomic.Uint64
+	type result struct {
+		n   uint64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		k, err := n.WriteFile(r.Context(), t, f, func(w uint64) { written.Store(w) })
+		done <- result{k, err}
+	}()
+	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(w)
+	started := false
+	event := func(ev apiv1.FileEvent) bool {
+		if !started {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
+		info := apiTransfer(t.Info())
+		ev.Transfer = &info
+		if !ev.Done {
+			ev.Size = info.Size // the file's size once the transfer knows it
+		}
+		return enc.Encode(ev) == nil && rc.Flush() == nil
+	}
+	tick := time.NewTicker(fileEventInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case res := <-done:
+			switch {
+			case res.err == nil:
+				event(apiv1.FileEvent{Written: res.n, Size: res.n, Done: true})
+			case !started:
+				a.fail(w, r, res.err)
+			default:
+				status := statusFor(res.err)
+				if status >= 500 {
+					a.log.Warn("fetchfile failed", "err", res.err)
+				}
+				event(apiv1.FileEvent{Written: written.Load(), Error: errorMessage(res.err), Code: apiv1.CodeFor(status)})
+			}
+			return
+		case <-tick.C:
+			if !event(apiv1.FileEvent{Written: written.Load()}) {
+				<-done // the client is gone: r's context ends the write
+				return
+			}
+		}
+	}
+}
+
+// checkTarget refuses a descriptor the daemon must not write through: not
+// a regular file, not open for writing, open for appending (writes would
+// not land at their offsets), or not empty (the client makes a new file).
+func checkTarget(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: the descriptor sent cannot be examined: %v", ErrBadRequest, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: the descriptor sent is a %s, not a regular file", ErrBadRequest, fi.Mode().Type())
+	}
+	if fi.Size() != 0 {
+		return fmt.Errorf("%w: the file sent holds %d bytes: send a new, empty file", ErrBadRequest, fi.Size())
+	}
+	return checkWritable(f)
+}
+
+// ListenFileSocket makes the file socket at path (replacing a stale
+// socket there, never another kind of file), readable and writable by
+// this user only.
+func ListenFileSocket(path string) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("%s exists and is not a socket: remove it so the daemon can make its file socket there", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("removing the stale file socket %s: %w", path, err)
+		}
+	}
+	return listenFileSocket(path)
+}
+
+// NewFileServer is NewServer for the file socket's listener (from
+// ListenFileSocket): its handlers find the descriptors each connection
+// received (takeFile).
+func NewFileServer(ln net.Listener, h http.Handler, cfg ServerConfig) (*http.Server, net.Listener, error) {
+	srv, l, err := NewServer(ln, h, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if lc, ok := c.(*limitedConn); ok {
+			c = lc.Conn
+		}
+		if fc, ok := c.(*fdConn); ok {
+			return context.WithValue(ctx, fdConnKey{}, fc)
+		}
+		return ctx
+	}
+	return srv, l, nil
+}
+
+type fdConnKey struct{}
+
+// takeFile is the descriptor the request's connection received, as a
+// file the handler closes; nil when none came.
+func takeFile(ctx context.Context) *os.File {
+	fc, ok := ctx.Value(fdConnKey{}).(*fdConn)
+	if !ok {
+		return nil
+	}
+	return fc.take()
+}
