@@ -51,6 +51,7 @@ var rules = []rule{
 	{"dht", []string{"*"}, "a part imports no other shoal package"},
 	{"api", []string{"*"}, "the API's types and client are shared by web, the CLI and tests"},
 	{"web", []string{"blockstore", "dht", "protocol"}, "web sees node through one interface"},
+	{"kuborpc", []string{"blockstore", "dht", "protocol", "transfer", "web", "sim", "internal/dockercli"}, "the Kubo RPC sees node through one interface, and content and api"},
 }
 
 func main() {
