@@ -59,8 +59,8 @@ type answer struct {
 }
 
 type request struct {
-	method, path string     // path includes the query
-	files        [][]byte   // multipart parts, sent as Kubo's clients do
+	method, path string   // path includes the query
+	files        [][]byte // multipart parts, sent as Kubo's clients do
 	header       [][2]string
 }
 
