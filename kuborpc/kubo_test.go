@@ -26,7 +26,7 @@ var (
 // os.UserCacheDir()/shoal-test/kubo-VERSION/ipfs between runs. The first
 // build is large (20+ minutes on a loaded 2-core machine): it is bounded by
 // the test's deadline, and the test skips, saying why, if the build fails
-// or cannot finish in time.
+// or cannot finish in time (or SHOAL_KUBO_BUILD=0 forbids it).
 func kuboBinary(t *testing.T) string {
 	t.Helper()
 	kuboOnce.Do(func() { kuboBin, kuboErr = buildKubo(t) })
@@ -45,6 +45,9 @@ func buildKubo(t *testing.T) (string, error) {
 	bin := filepath.Join(dir, "ipfs")
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
+	}
+	if os.Getenv("SHOAL_KUBO_BUILD") == "0" {
+		return "", fmt.Errorf("%s is not built and SHOAL_KUBO_BUILD=0 forbids building it", bin)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
