@@ -159,13 +159,14 @@ func (s *server) configShow(w http.ResponseWriter, _ *http.Request) {
 	if swarm == nil {
 		swarm = []string{}
 	}
-	gw := []string{}
+	// Kubo's config.Strings shows one address as a plain string.
+	var gw any
 	if ma := tcpMultiaddr(s.cfg.GatewayAddr); ma != "" {
-		gw = append(gw, ma)
+		gw = ma
 	}
 	s.single(w, map[string]any{
 		"Identity":  map[string]any{"PeerID": info.ID},
-		"Addresses": map[string]any{"Swarm": swarm, "API": []string{tcpMultiaddr(s.cfg.Addr)}, "Gateway": gw},
+		"Addresses": map[string]any{"Swarm": swarm, "API": tcpMultiaddr(s.cfg.Addr), "Gateway": gw},
 		"Datastore": map[string]any{"StorageMax": storageMax},
 		"Import": map[string]any{"CidVersion": 1, "UnixFSRawLeaves": true, "UnixFSChunker": "size-1048576",
 			"HashFunction": "sha2-256", "UnixFSFileMaxLinks": 1024, "UnixFSHAMTDirectoryMaxFanout": 256,
