@@ -84,6 +84,9 @@ func New(cfg Config, n Node) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
 	s := &server{cfg: cfg, n: n, log: cfg.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

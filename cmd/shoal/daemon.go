@@ -181,9 +181,6 @@ func runDaemon(ctx context.Context, cfg node.Config, out io.Writer, log *slog.Lo
 	}
 	defer front.shutdown()
 	apiURL, gwURL := front.apiURL, front.gwURL
-	if err := front.startRPC(n, cfg, log); err != nil {
-		return err
-	}
 
 	apiFile := filepath.Join(cfg.Home, APIFile)
 	if err := os.WriteFile(apiFile, []byte(apiURL+"\n"), 0o600); err != nil {
@@ -274,6 +271,16 @@ func startHTTP(n *node.Node, cfg node.Config, log *slog.Logger) (*httpFront, err
 			return nil, err
 		}
 		f.servers, lns = append(f.servers, srv), append(lns, ln)
+	}
+	rsrv, rln, err := f.startRPC(n, cfg, log)
+	if err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return nil, err
+	}
+	if rsrv != nil {
+		f.servers, lns = append(f.servers, rsrv), append(lns, rln)
 	}
 	for i, ln := range lns {
 		go func() { f.errc <- f.servers[i].Serve(ln) }()
