@@ -1,6 +1,7 @@
 package kuborpc
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,7 +22,7 @@ func argsOf(r *http.Request) args { return args{q: r.URL.Query()} }
 func (a args) need(names ...string) ([]string, error) {
 	got := a.q["arg"]
 	if len(got) < len(names) {
-		return nil, badRequest("argument %q is required", names[len(got)])
+		return nil, argError{fmt.Sprintf("argument %q is required", names[len(got)])}
 	}
 	return got, nil
 }
@@ -71,3 +72,9 @@ func ipfsPath(s string) (cid.Cid, string, error) {
 func errNoIPNS(name string) error {
 	return badRequest("cannot resolve %s: shoal has no IPNS; name content by its /ipfs/CID", name)
 }
+
+// argError is a request go-ipfs-cmds refuses before running the command
+// (a required argument missing): Kubo answers it as plain text, 400.
+type argError struct{ msg string }
+
+func (e argError) Error() string { return e.msg }

@@ -90,7 +90,7 @@ func TestKuboCompat(t *testing.T) {
 		{route: "block/stat", rq: request{path: "/api/v0/block/stat?arg=" + b}, mode: exact},
 		{route: "cat", rq: request{path: "/api/v0/cat?arg=%A"}, mode: rawBytes},
 		{route: "cat (offset, length)", rq: request{path: "/api/v0/cat?arg=/ipfs/%A&offset=1048000&length=5000"}, mode: rawBytes},
-		{route: "cat (no argument)", rq: request{path: "/api/v0/cat"}, mode: exact},
+		{route: "cat (no argument)", rq: request{path: "/api/v0/cat"}, mode: rawBytes},
 		{route: "block/stat (root)", rq: request{path: "/api/v0/block/stat?arg=%A"}, mode: exact},
 		{route: "resolve", rq: request{path: "/api/v0/resolve?arg=/ipfs/%A"}, mode: exact},
 		{route: "pin/ls (stream, recursive)", rq: request{path: "/api/v0/pin/ls?stream=true&type=recursive"}, mode: exact},

@@ -43,7 +43,7 @@ func TestGuard(t *testing.T) {
 				if bytes.Contains(got.body, []byte(`"Version"`)) || got.header.Get("Content-Type") != "text/plain; charset=utf-8" {
 					t.Errorf("refusal answered %q (%s)", got.body, got.header.Get("Content-Type"))
 				}
-			} else if !bytes.Contains(got.body, []byte(`"Version":"test"`)) {
+			} else if !bytes.Contains(got.body, []byte(`"Version":"0.43.0+shoal-test"`)) {
 				t.Errorf("version answered %s", got.body)
 			}
 		})
@@ -70,7 +70,8 @@ func TestConfigValidate(t *testing.T) {
 
 // TestKuboCLICat: Kubo's own CLI pointed at shoal's RPC (`ipfs --api
 // /ip4/127.0.0.1/tcp/PORT cat CID`) prints the bytes shoal shares, with
-// the token given as Kubo's --api-auth; without it the CLI fails.
+// the token given as Kubo's --api-auth bearer:TOKEN; without it the CLI
+// fails.
 func TestKuboCLICat(t *testing.T) {
 	bin := kuboBinary(t)
 	n, addr := startShoal(t, "s3cret")
@@ -83,7 +84,7 @@ func TestKuboCLICat(t *testing.T) {
 	}
 	api := "/ip4/127.0.0.1/tcp/" + addr[strings.LastIndex(addr, ":")+1:]
 	k := &kubo{bin: bin, repo: t.TempDir()} // no repo: the CLI only talks to --api
-	out, err := k.ipfs(ctx, "--api", api, "--api-auth", "Bearer s3cret", "cat", res.CID.String())
+	out, err := k.ipfs(ctx, "--api", api, "--api-auth", "bearer:s3cret", "cat", res.CID.String())
 	if err != nil {
 		t.Fatal(err)
 	}

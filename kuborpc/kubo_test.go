@@ -105,6 +105,10 @@ func lastLines(b []byte, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// emptyDirV0 is the empty UnixFS directory as CIDv0, which `ipfs init`
+// pins.
+const emptyDirV0 = "QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn"
+
 // kubo is a running Kubo daemon in a temporary repo, every listener on
 // loopback.
 type kubo struct {
@@ -181,6 +185,13 @@ func startKubo(t *testing.T) *kubo {
 		t.Fatalf("kubo's id: %v (addresses %v)", err, id.Addresses)
 	}
 	k.swarm = id.Addresses[0]
+	// Kubo pins an empty directory at init, even with --empty-repo; shoal
+	// holds nothing it was not given. Unpin it so both pin sets are the
+	// test's own.
+	var rm struct{ Pins []string }
+	if err := postJSON(ctx, "http://"+k.apiAddr+"/api/v0/pin/rm?arg="+emptyDirV0, &rm); err != nil {
+		t.Fatalf("unpinning Kubo's empty directory: %v", err)
+	}
 	return k
 }
 

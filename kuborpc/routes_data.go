@@ -163,7 +163,7 @@ func (s *server) blockGet(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	s.bytesOut(w, bytes.NewReader(data), -1)
+	s.bytesOut(w, bytes.NewReader(data), -1, "application/vnd.ipld.raw")
 }
 
 func (s *server) blockStat(w http.ResponseWriter, r *http.Request) {
@@ -315,7 +315,7 @@ func (s *server) cat(w http.ResponseWriter, r *http.Request) {
 	if length >= 0 && length < n {
 		n = length
 	}
-	s.bytesOut(w, io.LimitReader(f, n), n)
+	s.bytesOut(w, io.LimitReader(f, n), n, "text/plain")
 }
 
 func intOpt(a args, name string, def int64) (int64, error) {

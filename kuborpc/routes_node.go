@@ -43,10 +43,32 @@ func (s *server) id(w http.ResponseWriter, r *http.Request) {
 	s.single(w, out)
 }
 
+// kuboRPCVersion is the Kubo whose RPC this package answers as. Kubo's CLI
+// and its RPC client parse `version` as semver and switch features on it,
+// so Version is this, with shoal's own version as build metadata.
+const kuboRPCVersion = "0.43.0"
+
 func (s *server) version(w http.ResponseWriter, _ *http.Request) {
 	s.single(w, struct {
 		Version, Commit, Repo, System, Golang string
-	}{Version: s.cfg.Version, Repo: repoVersion, System: runtime.GOARCH + "/" + runtime.GOOS, Golang: runtime.Version()})
+	}{Version: kuboRPCVersion + "+shoal-" + semverSafe(s.cfg.Version), Repo: repoVersion,
+		System: runtime.GOARCH + "/" + runtime.GOOS, Golang: runtime.Version()})
+}
+
+// semverSafe keeps what a semver build identifier may hold: letters,
+// digits, '-' and '.' (not first or last, never two in a row).
+func semverSafe(v string) string {
+	b := []byte(strings.TrimPrefix(v, "v"))
+	for i, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '.') {
+			b[i] = '-'
+		}
+	}
+	out := strings.Trim(strings.ReplaceAll(string(b), "..", "."), ".")
+	if out == "" {
+		return "dev"
+	}
+	return out
 }
 
 // repoVersion names shoal's store layout where Kubo names its fs-repo
@@ -104,14 +126,15 @@ func (s *server) repoStat(w http.ResponseWriter, r *http.Request) {
 	if info.CapacityBytes > 0 {
 		max = uint64(info.CapacityBytes)
 	}
-	if sizeOnly {
-		s.single(w, struct{ RepoSize, StorageMax uint64 }{uint64(info.StoreBytes), max})
-		return
-	}
-	s.single(w, struct {
+	out := struct {
 		RepoSize, StorageMax, NumObjects uint64
 		RepoPath, Version                string
-	}{uint64(info.StoreBytes), max, uint64(info.StoreBlocks), s.cfg.RepoPath, repoVersion})
+	}{uint64(info.StoreBytes), max, uint64(info.StoreBlocks), s.cfg.RepoPath, repoVersion}
+	if sizeOnly {
+		// Kubo answers the same object with only the sizes filled in.
+		out.NumObjects, out.RepoPath, out.Version = 0, "", ""
+	}
+	s.single(w, out)
 }
 
 func (s *server) repoGC(w http.ResponseWriter, r *http.Request) {

@@ -62,7 +62,7 @@ func TestRoutesOnShoal(t *testing.T) {
 		t.Fatalf("repo/gc listed %d blocks, want the 4 of the file and the put one: %s", n, gc.body)
 	}
 	stat := do(t, addr, request{path: "/api/v0/repo/stat?size-only=true"})
-	if string(stat.body) != `{"RepoSize":0,"StorageMax":18446744073709551615}`+"\n" {
+	if string(stat.body) != `{"RepoSize":0,"StorageMax":18446744073709551615,"NumObjects":0,"RepoPath":"","Version":""}`+"\n" {
 		t.Fatalf("repo/stat: %q", stat.body)
 	}
 	for path, want := range map[string]int{"/api/v0/nope": 404, "/api/v0/name/resolve": 500, "/api/v0/resolve?arg=/ipns/x": 400,

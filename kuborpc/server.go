@@ -48,7 +48,7 @@ type Config struct {
 	// on loopback, a loopback name with its port) in Host.
 	Addr string
 	// Token, when set, must come as "Authorization: Bearer TOKEN" (Kubo's
-	// CLI sends it with --api-auth "Bearer TOKEN").
+	// CLI sends it with --api-auth bearer:TOKEN).
 	Token string
 	// Version is shoal's version, shown by `version` and in AgentVersion.
 	Version string
@@ -155,7 +155,7 @@ func (s *server) guard(w http.ResponseWriter, r *http.Request) bool {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shoal"`)
-			http.Error(w, "401 - Unauthorized: this shoal RPC needs the API token: ipfs --api-auth \"Bearer TOKEN\", or the header Authorization: Bearer TOKEN", http.StatusUnauthorized)
+			http.Error(w, "401 - Unauthorized: this shoal RPC needs the API token: ipfs --api-auth bearer:TOKEN, or the header Authorization: Bearer TOKEN", http.StatusUnauthorized)
 			return false
 		}
 	}
@@ -240,6 +240,11 @@ func commonHeaders(h http.Header) {
 
 // fail answers err as Kubo's error object, before anything else was sent.
 func (s *server) fail(w http.ResponseWriter, err error) {
+	var ae argError
+	if errors.As(err, &ae) {
+		http.Error(w, ae.msg, http.StatusBadRequest)
+		return
+	}
 	e := rpcError{Message: err.Error(), Code: codeNormal, Type: "error"}
 	status := http.StatusInternalServerError
 	var ce clientError
@@ -307,17 +312,18 @@ func (st *stream) end(err error) {
 	st.w.Header().Set("X-Stream-Error", err.Error())
 }
 
-// bytesOut answers a byte stream (cat, block get): X-Stream-Output, and
-// text/plain so a browser never renders it; length is sent as
-// X-Content-Length when known (>= 0).
-func (s *server) bytesOut(w http.ResponseWriter, r io.Reader, length int64) {
+// bytesOut answers a byte stream (cat, block get) with X-Stream-Output and
+// the command's Content-Type (text/plain for cat, so a browser never
+// renders it; Kubo's block get says application/vnd.ipld.raw); length is
+// sent as X-Content-Length when known (>= 0).
+func (s *server) bytesOut(w http.ResponseWriter, r io.Reader, length int64, ctype string) {
 	h := w.Header()
 	commonHeaders(h)
 	if length >= 0 {
 		h.Set("X-Content-Length", fmt.Sprint(length))
 	}
 	h.Set("X-Stream-Output", "1")
-	h.Set("Content-Type", "text/plain")
+	h.Set("Content-Type", ctype)
 	w.WriteHeader(http.StatusOK)
 	if _, err := io.Copy(w, r); err != nil {
 		h.Set("X-Stream-Error", err.Error())
