@@ -59,6 +59,9 @@ type APIConfig struct {
 	// the API and the gateway; past them the longest-idle one is closed.
 	MaxConns        int `toml:"max_conns"`
 	GatewayMaxConns int `toml:"gateway_max_conns"`
+	// RPCAddr, when set, serves the Kubo-compatible RPC (/api/v0, for
+	// IPFS Cluster and Kubo's CLI) on this HOST:PORT; empty = off.
+	RPCAddr string `toml:"rpc_addr"`
 }
 
 // StoreConfig covers the blockstore.
@@ -188,7 +191,7 @@ func (c Config) Validate() error {
 	if c.Network.SwarmKey != "" && c.Network.Network == "ipfs" {
 		return bad("network.swarm_key makes a private swarm, which cannot join the public IPFS network: remove one of them")
 	}
-	for name, addr := range map[string]string{"api.addr": c.API.Addr, "api.gateway_addr": c.API.GatewayAddr} {
+	for name, addr := range map[string]string{"api.addr": c.API.Addr, "api.gateway_addr": c.API.GatewayAddr, "api.rpc_addr": c.API.RPCAddr} {
 		if addr == "" {
 			continue
 		}
@@ -201,6 +204,9 @@ func (c Config) Validate() error {
 	}
 	if c.API.Addr != "" && !IsLoopbackAddr(c.API.Addr) && c.API.Token == "" && c.API.TokenFile == "" {
 		return bad("api.addr %q is not a loopback address: set api.token_file (or SHOAL_API_TOKEN, or --api-token-file) so strangers cannot drive this node", c.API.Addr)
+	}
+	if c.API.RPCAddr != "" && !IsLoopbackAddr(c.API.RPCAddr) && c.API.Token == "" && c.API.TokenFile == "" {
+		return bad("api.rpc_addr %q is not a loopback address: set api.token_file (or SHOAL_API_TOKEN, or --api-token-file) so strangers cannot drive this node", c.API.RPCAddr)
 	}
 	if c.API.MaxConns <= 0 || c.API.GatewayMaxConns <= 0 {
 		return bad("api.max_conns (%d) and api.gateway_max_conns (%d) must be positive", c.API.MaxConns, c.API.GatewayMaxConns)

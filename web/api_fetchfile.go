@@ -79,7 +79,7 @@ func (a *api) handleFetchFile(w http.ResponseWriter, r *http.Request, n FileNode
 	}
 	// The transfer outlives this request, as POST /api/v1/fetch's does:
 	// a client that goes away stops the writing, not the fetch.
-	t, err := n.FetchWith(context.WithoutCancel(r.Context()), c, o)
+	t, err := n.FetchWith(context.WithoutCancel(r.Context()), c.c, o)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -131,7 +131,7 @@ func (a *api) streamFileWrite(w http.ResponseWriter, r *http.Request, n FileNode
 			w.WriteHeader(http.StatusOK)
 			started = true
 		}
-		info := apiTransfer(t.Info())
+		info := t.Info()
 		ev.Transfer = &info
 		if !ev.Done {
 			ev.Size = info.Size // the file's size once the transfer knows it

@@ -38,6 +38,7 @@ type daemonFlags struct {
 	swarmKey    string
 	logLevel    string
 	detach      bool
+	rpcAddr     string
 }
 
 func (f *daemonFlags) register(cmd *cobra.Command) {
@@ -55,6 +56,7 @@ func (f *daemonFlags) register(cmd *cobra.Command) {
 	fl.Var(&f.capacity, "capacity", "block storage limit, such as 50GiB or 500GB; unpinned blocks are evicted LRU (default: the config's, 0 = unlimited)")
 	fl.StringVar(&f.swarmKey, "swarm-key", "", "path to a PSK file: join only the private swarm that shares it (TCP only)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.rpcAddr, "rpc-addr", "", "HOST:PORT for the Kubo-compatible RPC /api/v0 (IPFS Cluster, `ipfs --api`), such as 127.0.0.1:5001 (default off; the config's api.rpc_addr)")
 	fl.BoolVar(&f.detach, "detach", false, "run in the background (output in HOME/daemon.log) and return once the API answers; stop it with `shoal stop`")
 }
 
@@ -68,6 +70,9 @@ func (f *daemonFlags) apply(cfg *node.Config) {
 	}
 	if f.gatewayAddr != "" {
 		cfg.API.GatewayAddr = f.gatewayAddr
+	}
+	if f.rpcAddr != "" {
+		cfg.API.RPCAddr = f.rpcAddr
 	}
 	if f.noMDNS {
 		cfg.Network.MDNS = false
@@ -195,6 +200,9 @@ func runDaemon(ctx context.Context, cfg node.Config, out io.Writer, log *slog.Lo
 	}
 	fmt.Fprintf(out, "  dashboard: %s/\n  api:       %s/api/v1/\n  gateway:   %s/ipfs/<cid>\n  home:      %s\n",
 		apiURL, apiURL, gwURL, cfg.Home)
+	if front.rpcURL != "" {
+		fmt.Fprintf(out, "  kubo rpc:  %s/api/v0/\n", front.rpcURL)
+	}
 
 	var serveErr error
 	select {
@@ -212,6 +220,7 @@ func runDaemon(ctx context.Context, cfg node.Config, out io.Writer, log *slog.Lo
 // httpFront is a node's API and gateway listeners.
 type httpFront struct {
 	apiURL, gwURL string
+	rpcURL        string
 	servers       []*http.Server
 	errc          chan error
 	once          sync.Once
@@ -229,7 +238,7 @@ func startHTTP(n *node.Node, cfg node.Config, log *slog.Logger) (*httpFront, err
 		apiLn.Close()
 		return nil, fmt.Errorf("gateway address %s: %w (pick another with --gateway-addr)", cfg.API.GatewayAddr, err)
 	}
-	f := &httpFront{apiURL: "http://" + apiLn.Addr().String(), gwURL: "http://" + gwLn.Addr().String(), errc: make(chan error, 3)}
+	f := &httpFront{apiURL: "http://" + apiLn.Addr().String(), gwURL: "http://" + gwLn.Addr().String(), errc: make(chan error, 4)}
 	acfg := web.DefaultAPIConfig(apiLn.Addr().String())
 	acfg.Token, acfg.GatewayURL, acfg.Logger = cfg.API.Token, f.gwURL, log.With("part", "api")
 	api, err := web.NewSite(acfg, n)
@@ -265,6 +274,16 @@ func startHTTP(n *node.Node, cfg node.Config, log *slog.Logger) (*httpFront, err
 	}
 	if srv, ln := fileSocketServer(n, acfg, cfg, log); srv != nil {
 		f.servers, lns = append(f.servers, srv), append(lns, ln)
+	}
+	rsrv, rln, err := f.startRPC(n, cfg, log)
+	if err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return nil, err
+	}
+	if rsrv != nil {
+		f.servers, lns = append(f.servers, rsrv), append(lns, rln)
 	}
 	for i, ln := range lns {
 		go func() { f.errc <- f.servers[i].Serve(ln) }()

@@ -53,6 +53,7 @@ var rules = []rule{
 	{"api", []string{"*"}, "the API's types and client are shared by web, the CLI and tests"},
 	{"web", []string{"blockstore", "dht", "protocol"}, "web sees node through one interface"},
 	{"internal/p2ptest", []string{"*"}, "the tests of protocol and dht, which import no project package, start their hosts with it"},
+	{"kuborpc", []string{"blockstore", "dht", "protocol", "transfer", "web", "sim", "internal/dockercli"}, "the Kubo RPC sees node through one interface, and content and api"},
 }
 
 func main() {
