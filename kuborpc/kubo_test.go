@@ -24,9 +24,9 @@ var (
 
 // kuboBinary returns a Kubo built from the Go module proxy, cached in
 // os.UserCacheDir()/shoal-test/kubo-VERSION/ipfs between runs. The first
-// build is large (20+ minutes on a loaded 2-core machine): it is bounded by
-// the test's deadline, and the test skips, saying why, if the build fails
-// or cannot finish in time (or SHOAL_KUBO_BUILD=0 forbids it).
+// build is large (48 minutes on a loaded 2-core machine), so it runs only
+// when SHOAL_KUBO_BUILD=1 asks for it, bounded by the test's deadline; the
+// test skips, saying why, if there is no binary.
 func kuboBinary(t *testing.T) string {
 	t.Helper()
 	kuboOnce.Do(func() { kuboBin, kuboErr = buildKubo(t) })
@@ -46,8 +46,11 @@ func buildKubo(t *testing.T) (string, error) {
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
-	if os.Getenv("SHOAL_KUBO_BUILD") == "0" {
-		return "", fmt.Errorf("%s is not built and SHOAL_KUBO_BUILD=0 forbids building it", bin)
+	// Building Kubo took 48 min on this project's 2-core machine under
+	// load: more than the whole test suite's budget. The comparison runs
+	// wherever the binary is cached; building it is asked for explicitly.
+	if os.Getenv("SHOAL_KUBO_BUILD") != "1" {
+		return "", fmt.Errorf("%s is not built (building it takes up to an hour on 2 cores): build it once with SHOAL_KUBO_BUILD=1 go test -timeout 90m -run Kubo ./kuborpc/", bin)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
