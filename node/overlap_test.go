@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"io"
@@ -26,7 +25,7 @@ func TestOverlappingFetches(t *testing.T) {
 	big := node.RandomBytes(6<<20+123, 5)
 	small := node.RandomBytes(2000, 6)
 	var tar bytes.Buffer
-	writeTar(t, &tar, map[string][]byte{"a.txt": small, "sub/big.bin": big})
+	node.WriteTar(t, &tar, map[string][]byte{"a.txt": small, "sub/big.bin": big})
 	res, err := a.AddTar(ctx, &tar)
 	if err != nil {
 		t.Fatal(err)
@@ -67,20 +66,4 @@ func readAll(ctx context.Context, t *testing.T, n *node.Node, dir, file cid.Cid)
 		t.Fatalf("reading the file while the directory is fetched: %v", err)
 	}
 	return got
-}
-
-func writeTar(t *testing.T, w io.Writer, files map[string][]byte) {
-	t.Helper()
-	tw := tar.NewWriter(w)
-	for name, data := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
