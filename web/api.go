@@ -103,6 +103,8 @@ func NewAPI(cfg APIConfig, n Node) (http.Handler, error) {
 	get("/api/v1/stat", a.handleStat)
 	get("/api/v1/stat/{path...}", a.handleStatCID)
 	get("/api/v1/events", a.handleEvents)
+	get("/api/v1/swarm", a.handleSwarm)
+	get("/api/v1/cluster", a.handleCluster)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no API route %s: see /api/v1/ routes in the shoal documentation", r.URL.Path))
 	})
