@@ -113,6 +113,8 @@ func TestBrowserDashboard(t *testing.T) {
 	if peerCount != "2" {
 		t.Fatalf("peer count shows %q, want 2", peerCount)
 	}
+	// These nodes run without the swarm extension: the Swarm card says so.
+	run(t, bctx, "see the swarm extension off", chromedp.WaitVisible(`#swarm-off`, chromedp.ByQuery))
 
 	// Fetch through the page's form; the request carries the page's
 	// Origin, which the API accepts as its own.
@@ -335,4 +337,86 @@ func checkRoots(t *testing.T, n *node.Node, fetched string, uploadSize uint64) {
 	if ok != 2 {
 		t.Fatalf("roots after fetch, upload and pin: %v", got)
 	}
+}
+
+// TestBrowserSwarmAndCluster drives a dashboard with the swarm extension
+// on and an IPFS Cluster peer configured (serving ipfs-cluster v1.1.6's
+// recorded answers): while the node fetches a 6-block file from a
+// throttled seeder, the Swarm card draws the root's bar with one cell per
+// block (6 leaves + the root = 7), every cell held by the one seeder, and
+// the seeder's row says it unchokes this node while this node chokes it
+// (it wants nothing); the content table's Cluster column shows a pin's
+// copies pinned / wanted.
+func TestBrowserSwarmAndCluster(t *testing.T) {
+	chromium := needChromium(t)
+	big, small := randomData(6<<20, 31), randomData(300<<10, 32)
+	smallCID := expectedCID(t, small)
+	seed := startLoopbackNode(t, withExtension, func(c *node.Config) { c.Transfer.UploadLimit = 512 << 10 })
+	res, err := seed.AddFile(context.Background(), bytes.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigCID := res.CID.String()
+	b := startLoopbackNode(t, withExtension, func(c *node.Config) { c.Cluster.RESTAddr = fakeCluster(t, smallCID) })
+	if _, err := b.AddFile(context.Background(), bytes.NewReader(small)); err != nil {
+		t.Fatal(err)
+	}
+	srv := startSiteEvery(t, b, "", 200*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	bctx := startBrowser(t, ctx, chromium)
+	var cluster, note string
+	run(t, bctx, "load the dashboard and read the cluster column",
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(`#live[data-state="live"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#roots-table tr[data-cid="`+smallCID+`"] td.cluster .pill`, chromedp.ByQuery),
+		textOf(`#roots-table tr[data-cid="`+smallCID+`"] td.cluster .pill`, &cluster),
+		textOf(`#cluster-note`, &note),
+	)
+	// The recorded pin wants 2 to 3 copies; one peer reports "pinned".
+	if cluster != "1 / 2–3" {
+		t.Errorf("cluster column shows %q, want %q", cluster, "1 / 2–3")
+	}
+	if !strings.Contains(note, "127.0.0.1:") {
+		t.Errorf("cluster note %q does not name the cluster's address", note)
+	}
+
+	if err := b.Connect(ctx, seed.Info().Addresses[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Fetch(ctx, res.CID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	seedID := seed.Info().ID
+	root := `.swarm-root[data-cid="` + bigCID + `"]`
+	row := `#swarm-peers-table tr[data-peer="` + seedID + `"]`
+	var cells, held []int
+	var down, up, slots string
+	run(t, bctx, "see the fetch's bar and the seeder unchoking this node",
+		chromedp.Poll(fmt.Sprintf(`(() => {
+			const r = document.querySelector('%s[data-role="fetching"]'), tr = document.querySelector('%s');
+			return !!r && !!tr && r.querySelectorAll('svg.swarm-bar rect.cell').length === 7 &&
+				tr.querySelector('td.down').textContent === 'unchoked';
+		})()`, root, row), nil, chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.Evaluate(fmt.Sprintf(`[...document.querySelectorAll('%s svg.swarm-bar rect.cell')].map((c) => +c.dataset.avail)`, root), &cells),
+		chromedp.Evaluate(fmt.Sprintf(`[...document.querySelectorAll('%s svg.swarm-bar rect[data-local]')].map((c) => +c.dataset.local)`, root), &held),
+		textOf(row+` td.down`, &down),
+		textOf(row+` td.up`, &up),
+		textOf(`#swarm-slots`, &slots),
+	)
+	if fmt.Sprint(cells) != "[1 1 1 1 1 1 1]" || len(held) != 7 || held[0] != 1 {
+		t.Errorf("bar: availability %v, held here %v; want 7 cells held by the seeder, the root held here", cells, held)
+	}
+	if down != "unchoked" || up != "choked" {
+		t.Errorf("seeder's row: it uploads %q, we upload %q; want unchoked and choked", down, up)
+	}
+	if !strings.HasPrefix(slots, "Upload slots 0 / ") {
+		t.Errorf("slots line %q: this node uploads to nobody", slots)
+	}
+	saveShot(t, bctx, "dashboard-swarm.png")
+	run(t, bctx, "narrow the page to 420 px", chromedp.EmulateViewport(420, 900),
+		chromedp.Poll(`document.querySelector('#bw-chart svg').getAttribute('width') <= 420`, nil, chromedp.WithPollingTimeout(10*time.Second)))
+	checkNarrow(t, readPage(t, bctx))
+	saveShot(t, bctx, "dashboard-swarm-420.png")
 }

@@ -393,7 +393,7 @@ function renderSwarm(d) {
       h('td', { class: 'num' }, bytes(p.bytes_out)),
       h('td', { class: 'up' }, p.extension ? flag(p.am_choking, 'choked', p.optimistic ? 'unchoked (optimistic)' : 'unchoked') : h('span', { class: 'muted' }, 'never choked')),
       h('td', { class: 'down' }, p.extension ? flag(p.peer_choking, 'choked', 'unchoked') : h('span', { class: 'muted' }, 'never choked')),
-      h('td', { class: 'interest' }, [p.peer_interested ? 'wants ours' : null, p.am_interested ? 'has what we want' : null].filter(Boolean).join(' · ') || h('span', { class: 'muted' }, 'none')))))))
+      h('td', { class: 'interest' }, [p.peer_interested ? 'it wants ours' : null, p.am_interested ? 'we want its' : null].filter(Boolean).join(' · ') || h('span', { class: 'muted' }, 'none')))))))
     : h('div', { class: 'empty' }, 'No peers connected.');
   fill($('swarm'), head, roots.length ? roots : h('div', { class: 'empty' }, 'Nothing shared or fetching.'), table);
 }
