@@ -36,6 +36,13 @@
 //     Client.AddProviders), the server as its Choker when the server has
 //     the methods, and the client's OnFetching/OnVerified hooks feeding
 //     it.
+//   - swarm_view.go: Swarm, the dashboard's swarm view — each running
+//     transfer's and shared root's availability bar (walk order, from
+//     the store and what swarm peers said), peers' choke and interest
+//     flags, upload slots; read-only.
+//   - cluster_view.go: Cluster, the IPFS Cluster peer's view of the pins
+//     (cluster.rest_addr, through package ipfscluster), cached a few
+//     seconds.
 //   - config.go, size.go, host.go, roots.go, verify.go, errors.go,
 //     types.go: as listed above.
 //

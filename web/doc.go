@@ -8,7 +8,9 @@
 //   - node.go: the Node interface, sentinel errors and their HTTP statuses.
 //   - parse.go: CID and path parsing shared by the API and the gateway.
 //   - api.go: APIConfig, NewAPI and its routes, JSON responses and errors.
-//   - api_handlers.go: one handler per API route.
+//   - api_handlers.go: one handler per API route; api_swarm.go: GET
+//     /api/v1/swarm (the swarm view) and /api/v1/cluster (the IPFS
+//     Cluster peer's pins).
 //   - guard.go: Host, Origin and bearer-token checks in front of the API.
 //   - events.go: GET /api/v1/events, and serveEvents, the one loop of
 //     periodic snapshots as server-sent events (this route and the
