@@ -5,9 +5,9 @@
 // replication the cluster wants and the copies it holds.
 //
 // It declares the few fields it reads of the cluster's JSON itself rather
-// than importing ipfs-cluster (a large dependency for two streams);
-// testdata holds answers recorded with the cluster's own types
-// (testdata/gen). It imports no other shoal package but api.
+// than importing ipfs-cluster (a large dependency for two streams); its
+// tests read answers recorded with the cluster's own types
+// (internal/clustertest). It imports no other shoal package but api.
 package ipfscluster
 
 import (

@@ -7,53 +7,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoalnet/shoal/internal/clustertest"
 )
 
-// cluster serves the recorded answers of ipfs-cluster v1.1.6's REST API
-// (testdata, written with the cluster's own types by testdata/gen) as the
-// cluster does: one JSON object per line, flushed, with the
-// X-Stream-Error trailer.
-func cluster(t *testing.T, files map[string]string) *httptest.Server {
+func client(t *testing.T, addr string) *Client {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, ok := files[r.URL.Path]
-		if !ok || r.Method != http.MethodGet {
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = w.Write([]byte(`{"code":404,"message":"not found"}` + "\n"))
-			return
-		}
-		if r.URL.Path == "/allocations" && r.URL.Query().Get("filter") != "pin" {
-			t.Errorf("GET /allocations with filter %q, want pin", r.URL.Query().Get("filter"))
-		}
-		if name == "" {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		body, err := os.ReadFile(name)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Trailer", "X-Stream-Error")
-		w.WriteHeader(http.StatusOK)
-		for _, line := range strings.SplitAfter(string(body), "\n") {
-			_, _ = w.Write([]byte(line))
-			w.(http.Flusher).Flush()
-		}
-		w.Header().Set("X-Stream-Error", "")
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-func client(t *testing.T, srv *httptest.Server) *Client {
-	t.Helper()
-	c, err := New(strings.TrimPrefix(srv.URL, "http://"), &http.Client{Timeout: 5 * time.Second})
+	c, err := New(addr, &http.Client{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +26,7 @@ func client(t *testing.T, srv *httptest.Server) *Client {
 // TestPinsRecorded: the recorded pinset and statuses join into each pin's
 // wanted replication (factors) and held copies (peers "pinned").
 func TestPinsRecorded(t *testing.T) {
-	srv := cluster(t, map[string]string{"/allocations": "testdata/allocations.ndjson", "/pins": "testdata/pins.ndjson"})
-	pins, err := client(t, srv).Pins(context.Background())
+	pins, err := client(t, clustertest.ServeRecorded(t, "")).Pins(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +46,8 @@ func TestPinsRecorded(t *testing.T) {
 
 // TestPinsEmpty: a cluster with no pins answers 204 to both streams.
 func TestPinsEmpty(t *testing.T) {
-	srv := cluster(t, map[string]string{"/allocations": "", "/pins": ""})
-	pins, err := client(t, srv).Pins(context.Background())
+	addr := clustertest.Serve(t, map[string]string{"/allocations": "", "/pins": ""})
+	pins, err := client(t, addr).Pins(context.Background())
 	if err != nil || len(pins) != 0 {
 		t.Fatalf("pins of an empty cluster: %v, %v", pins, err)
 	}
@@ -159,12 +121,8 @@ func TestCheckAddr(t *testing.T) {
 // FuzzDecodeStream: any bytes as a /pins answer give pins or an error,
 // never a panic, and never more than MaxPins.
 func FuzzDecodeStream(f *testing.F) {
-	for _, name := range []string{"testdata/pins.ndjson", "testdata/allocations.ndjson"} {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+	for _, path := range []string{"/pins", "/allocations"} {
+		f.Add([]byte(clustertest.Recorded(f, path, "")))
 	}
 	f.Add([]byte(`{"cid":null,"peer_map":{"x":{"status":7}}}`))
 	f.Add([]byte("}"))

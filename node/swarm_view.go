@@ -176,19 +176,31 @@ func (n *Node) swarmRoot(ctx context.Context, root cid.Cid, r api.SwarmRoot, amI
 		}
 		r.Peers = append(r.Peers, rp)
 	}
-	r.BlocksPerCell = max(1, (len(blocks)+maxSwarmCells-1)/maxSwarmCells)
-	cells := (len(blocks) + r.BlocksPerCell - 1) / r.BlocksPerCell
-	r.Avail, r.Local = make([]int, cells), make([]int, cells)
+	held := make([]bool, len(blocks))
 	for i, b := range blocks {
-		cell := i / r.BlocksPerCell
-		if i%r.BlocksPerCell == 0 || counts[i] < r.Avail[cell] {
-			r.Avail[cell] = counts[i]
+		held[i] = b.held
+	}
+	r.BlocksPerCell, r.Avail, r.Local = cells(counts, held, maxSwarmCells)
+	return r
+}
+
+// cells folds per-block peer counts and local holdings into at most
+// limit cells of per blocks each: a cell's availability is its rarest
+// block's, its local count the blocks held here.
+func cells(counts []int, held []bool, limit int) (per int, avail, local []int) {
+	per = max(1, (len(counts)+limit-1)/limit)
+	n := (len(counts) + per - 1) / per
+	avail, local = make([]int, n), make([]int, n)
+	for i, k := range counts {
+		cell := i / per
+		if i%per == 0 || k < avail[cell] {
+			avail[cell] = k
 		}
-		if b.held {
-			r.Local[cell]++
+		if held[i] {
+			local[cell]++
 		}
 	}
-	return r
+	return per, avail, local
 }
 
 // peerHolds reports, for each block of the walk, whether v says its peer

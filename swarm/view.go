@@ -54,7 +54,8 @@ type views struct {
 	peers map[peer.ID]*peerView
 }
 
-func (v *views) root(p peer.ID, root cid.Cid) *rootView {
+// peer returns p's record, creating it; v.mu is held.
+func (v *views) peer(p peer.ID) *peerView {
 	if v.peers == nil {
 		v.peers = make(map[peer.ID]*peerView)
 	}
@@ -63,6 +64,13 @@ func (v *views) root(p peer.ID, root cid.Cid) *rootView {
 		pv = &peerView{roots: make(map[cid.Cid]*rootView)}
 		v.peers[p] = pv
 	}
+	return pv
+}
+
+// root returns p's record of root, creating it, or nil past
+// maxViewRoots; v.mu is held.
+func (v *views) root(p peer.ID, root cid.Cid) *rootView {
+	pv := v.peer(p)
 	rv := pv.roots[root]
 	if rv == nil {
 		if len(pv.roots) >= maxViewRoots {
@@ -139,15 +147,7 @@ func (v *views) gotInterest(p peer.ID, root cid.Cid, yes bool) {
 func (v *views) gotChoke(p peer.ID, choked bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.peers == nil {
-		v.peers = make(map[peer.ID]*peerView)
-	}
-	pv := v.peers[p]
-	if pv == nil {
-		pv = &peerView{roots: make(map[cid.Cid]*rootView)}
-		v.peers[p] = pv
-	}
-	pv.chokesUs = choked
+	v.peer(p).chokesUs = choked
 }
 
 // forget drops what p said: the extension with it ended.

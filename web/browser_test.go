@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/shoalnet/shoal/internal/clustertest"
 	"github.com/shoalnet/shoal/node"
 )
 
@@ -357,7 +358,7 @@ func TestBrowserSwarmAndCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	bigCID := res.CID.String()
-	b := startLoopbackNode(t, withExtension, func(c *node.Config) { c.Cluster.RESTAddr = fakeCluster(t, smallCID) })
+	b := startLoopbackNode(t, withExtension, func(c *node.Config) { c.Cluster.RESTAddr = clustertest.ServeRecorded(t, smallCID) })
 	if _, err := b.AddFile(context.Background(), bytes.NewReader(small)); err != nil {
 		t.Fatal(err)
 	}

@@ -6,13 +6,12 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	apiv1 "github.com/shoalnet/shoal/api"
+	"github.com/shoalnet/shoal/internal/clustertest"
 	"github.com/shoalnet/shoal/node"
 )
 
@@ -186,35 +185,6 @@ func waitTransfer(t *testing.T, ctx context.Context, tr *node.Transfer) {
 	}
 }
 
-// recordedCID is the root in ipfscluster's recorded answers.
-const recordedCID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
-
-// fakeCluster serves ipfs-cluster v1.1.6's recorded REST answers
-// (ipfscluster/testdata, written with the cluster's own types), with the
-// recorded root replaced by root, streamed as the cluster streams them.
-func fakeCluster(t *testing.T, root string) string {
-	t.Helper()
-	files := map[string]string{"/allocations": "../ipfscluster/testdata/allocations.ndjson", "/pins": "../ipfscluster/testdata/pins.ndjson"}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, ok := files[r.URL.Path]
-		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			return
-		}
-		b, err := os.ReadFile(name)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Trailer", "X-Stream-Error")
-		_, _ = w.Write([]byte(strings.ReplaceAll(string(b), recordedCID, root)))
-		w.Header().Set("X-Stream-Error", "")
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
 // TestClusterAPI: GET /api/v1/cluster is 404 without cluster.rest_addr,
 // 502 naming the address when the cluster does not answer, and the
 // cluster's pins otherwise; the dashboard's snapshot carries the
@@ -255,7 +225,7 @@ func TestClusterAPI(t *testing.T) {
 	}
 
 	local := expectedCID(t, data)
-	n := startLoopbackNode(t, func(c *node.Config) { c.Cluster.RESTAddr = fakeCluster(t, local) })
+	n := startLoopbackNode(t, func(c *node.Config) { c.Cluster.RESTAddr = clustertest.ServeRecorded(t, local) })
 	if _, err := n.AddFile(ctx, bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
