@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -420,4 +421,27 @@ func TestBrowserSwarmAndCluster(t *testing.T) {
 		chromedp.Poll(`document.querySelector('#bw-chart svg').getAttribute('width') <= 420`, nil, chromedp.WithPollingTimeout(10*time.Second)))
 	checkNarrow(t, readPage(t, bctx))
 	saveShot(t, bctx, "dashboard-swarm-420.png")
+
+	// A cluster that does not answer is a note above the content table,
+	// which still lists the roots.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	_ = l.Close()
+	c := startLoopbackNode(t, func(c *node.Config) { c.Cluster.RESTAddr = dead })
+	if _, err := c.AddFile(context.Background(), bytes.NewReader(small)); err != nil {
+		t.Fatal(err)
+	}
+	var downNote, downCell string
+	run(t, bctx, "load a dashboard whose cluster is down",
+		chromedp.Navigate(startSiteEvery(t, c, "", 200*time.Millisecond).URL+"/"),
+		chromedp.WaitVisible(`#roots-table tr[data-cid="`+smallCID+`"] td.cluster`, chromedp.ByQuery),
+		textOf(`#cluster-note`, &downNote),
+		textOf(`#roots-table tr[data-cid="`+smallCID+`"] td.cluster`, &downCell),
+	)
+	if !strings.HasPrefix(downNote, "IPFS Cluster at "+dead+" could not be read: ") || !strings.Contains(downNote, "ipfs-cluster-service") || downCell != "—" {
+		t.Errorf("cluster down: note %q, cell %q", downNote, downCell)
+	}
 }
