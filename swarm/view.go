@@ -158,12 +158,24 @@ func (v *views) forget(p peer.ID) {
 }
 
 // View returns what each swarm peer told this node about root, sorted by
-// peer ID. The slices are copies the caller may keep.
+// peer ID. The slices are copies the caller may keep. What a peer said
+// goes with it: a peer the service no longer knows (its connection
+// closed; a message read after the end raced forget) is dropped here.
 func (s *Service) View(root cid.Cid) []PeerView {
+	s.mu.Lock()
+	known := make(map[peer.ID]bool, len(s.peers))
+	for p := range s.peers {
+		known[p] = true
+	}
+	s.mu.Unlock()
 	s.view.mu.Lock()
 	defer s.view.mu.Unlock()
 	var out []PeerView
 	for p, pv := range s.view.peers {
+		if !known[p] {
+			delete(s.view.peers, p)
+			continue
+		}
 		rv := pv.roots[root]
 		if rv == nil {
 			continue

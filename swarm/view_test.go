@@ -15,7 +15,7 @@ import (
 func TestViews(t *testing.T) {
 	root, a, b, c := testCID(t, "root"), testCID(t, "a"), testCID(t, "b"), testCID(t, "c")
 	p1, p2 := peer.ID("peer-1"), peer.ID("peer-2")
-	s := &Service{}
+	s := &Service{peers: map[peer.ID]*peerConn{p1: nil, p2: nil}}
 	s.view.gotMap(p2, &Message{Kind: KindMap, Root: root, Complete: true})
 	s.view.gotMap(p1, &Message{Kind: KindMap, Root: root, Interested: true, Segments: []Segment{{Parent: root, Bits: []byte{0b0001}}}})
 	s.view.gotMap(p1, &Message{Kind: KindMap, Root: root, Interested: true, Segments: []Segment{{Parent: root, Bits: []byte{0b0100, 0b1}}, {Parent: a, Bits: []byte{1}}}})
@@ -48,6 +48,12 @@ func TestViews(t *testing.T) {
 	s.view.forget(p1)
 	if v := s.View(root); len(v) != 1 || v[0].Peer != p2 {
 		t.Fatalf("after forget: %v", v)
+	}
+	// A peer the service no longer knows is dropped, whatever it said.
+	p3 := peer.ID("peer-3")
+	s.view.gotMap(p3, &Message{Kind: KindMap, Root: root, Complete: true})
+	if v := s.View(root); len(v) != 1 || v[0].Peer != p2 || s.view.peers[p3] != nil {
+		t.Fatalf("a departed peer's map is still viewed: %v", v)
 	}
 
 	// Bounds: roots per peer, then entries per peer.
