@@ -30,14 +30,33 @@ const (
 	clusterTimeout = 3 * time.Second
 )
 
-// clusterCache keeps the last read of the cluster; one read at a time.
-// Its zero value is ready to use.
+// clusterCache keeps the last read of the cluster. One read runs at a
+// time (readMu); while one runs, callers get the last read's answer
+// rather than wait for a cluster that may take its whole timeout, except
+// before the first read has ended. Its zero value is ready to use.
 type clusterCache struct {
-	mu     sync.Mutex
+	readMu sync.Mutex // held by the one read in flight
+
+	mu     sync.Mutex // guards what follows; never held across I/O
 	client *ipfscluster.Client
-	read   time.Time
+	read   time.Time // when the last read ended; zero before the first
 	pins   []api.ClusterPin
 	err    error
+}
+
+// last returns the last read's answer, and whether it is fresh (younger
+// than clusterTTL) and whether there was one.
+func (cc *clusterCache) last(addr string, now time.Time) (out api.Cluster, fresh, ok bool, err error) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	out = api.Cluster{RESTAddr: addr, Pins: cc.pins}
+	if out.Pins == nil {
+		out.Pins = []api.ClusterPin{}
+	}
+	if cc.err != nil {
+		out.Error = cc.err.Error()
+	}
+	return out, !cc.read.IsZero() && now.Sub(cc.read) < clusterTTL, !cc.read.IsZero(), cc.err
 }
 
 // Cluster returns the cluster's pins with their wanted and held
@@ -50,34 +69,44 @@ func (n *Node) Cluster(ctx context.Context) (api.Cluster, error) {
 		return api.Cluster{}, ErrNoCluster
 	}
 	cc := &n.clusterView
+	if out, fresh, _, err := cc.last(addr, time.Now()); fresh {
+		return out, err
+	}
+	if !cc.readMu.TryLock() {
+		if out, _, ok, err := cc.last(addr, time.Now()); ok {
+			return out, err // a read is on its way; this one is the latest there is
+		}
+		cc.readMu.Lock() // the first read: wait for it
+	}
+	defer cc.readMu.Unlock()
+	if out, fresh, _, err := cc.last(addr, time.Now()); fresh {
+		return out, err // read while this caller waited
+	}
 	cc.mu.Lock()
-	defer cc.mu.Unlock()
 	if cc.client == nil {
 		c, err := ipfscluster.New(addr, &http.Client{Timeout: clusterTimeout})
 		if err != nil {
+			cc.mu.Unlock()
 			return api.Cluster{RESTAddr: addr, Error: err.Error(), Pins: []api.ClusterPin{}}, err
 		}
 		cc.client = c
 	}
-	if now := time.Now(); cc.read.IsZero() || now.Sub(cc.read) >= clusterTTL {
-		rctx, cancel := context.WithTimeout(ctx, clusterTimeout)
-		pins, err := cc.client.Pins(rctx)
-		cancel()
-		if ctx.Err() == nil { // a caller that went away says nothing of the cluster
-			cc.read, cc.err = now, err
-			if err == nil {
-				cc.pins = pins
-			}
-		} else if err != nil {
-			return api.Cluster{RESTAddr: addr, Error: err.Error(), Pins: cc.pins}, err
-		}
+	client := cc.client
+	cc.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, clusterTimeout)
+	pins, err := client.Pins(rctx)
+	cancel()
+	if ctx.Err() != nil && err != nil {
+		// The caller went away: that says nothing of the cluster.
+		out, _, _, _ := cc.last(addr, time.Now())
+		return out, err
 	}
-	out := api.Cluster{RESTAddr: addr, Pins: cc.pins}
-	if out.Pins == nil {
-		out.Pins = []api.ClusterPin{}
+	cc.mu.Lock()
+	cc.read, cc.err = time.Now(), err
+	if err == nil {
+		cc.pins = pins
 	}
-	if cc.err != nil {
-		out.Error = cc.err.Error()
-	}
-	return out, cc.err
+	cc.mu.Unlock()
+	out, _, _, err := cc.last(addr, time.Now())
+	return out, err
 }
