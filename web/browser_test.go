@@ -348,7 +348,8 @@ func checkRoots(t *testing.T, n *node.Node, fetched string, uploadSize uint64) {
 // block (6 leaves + the root = 7), every cell held by the one seeder, and
 // the seeder's row says it unchokes this node while this node chokes it
 // (it wants nothing); the content table's Cluster column shows a pin's
-// copies pinned / wanted.
+// copies pinned / wanted. SHOAL_SCREENSHOT_SWARM=path saves the page
+// with the fetch half way (docs/dashboard-swarm.png).
 func TestBrowserSwarmAndCluster(t *testing.T) {
 	chromium := needChromium(t)
 	big, small := randomData(6<<20, 31), randomData(300<<10, 32)
@@ -417,6 +418,26 @@ func TestBrowserSwarmAndCluster(t *testing.T) {
 		t.Errorf("slots line %q: this node uploads to nobody", slots)
 	}
 	saveShot(t, bctx, "dashboard-swarm.png")
+	if path := os.Getenv("SHOAL_SCREENSHOT_SWARM"); path != "" {
+		// For docs/dashboard-swarm.png: the fetch about half way, its bar
+		// part held here.
+		waitFor(t, ctx, "the fetch to pass 45%", func() bool {
+			for _, tr := range b.Transfers() {
+				if tr.CID == bigCID {
+					return tr.BytesDone*100 >= uint64(len(big))*45
+				}
+			}
+			return false
+		})
+		var shot []byte
+		run(t, bctx, "screenshot the swarm card",
+			chromedp.Sleep(time.Second), // a snapshot drawn after the 45%
+			chromedp.Evaluate(`document.getElementById('toasts').replaceChildren()`, nil),
+			chromedp.FullScreenshot(&shot, 100))
+		if err := os.WriteFile(path, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	run(t, bctx, "narrow the page to 420 px", chromedp.EmulateViewport(420, 900),
 		chromedp.Poll(`document.querySelector('#bw-chart svg').getAttribute('width') <= 420`, nil, chromedp.WithPollingTimeout(10*time.Second)))
 	checkNarrow(t, readPage(t, bctx))

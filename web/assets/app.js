@@ -351,14 +351,17 @@ function swarmBar(r) {
   const svg = s('svg', { class: 'swarm-bar', viewBox: `0 0 ${Math.max(1, n)} 10`, preserveAspectRatio: 'none', 'shape-rendering': 'crispEdges',
     role: 'img', 'aria-label': 'availability of ' + r.blocks + ' blocks', 'data-cid': r.cid, 'data-blocks': r.blocks, 'data-cells': n });
   const per = r.blocks_per_cell || 1;
+  // A gap of a few pixels between cells while they are wide enough to
+  // show one (a bar is about a thousand pixels wide).
+  const wd = n > 1 && n <= 128 ? 1 - Math.min(0.08, n / 400) : 1;
   for (let i = 0; i < n; i++) {
     const inCell = Math.min(per, r.blocks - i * per);
-    const c = s('rect', { class: 'cell' + (avail[i] ? '' : ' none'), x: i, y: 0, width: 1, height: 6.5, 'data-avail': avail[i] });
+    const c = s('rect', { class: 'cell' + (avail[i] ? '' : ' none'), x: i, y: 0, width: wd, height: 6.5, 'data-avail': avail[i] });
     if (avail[i]) c.setAttribute('fill-opacity', (0.3 + 0.7 * Math.min(1, avail[i] / peers)).toFixed(2));
     c.append(s('title', {}, (per > 1 ? 'blocks ' + (i * per + 1) + '–' + (i * per + inCell) : 'block ' + (i + 1)) + ': ' +
       avail[i] + ' peer' + (avail[i] === 1 ? '' : 's') + ' · ' + (local[i] === inCell ? 'held here' : local[i] ? local[i] + ' held here' : 'not held here')));
     svg.append(c);
-    svg.append(s('rect', { class: local[i] === inCell ? 'mine' : 'lack', x: i, y: 7.5, width: 1, height: 2.5, 'data-local': local[i] }));
+    svg.append(s('rect', { class: local[i] === inCell ? 'mine' : 'lack', x: i, y: 7.5, width: wd, height: 2.5, 'data-local': local[i] }));
   }
   return svg;
 }
