@@ -1,6 +1,6 @@
 // Command gen writes the recorded REST answers in .. with ipfs-cluster
-// v1.1.6's own API types: (cd testdata/gen && go run . allocations >
-// ../allocations.ndjson && go run . pins > ../pins.ndjson). It is a module
+// v1.1.6's own API types: (cd testdata/gen && GOFLAGS=-mod=mod go run . allocations >
+// ../allocations.ndjson && GOFLAGS=-mod=mod go run . pins > ../pins.ndjson). A module
 // of its own so that shoal does not depend on ipfs-cluster.
 package main
 
