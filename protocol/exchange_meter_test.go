@@ -159,9 +159,8 @@ func (r *exchangeRefs) reportExchange(b *testing.B, tr string, m *exchangeMeter)
 // allocation. The network reuses its frame buffers, so a store that kept
 // the slice it is given would see it overwritten.
 type arenaStore struct {
-	mu    sync.Mutex
-	arena []byte
-	m     map[cid.Cid][]byte
+	*clientStore // Has, Get and GetSize; the map's values live in arena
+	arena        []byte
 }
 
 func newArenaStore(capacity int64, blocks int) *arenaStore {
@@ -169,34 +168,7 @@ func newArenaStore(capacity int64, blocks int) *arenaStore {
 	for i := 0; i < len(a); i += 4096 {
 		a[i] = 1 // fault the pages in now, not during the fetch
 	}
-	return &arenaStore{arena: a[:0], m: make(map[cid.Cid][]byte, blocks)}
-}
-
-func (s *arenaStore) Has(_ context.Context, c cid.Cid) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.m[c]
-	return ok, nil
-}
-
-func (s *arenaStore) Get(_ context.Context, c cid.Cid) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.m[c]
-	if !ok {
-		return nil, errTestNotFound
-	}
-	return d, nil
-}
-
-func (s *arenaStore) GetSize(_ context.Context, c cid.Cid) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.m[c]
-	if !ok {
-		return 0, errTestNotFound
-	}
-	return len(d), nil
+	return &arenaStore{clientStore: &clientStore{m: make(map[cid.Cid][]byte, blocks)}, arena: a[:0]}
 }
 
 func (s *arenaStore) Put(_ context.Context, c cid.Cid, data []byte) error {
