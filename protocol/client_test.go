@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,55 +23,19 @@ import (
 // clientStore is an in-memory block store for client tests. corrupt makes
 // Get serve flipped bytes for raw leaves (a lying seeder).
 type clientStore struct {
-	mu      sync.Mutex
-	m       map[cid.Cid][]byte
+	*p2ptest.Blocks
 	corrupt bool
 }
 
-func newClientStore() *clientStore { return &clientStore{m: map[cid.Cid][]byte{}} }
+func newClientStore() *clientStore { return &clientStore{Blocks: p2ptest.NewBlocks(0)} }
 
-func (s *clientStore) Has(_ context.Context, c cid.Cid) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.m[c]
-	return ok, nil
-}
-
-func (s *clientStore) Get(_ context.Context, c cid.Cid) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.m[c]
-	if !ok {
-		return nil, errTestNotFound
-	}
-	if s.corrupt && c.Type() == cid.Raw {
+func (s *clientStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	d, err := s.Blocks.Get(ctx, c)
+	if err == nil && s.corrupt && c.Type() == cid.Raw {
 		d = bytes.Clone(d)
 		d[0] ^= 0xff
 	}
-	return d, nil
-}
-
-func (s *clientStore) GetSize(_ context.Context, c cid.Cid) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.m[c]
-	if !ok {
-		return 0, errTestNotFound
-	}
-	return len(d), nil
-}
-
-func (s *clientStore) Put(_ context.Context, c cid.Cid, data []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[c] = bytes.Clone(data)
-	return nil
-}
-
-func (s *clientStore) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
+	return d, err
 }
 
 // A test DAG: a root (codec dag-pb, bytes = magic + concatenated child CIDs)
@@ -139,10 +102,8 @@ func clCID(t testing.TB, codec uint64, data []byte) cid.Cid {
 
 // fill stores every block of d in s, sharing the (read-only) bytes.
 func (d *clDAG) fill(s *clientStore) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for c, b := range d.blocks {
-		s.m[c] = b
+		s.Set(c, b)
 	}
 }
 
@@ -318,8 +279,8 @@ func clCheckStored(t testing.TB, d *clDAG, s *clientStore) {
 			t.Fatalf("block %s: stored %d bytes (err %v), want the original %d", c, len(got), err, len(want))
 		}
 	}
-	if s.len() != len(d.blocks) {
-		t.Fatalf("store holds %d blocks, want exactly the %d of the DAG (nothing corrupt or foreign)", s.len(), len(d.blocks))
+	if s.Len() != len(d.blocks) {
+		t.Fatalf("store holds %d blocks, want exactly the %d of the DAG (nothing corrupt or foreign)", s.Len(), len(d.blocks))
 	}
 }
 

@@ -257,7 +257,7 @@ func benchShoal(b *testing.B, transport string, seeders int, d *unixfsDAG, refs 
 	for range seeders {
 		s := newClientStore()
 		for _, blk := range d.blocks {
-			s.m[blk.Cid()] = blk.RawData()
+			s.Set(blk.Cid(), blk.RawData())
 		}
 		seeds = append(seeds, newShoalPeer(b, transport, benchStore{s}))
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/shoalnet/shoal/internal/p2ptest"
 )
 
 // exchangeMeter measures what one side of BenchmarkExchange costs while the
@@ -159,8 +161,10 @@ func (r *exchangeRefs) reportExchange(b *testing.B, tr string, m *exchangeMeter)
 // allocation. The network reuses its frame buffers, so a store that kept
 // the slice it is given would see it overwritten.
 type arenaStore struct {
-	*clientStore // Has, Get and GetSize; the map's values live in arena
-	arena        []byte
+	*p2ptest.Blocks // Has, Get and GetSize; the bytes live in arena
+
+	mu    sync.Mutex // serializes Put: the check, the copy into arena, Set
+	arena []byte
 }
 
 func newArenaStore(capacity int64, blocks int) *arenaStore {
@@ -168,13 +172,13 @@ func newArenaStore(capacity int64, blocks int) *arenaStore {
 	for i := 0; i < len(a); i += 4096 {
 		a[i] = 1 // fault the pages in now, not during the fetch
 	}
-	return &arenaStore{clientStore: &clientStore{m: make(map[cid.Cid][]byte, blocks)}, arena: a[:0]}
+	return &arenaStore{Blocks: p2ptest.NewBlocks(blocks), arena: a[:0]}
 }
 
-func (s *arenaStore) Put(_ context.Context, c cid.Cid, data []byte) error {
+func (s *arenaStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.m[c]; ok {
+	if ok, _ := s.Has(ctx, c); ok {
 		return nil
 	}
 	if len(s.arena)+len(data) > cap(s.arena) {
@@ -182,6 +186,6 @@ func (s *arenaStore) Put(_ context.Context, c cid.Cid, data []byte) error {
 	}
 	off := len(s.arena)
 	s.arena = append(s.arena, data...)
-	s.m[c] = s.arena[off:len(s.arena):len(s.arena)]
+	s.Set(c, s.arena[off:len(s.arena):len(s.arena)])
 	return nil
 }
