@@ -13,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/shoalnet/shoal/internal/httpguard"
 	"github.com/shoalnet/shoal/ipfscluster"
 )
 
@@ -223,10 +224,10 @@ func (c Config) Validate() error {
 	if c.API.Token != "" && c.API.TokenFile != "" {
 		return bad("api.token and api.token_file are both set: keep one (token_file keeps the secret out of config.toml)")
 	}
-	if c.API.Addr != "" && !IsLoopbackAddr(c.API.Addr) && c.API.Token == "" && c.API.TokenFile == "" {
+	if c.API.Addr != "" && !httpguard.IsLoopbackAddr(c.API.Addr) && c.API.Token == "" && c.API.TokenFile == "" {
 		return bad("api.addr %q is not a loopback address: set api.token_file (or SHOAL_API_TOKEN, or --api-token-file) so strangers cannot drive this node", c.API.Addr)
 	}
-	if c.API.RPCAddr != "" && !IsLoopbackAddr(c.API.RPCAddr) && c.API.Token == "" && c.API.TokenFile == "" {
+	if c.API.RPCAddr != "" && !httpguard.IsLoopbackAddr(c.API.RPCAddr) && c.API.Token == "" && c.API.TokenFile == "" {
 		return bad("api.rpc_addr %q is not a loopback address: set api.token_file (or SHOAL_API_TOKEN, or --api-token-file) so strangers cannot drive this node", c.API.RPCAddr)
 	}
 	if c.API.MaxConns <= 0 || c.API.GatewayMaxConns <= 0 {
@@ -260,19 +261,6 @@ func (c Config) Validate() error {
 		return bad("resources.max_fds is %d: give at least 64", c.Resources.MaxFDs)
 	}
 	return nil
-}
-
-// IsLoopbackAddr reports whether HOST:PORT names a loopback host.
-func IsLoopbackAddr(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // ConfigFile is the name of the configuration file inside a home.

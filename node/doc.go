@@ -46,8 +46,9 @@
 //   - config.go, size.go, host.go, roots.go, verify.go, errors.go,
 //     types.go: as listed above.
 //
-// It may import api, blockstore, content, dht, protocol, swarm and
-// transfer; nothing imports node but web, sim and cmd/shoal.
+// It may import api, blockstore, content, dht, protocol, swarm, transfer
+// and internal/httpguard (the loopback test of API addresses); nothing
+// imports node but web, kuborpc, sim and cmd/shoal.
 //
 // Share and fetch through the packages:
 //

@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	apiv1 "github.com/shoalnet/shoal/api"
+	"github.com/shoalnet/shoal/internal/httpguard"
 )
 
 // APIConfig configures the JSON API.
@@ -47,7 +48,7 @@ func (c APIConfig) Validate() error {
 	if port == "0" || port == "" {
 		return fmt.Errorf("%w: API address %q has no port: pass the address after binding the listener", ErrConfig, c.Addr)
 	}
-	if !isLoopbackHost(host) && c.Token == "" {
+	if !httpguard.IsLoopbackHost(host) && c.Token == "" {
 		return fmt.Errorf("%w: the API listens on %s, which is not loopback, so it needs a token: set SHOAL_API_TOKEN or --api-token-file", ErrConfig, c.Addr)
 	}
 	if c.EventInterval <= 0 {
@@ -58,14 +59,6 @@ func (c APIConfig) Validate() error {
 
 // URL is the API's base URL (http://host:port).
 func (c APIConfig) URL() string { return "http://" + c.Addr }
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // api serves /api/v1.
 type api struct {
