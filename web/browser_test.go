@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,14 +156,7 @@ func TestBrowserDashboard(t *testing.T) {
 	run(t, bctx, "fetch the big file", fetchViaForm(bigCID))
 	if shotPath != "" {
 		// Catch the big fetch about half way, with rate and ETA showing.
-		waitFor(t, ctx, "the big fetch to pass 45%", func() bool {
-			for _, tr := range b.Transfers() {
-				if tr.CID == bigCID {
-					return tr.BytesDone*100 >= uint64(len(big))*45
-				}
-			}
-			return false
-		})
+		waitPast(t, ctx, b, bigCID, len(big), 45)
 		var shot []byte
 		run(t, bctx, "screenshot",
 			chromedp.WaitVisible(`.transfer[data-cid="`+bigCID+`"][data-state="running"] .t-peers`, chromedp.ByQuery),
@@ -304,6 +296,19 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 	}
 }
 
+// waitPast waits until n's fetch of c (size bytes) holds pct percent.
+func waitPast(t *testing.T, ctx context.Context, n *node.Node, c string, size, pct int) {
+	t.Helper()
+	waitFor(t, ctx, fmt.Sprintf("the fetch of %s to pass %d%%", c, pct), func() bool {
+		for _, tr := range n.Transfers() {
+			if tr.CID == c {
+				return tr.BytesDone*100 >= uint64(size)*uint64(pct)
+			}
+		}
+		return false
+	})
+}
+
 // rootCID finds the root of the given size a seeder shares.
 func rootCID(t *testing.T, n *node.Node, size int) string {
 	t.Helper()
@@ -421,14 +426,7 @@ func TestBrowserSwarmAndCluster(t *testing.T) {
 	if path := os.Getenv("SHOAL_SCREENSHOT_SWARM"); path != "" {
 		// For docs/dashboard-swarm.png: the fetch about half way, its bar
 		// part held here.
-		waitFor(t, ctx, "the fetch to pass 45%", func() bool {
-			for _, tr := range b.Transfers() {
-				if tr.CID == bigCID {
-					return tr.BytesDone*100 >= uint64(len(big))*45
-				}
-			}
-			return false
-		})
+		waitPast(t, ctx, b, bigCID, len(big), 45)
 		var shot []byte
 		run(t, bctx, "screenshot the swarm card",
 			chromedp.Sleep(time.Second), // a snapshot drawn after the 45%
@@ -445,12 +443,7 @@ func TestBrowserSwarmAndCluster(t *testing.T) {
 
 	// A cluster that does not answer is a note above the content table,
 	// which still lists the roots.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := l.Addr().String()
-	_ = l.Close()
+	dead := deadAddr(t)
 	c := startLoopbackNode(t, func(c *node.Config) { c.Cluster.RESTAddr = dead })
 	if _, err := c.AddFile(context.Background(), bytes.NewReader(small)); err != nil {
 		t.Fatal(err)

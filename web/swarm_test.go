@@ -185,6 +185,17 @@ func waitTransfer(t *testing.T, ctx context.Context, tr *node.Transfer) {
 	}
 }
 
+// deadAddr is a loopback HOST:PORT nothing listens on.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
+
 // TestClusterAPI: GET /api/v1/cluster is 404 without cluster.rest_addr,
 // 502 naming the address when the cluster does not answer, and the
 // cluster's pins otherwise; the dashboard's snapshot carries the
@@ -204,12 +215,7 @@ func TestClusterAPI(t *testing.T) {
 		t.Fatalf("snapshot without a cluster: %+v", d.Cluster)
 	}
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := l.Addr().String()
-	_ = l.Close()
+	dead := deadAddr(t)
 	down := startLoopbackNode(t, func(c *node.Config) { c.Cluster.RESTAddr = dead })
 	if _, err := down.AddFile(ctx, bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
