@@ -68,7 +68,7 @@ func (n *Node) Cluster(ctx context.Context) (api.Cluster, error) {
 	if addr == "" {
 		return api.Cluster{}, ErrNoCluster
 	}
-	cc := &n.clusterView
+	cc := &n.views.cluster
 	if out, fresh, _, err := cc.last(addr, time.Now()); fresh {
 		return out, err
 	}

@@ -49,9 +49,9 @@ func TestClusterCache(t *testing.T) {
 	}
 
 	stale := func() {
-		n.clusterView.mu.Lock()
-		n.clusterView.read = time.Now().Add(-clusterTTL)
-		n.clusterView.mu.Unlock()
+		n.views.cluster.mu.Lock()
+		n.views.cluster.read = time.Now().Add(-clusterTTL)
+		n.views.cluster.mu.Unlock()
 	}
 	stale()
 	blocking.Store(true)

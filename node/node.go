@@ -43,7 +43,7 @@ type Node struct {
 	fetchStats fetchCounters // kept by the transfers, read by Stats
 	files      fileSinks     // files WriteFile is writing, fed each stored block
 
-	clusterView clusterCache // the IPFS Cluster peer's pins (cluster_view.go)
+	views dashViews // the dashboard's cluster pins and swarm walks (cluster_view.go, swarm_view.go)
 
 	ctx    context.Context // ends at Close; parent of background work
 	cancel context.CancelFunc

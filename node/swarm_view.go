@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -26,6 +28,58 @@ const (
 	// transfers are always drawn): each costs a walk of its DAG.
 	maxViewShared = 16
 )
+
+// walkTTL is how long a complete walk of a shared root serves the view:
+// each open dashboard asks every second, and a DAG held whole changes
+// only when it is collected.
+const walkTTL = 10 * time.Second
+
+// dashViews is what the dashboard's views keep between calls; its zero
+// value is ready to use.
+type dashViews struct {
+	cluster clusterCache
+	walks   walkCache
+}
+
+// walkCache keeps complete walks of shared roots for walkTTL.
+type walkCache struct {
+	mu sync.Mutex
+	m  map[cid.Cid]walkEntry
+}
+
+type walkEntry struct {
+	blocks []viewBlock
+	at     time.Time
+}
+
+func (w *walkCache) get(root cid.Cid, now time.Time) ([]viewBlock, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, ok := w.m[root]
+	if !ok || now.Sub(e.at) >= walkTTL {
+		return nil, false
+	}
+	return e.blocks, true
+}
+
+// put keeps a walk, dropping the expired ones first and then, past the
+// roots the view draws, everything.
+func (w *walkCache) put(root cid.Cid, blocks []viewBlock, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = make(map[cid.Cid]walkEntry)
+	}
+	for c, e := range w.m {
+		if now.Sub(e.at) >= walkTTL {
+			delete(w.m, c)
+		}
+	}
+	if len(w.m) >= 2*maxViewShared {
+		clear(w.m)
+	}
+	w.m[root] = walkEntry{blocks: blocks, at: now}
+}
 
 // Swarm reports the swarm state: each running transfer's and shared
 // root's availability map, each connected peer's share and flags, and
@@ -149,7 +203,19 @@ func (w *orderWalk) visit(c cid.Cid, parent, link int) {
 // swarmRoot fills r's bar and peers. For a root this node fetches,
 // amInterested (when not nil) gets the peers that hold a block it lacks.
 func (n *Node) swarmRoot(ctx context.Context, root cid.Cid, r api.SwarmRoot, amInterested map[peer.ID]bool) api.SwarmRoot {
-	blocks, partial := n.walkOrder(ctx, root)
+	var blocks []viewBlock
+	partial := false
+	now := time.Now()
+	cached := false
+	if r.Role == api.RoleSharing {
+		blocks, cached = n.views.walks.get(root, now)
+	}
+	if !cached {
+		blocks, partial = n.walkOrder(ctx, root)
+		if r.Role == api.RoleSharing && !partial && allHeld(blocks) {
+			n.views.walks.put(root, blocks, now)
+		}
+	}
 	r.Blocks, r.Partial, r.Peers = len(blocks), partial, []api.SwarmRootPeer{}
 	counts := make([]int, len(blocks))
 	for _, b := range blocks {
@@ -201,6 +267,15 @@ func cells(counts []int, held []bool, limit int) (per int, avail, local []int) {
 		}
 	}
 	return per, avail, local
+}
+
+func allHeld(blocks []viewBlock) bool {
+	for _, b := range blocks {
+		if !b.held {
+			return false
+		}
+	}
+	return true
 }
 
 // peerHolds reports, for each block of the walk, whether v says its peer

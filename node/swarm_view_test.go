@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
@@ -70,5 +71,30 @@ func TestCells(t *testing.T) {
 		if got := fmt.Sprint(per, " ", avail, " ", local); got != tc.want {
 			t.Errorf("cells(%v, %s, %d) = %s, want %s", tc.counts, tc.held, tc.limit, got, tc.want)
 		}
+	}
+}
+
+// TestWalkCache: a walk serves for walkTTL, then is gone; past twice the
+// roots the view draws the cache starts again.
+func TestWalkCache(t *testing.T) {
+	mk := func(s string) cid.Cid {
+		h, _ := mh.Sum([]byte(s), mh.SHA2_256, -1)
+		return cid.NewCidV1(cid.Raw, h)
+	}
+	var w walkCache
+	t0 := time.Unix(1_800_000_000, 0)
+	a := mk("a")
+	w.put(a, []viewBlock{{c: a, held: true}}, t0)
+	if b, ok := w.get(a, t0.Add(walkTTL-time.Millisecond)); !ok || len(b) != 1 || b[0].c != a {
+		t.Fatalf("fresh walk: %v %v", b, ok)
+	}
+	if _, ok := w.get(a, t0.Add(walkTTL)); ok {
+		t.Fatal("an expired walk served")
+	}
+	for i := range 2*maxViewShared + 1 {
+		w.put(mk(fmt.Sprint(i)), nil, t0)
+	}
+	if n := len(w.m); n > 2*maxViewShared {
+		t.Fatalf("%d walks kept", n)
 	}
 }
