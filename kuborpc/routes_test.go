@@ -72,3 +72,63 @@ func TestRoutesOnShoal(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadErrors holds the answers of the two multipart routes (add,
+// block/put) when the request is wrong: options refused before the body
+// is read, a body that is not multipart, a block over Bitswap's limit, and
+// a second file to add after the first was answered (the error then comes
+// in the X-Stream-Error trailer, after the first file's line).
+func TestUploadErrors(t *testing.T) {
+	_, addr := startShoal(t, "")
+	small := deterministic(1000, 7)
+	cases := []struct {
+		name     string
+		rq       request
+		status   int
+		body     string // a substring of the body
+		trailer  string // a substring of X-Stream-Error, when one is wanted
+		lines    int    // JSON lines before the error
+		noBlocks bool   // the request must have stored nothing
+	}{
+		{name: "add with another CID version", rq: request{path: "/api/v0/add?cid-version=0", files: [][]byte{small}},
+			status: http.StatusBadRequest, body: `add option cid-version=0 is not supported`, noBlocks: true},
+		{name: "block/put with an unknown codec", rq: request{path: "/api/v0/block/put?cid-codec=nonsense", files: [][]byte{small}},
+			status: http.StatusBadRequest, body: `unrecognized CID codec: nonsense`, noBlocks: true},
+		{name: "add without a multipart body", rq: request{path: "/api/v0/add"},
+			status: http.StatusBadRequest, body: `the body must be multipart/form-data`, noBlocks: true},
+		{name: "block/put over 2 MiB", rq: request{path: "/api/v0/block/put", files: [][]byte{deterministic(2<<20+1, 8)}},
+			status: http.StatusInternalServerError, body: `produced block is over 2MiB`, noBlocks: true},
+		{name: "add with two files", rq: request{path: "/api/v0/add", files: [][]byte{small, deterministic(500, 9)}},
+			status: http.StatusOK, lines: 1, trailer: `adds one file per request`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := do(t, addr, request{path: "/api/v0/repo/stat"})
+			got := do(t, addr, tc.rq)
+			if got.status != tc.status || !strings.Contains(string(got.body), tc.body) {
+				t.Fatalf("answered %d %q, want %d with %q", got.status, got.body, tc.status, tc.body)
+			}
+			if tc.status != http.StatusOK {
+				var e struct{ Message, Type string }
+				if err := json.Unmarshal(got.body, &e); err != nil || e.Type != "error" {
+					t.Fatalf("not Kubo's error object: %q", got.body)
+				}
+			}
+			if tc.trailer != "" {
+				lines := strings.Split(strings.TrimSpace(string(got.body)), "\n")
+				if len(lines) != tc.lines || !strings.Contains(got.header.Get("Trailer-X-Stream-Error"), tc.trailer) {
+					t.Fatalf("lines %q, X-Stream-Error %q; want %d lines then %q", lines, got.header.Get("Trailer-X-Stream-Error"), tc.lines, tc.trailer)
+				}
+			}
+			if tc.noBlocks {
+				after := do(t, addr, request{path: "/api/v0/repo/stat"})
+				var b, a struct{ NumObjects int }
+				_ = json.Unmarshal(before.body, &b)
+				_ = json.Unmarshal(after.body, &a)
+				if a.NumObjects != b.NumObjects {
+					t.Fatalf("the refused request stored blocks: %d before, %d after", b.NumObjects, a.NumObjects)
+				}
+			}
+		})
+	}
+}
