@@ -138,6 +138,13 @@ func (s *server) eachPart(w http.ResponseWriter, r *http.Request, optErr error, 
 		s.fail(w, err)
 		return
 	}
+	// The answer streams while the body is still being read (IPFS
+	// Cluster sends a whole DAG as one chunked block/put). Without full
+	// duplex, Go's HTTP/1 server discards up to 256 KiB of the unread body
+	// when the first line is flushed, and the next block read is corrupt.
+	if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+		s.log.Warn("rpc: uploads cannot stream answers on this connection", "err", err)
+	}
 	st := s.newStream(w)
 	emit := func(v any) error {
 		if err := st.emit(v); err != nil {
