@@ -2,6 +2,7 @@ package kuborpc
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -197,5 +198,39 @@ func TestBlockPutStreamed(t *testing.T) {
 		if back := do(t, addr, request{path: "/api/v0/block/get?arg=" + want.String()}); !bytes.Equal(back.body, b) {
 			t.Fatalf("block %d reads back %d B differing from the %d B put", i, len(back.body), len(b))
 		}
+	}
+}
+
+// TestPinAddCancelledLeavesNoPin: a pin/add whose content no peer has,
+// cancelled by the client (as IPFS Cluster cancels a pin that stops
+// progressing), leaves no pin behind: pin/ls says it is not pinned, as
+// Kubo would, rather than report a DAG this node does not hold.
+func TestPinAddCancelledLeavesNoPin(t *testing.T) {
+	_, addr := startShoal(t, "")
+	missing, _ := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}.Sum([]byte("held by no peer"))
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/api/v0/pin/add?arg="+missing.String()+"&progress=true", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		_, err = io.ReadAll(res.Body)
+		res.Body.Close()
+		if err == nil {
+			t.Fatalf("pin/add of a CID no peer has answered %d in full", res.StatusCode)
+		}
+	}
+	want := fmt.Sprintf(`path '%s' is not pinned`, missing)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ls := do(t, addr, request{path: "/api/v0/pin/ls?stream=true&type=recursive&arg=" + missing.String()})
+		if ls.status == http.StatusInternalServerError && strings.Contains(string(ls.body), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after the cancelled pin/add, pin/ls answers %d %s; want %q", ls.status, ls.body, want)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
