@@ -361,8 +361,10 @@ func checkSidecar(t *testing.T, where string, shoalArgs []string, env map[string
 			t.Errorf("%s: %s = %q, want %q", where, k, env[k], v)
 		}
 	}
-	if env["CLUSTER_MONITORPINGINTERVAL"] == "" {
-		t.Errorf("%s: no CLUSTER_MONITORPINGINTERVAL: the default 15 s makes a dead peer's pins wait 30 s and more", where)
+	for _, k := range []string{"CLUSTER_MONITORPINGINTERVAL", "CLUSTER_PUBSUBMON_CHECKINTERVAL"} {
+		if env[k] == "" {
+			t.Errorf("%s: no %s: the defaults (15 s pings and checks) leave a dead peer's pins unplaced for 30-45 s", where, k)
+		}
 	}
 }
 
