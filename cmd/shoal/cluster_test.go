@@ -470,14 +470,8 @@ func TestClusterReplicatesOnShoal(t *testing.T) {
 
 	// The seeder (not a cluster member) shares 5 MiB + 12345 B: six leaves
 	// and a root.
-	data := make([]byte, 5<<20+12345)
-	if _, err := rand.Read(data); err != nil {
-		t.Fatal(err)
-	}
 	src := filepath.Join(dir, "payload.bin")
-	if err := os.WriteFile(src, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := randomFile(t, src, 5<<20+12345)
 	root := lastLine(seed.cli("share", src))
 	want := held(t, seedRPC)
 	if len(want) != 7 || want[root] != "recursive" {
@@ -575,14 +569,8 @@ func TestClusterReplicatesOnShoal(t *testing.T) {
 	// ipfs-cluster-ctl add chunks the file itself and sends the blocks to
 	// the allocated daemons (block/put), then pins: the CID must be the
 	// one shoal computes, which is Kubo's with unixfs-v1-2025.
-	data2 := make([]byte, 3<<20+7)
-	if _, err := rand.Read(data2); err != nil {
-		t.Fatal(err)
-	}
 	src2 := filepath.Join(dir, "added.bin")
-	if err := os.WriteFile(src2, data2, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data2 := randomFile(t, src2, 3<<20+7)
 	wantCID := lastLine(seed.cli("cid", src2))
 	out, err := alive.peer.ctl(ctlBin, "add", "--cid-version", "1", "--raw-leaves", "--chunker", "size-1048576",
 		"--replication-min", "2", "--replication-max", "2", "--quieter", src2)
@@ -656,6 +644,19 @@ func TestClusterReplicatesOnShoal(t *testing.T) {
 			t.Fatalf("shoal %s holds %d blocks (%d B) after the cluster's GC, %d before; want none", m.shoal.id, rs.NumObjects, rs.RepoSize, before[i].NumObjects)
 		}
 	}
+}
+
+// randomFile writes n random bytes to path and returns them.
+func randomFile(t *testing.T, path string, n int) []byte {
+	t.Helper()
+	data := make([]byte, n)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 func sortedIDs(ids ...string) []string {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoalnet/shoal/internal/testbin"
 )
 
 // fleetMarker precedes the README's "Running a fleet" walk-through.
@@ -49,7 +51,7 @@ func fleetPortBase(t *testing.T) int {
 // prints, and the status it ends with must show the file pinned on two
 // of the three nodes.
 func TestREADMEFleet(t *testing.T) {
-	service, ctl := clusterBinaries(t)
+	service, _ := clusterBinaries(t) // ipfs-cluster-ctl is beside it
 	bin := shoalBinary(t)
 	bash, err := exec.LookPath("bash")
 	if err != nil {
@@ -85,13 +87,12 @@ func TestREADMEFleet(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
-	_ = ctl // on PATH beside ipfs-cluster-service
 	if err := cmd.Run(); err != nil {
 		logs, _ := filepath.Glob(filepath.Join(dir, "fleet", "cluster*.log"))
 		var b strings.Builder
 		for _, l := range logs {
 			data, _ := os.ReadFile(l)
-			fmt.Fprintf(&b, "\n%s:\n%s", l, lastLines(string(data), 15))
+			fmt.Fprintf(&b, "\n%s:\n%s", l, testbin.LastLines(data, 15))
 		}
 		t.Fatalf("the fleet walk-through failed: %v\nscript:\n%s\nstdout:\n%s\nstderr:\n%s%s", err, script, stdout.String(), stderr.String(), b.String())
 	}
@@ -112,14 +113,6 @@ func TestREADMEFleet(t *testing.T) {
 	if !strings.HasPrefix(status, want) || strings.Count(status, ": PINNED") != 2 || strings.Count(status, ": REMOTE") != 1 {
 		t.Fatalf("ctl status printed:\n%s\nwant %s PINNED on two nodes and REMOTE on one", status, want)
 	}
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimSpace(s), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
 }
 
 // stopPIDFile ends the process a pid file names (a cluster peer the
