@@ -10,7 +10,8 @@
 // objects {"Message","Code","Type":"error"} (500, or 400 for a client
 // error), and "404 page not found" for commands shoal does not have.
 // docs/kubo-rpc.md is the route table and how each route was checked
-// against a real Kubo.
+// against a real Kubo, and against real IPFS Cluster peers
+// (cmd/shoal's TestClusterReplicatesOnShoal).
 //
 // Every answer comes from the node's real operations (share, fetch, pin,
 // GC, the store's counters); where shoal differs from Kubo (it pins only

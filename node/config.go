@@ -350,6 +350,11 @@ token_file = %q
 # connection idle the longest is closed; when all are busy, new ones wait.
 max_conns = %d
 gateway_max_conns = %d
+# Kubo-compatible RPC (/api/v0) for IPFS Cluster and Kubo's CLI
+# (ipfs --api /ip4/127.0.0.1/tcp/5001 ...); off unless set. Same rules as
+# the API: a non-loopback address needs a token. IPFS Cluster cannot send
+# the token, so give a cluster peer a tokenless loopback RPC.
+%s
 
 [store]
 # Block storage limit in bytes; unpinned blocks are evicted least recently
@@ -398,11 +403,20 @@ conns_high = %d
 rest_addr = %q
 `, q(cfg.Network.Listen), q(cfg.Network.Bootstrap), cfg.Network.MDNS, cfg.Network.Network,
 		cfg.Network.DHTMode, cfg.Network.SwarmKey, cfg.API.Addr, cfg.API.GatewayAddr, cfg.API.Token, cfg.API.TokenFile,
-		cfg.API.MaxConns, cfg.API.GatewayMaxConns,
+		cfg.API.MaxConns, cfg.API.GatewayMaxConns, rpcAddrLine(cfg.API.RPCAddr),
 		cfg.Store.CapacityBytes, cfg.Store.Sync, cfg.Store.VerifyOnRead, cfg.Transfer.UploadLimit,
 		cfg.Transfer.UploadSlots, cfg.Transfer.AnnounceWhileFetching, cfg.Transfer.NoProgressTimeout.Duration.String(), cfg.Transfer.SearchTimeout.Duration.String(), cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs,
 		cfg.Resources.ConnsLow, cfg.Resources.ConnsHigh, cfg.Cluster.RESTAddr)
 	return writeFileAtomic(filepath.Join(cfg.Home, ConfigFile), []byte(b.String()), 0o600)
+}
+
+// rpcAddrLine is the config file's rpc_addr setting: commented out with
+// Kubo's usual address when the RPC is off.
+func rpcAddrLine(addr string) string {
+	if addr == "" {
+		return `# rpc_addr = "127.0.0.1:5001"`
+	}
+	return fmt.Sprintf("rpc_addr = %q", addr)
 }
 
 // writeFileAtomic writes data under a temporary name and renames it, so a
