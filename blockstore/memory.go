@@ -85,6 +85,8 @@ func (m *memBackend) remove(key string) error {
 }
 
 func (m *memBackend) savePins([]cid.Cid) error { return nil }
+func (m *memBackend) saveRefs([]Ref) error     { return nil }
+func (m *memBackend) dropRefs([]string) error  { return nil }
 func (m *memBackend) where(string) string      { return "" }
 
 // close gives every block back to the pool: a closed store holds nothing.

@@ -95,6 +95,11 @@ func TestStore(t *testing.T) {
 		{"VerifyOnRead", testVerifyOnRead},
 		{"Concurrent", testConcurrent},
 		{"Closed", testClosed},
+		{"RefServed", testRefServed},
+		{"RefChangedFile", testRefChangedFile},
+		{"RefPinsGCVerify", testRefPinsGCVerify},
+		{"RefReplacesBlock", testRefReplacesBlock},
+		{"RefOpenFile", testRefOpenFile},
 	}
 	for _, im := range impls {
 		t.Run(im.name, func(t *testing.T) {
