@@ -46,7 +46,7 @@ func (s clientStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
 
 // PutVerified stores a block the client has already hashed to c.
 func (s clientStore) PutVerified(ctx context.Context, c cid.Cid, data []byte) error {
-	return notifyingPutter(s).put(ctx, c, data, s.n.store.PutVerified)
+	return notifyingPutter(s).put(ctx, c, data, true)
 }
 
 // getter reads blocks from the store, fetching missing ones from the swarm.

@@ -41,7 +41,8 @@ type Node struct {
 	started   time.Time
 
 	fetchStats fetchCounters // kept by the transfers, read by Stats
-	files      fileSinks     // files WriteFile is writing, fed each stored block
+	files      fileSinks     // files WriteFile is writing, fed each received leaf
+	placed     placedFiles   // files WriteFile finished, until FilePlaced
 
 	ctx    context.Context // ends at Close; parent of background work
 	cancel context.CancelFunc

@@ -1,0 +1,186 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/shoalnet/shoal/blockstore"
+	"github.com/shoalnet/shoal/content"
+)
+
+// checkpointBytes is how many bytes of leaves WriteFile lets pile up in
+// memory-only references before it syncs the file and records them
+// under its name: what a crash of the daemon makes a resumed fetch move
+// again. One fsync per 4 MiB costs little beside writing them.
+const checkpointBytes = 4 << 20
+
+// seedRefs are the references of one file WriteFile writes: each leaf
+// written is a reference through the open file at once (served to peers,
+// never written to the store), and is recorded under the file's name by
+// the next checkpoint, after the file is synced.
+type seedRefs struct {
+	store blockstore.Store
+	file  io.ReaderAt
+	name  func() string // the file's current name, "" if it has none
+	kick  chan struct{} // a checkpoint is due
+	log   *slog.Logger
+
+	mu           sync.Mutex
+	pending      []blockstore.Ref // not yet recorded under a name
+	pendingBytes int64
+	cpMu         sync.Mutex // one checkpoint at a time
+}
+
+// add makes ref (a leaf just written into the file) a reference through
+// the open file and reports whether the store took it.
+func (r *seedRefs) add(ref blockstore.Ref) bool {
+	ref.File = r.file
+	if err := r.store.PutRefs(context.Background(), []blockstore.Ref{ref}); err != nil {
+		return false
+	}
+	r.mu.Lock()
+	r.pending = append(r.pending, ref)
+	r.pendingBytes += ref.Size
+	due := r.pendingBytes >= checkpointBytes
+	r.mu.Unlock()
+	if due {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// run checkpoints when add says one is due, until stop is closed.
+func (r *seedRefs) run(f FileTarget, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-r.kick:
+			r.checkpoint(f)
+		}
+	}
+}
+
+// checkpoint syncs f and records the pending references under its name.
+// Without a name they stay in memory and go with the file.
+func (r *seedRefs) checkpoint(f FileTarget) {
+	r.cpMu.Lock()
+	defer r.cpMu.Unlock()
+	r.mu.Lock()
+	refs := r.pending
+	r.pending, r.pendingBytes = nil, 0
+	r.mu.Unlock()
+	if len(refs) == 0 {
+		return
+	}
+	name := r.name()
+	if name == "" {
+		return
+	}
+	if err := f.Sync(); err != nil {
+		r.log.Warn("cannot sync the file being fetched; its blocks are fetched again after a crash", "path", name, "err", err)
+		return
+	}
+	for i := range refs {
+		refs[i].Path = name
+	}
+	if err := r.store.PutRefs(context.Background(), refs); err != nil {
+		r.log.Warn("cannot record references to the file being fetched", "path", name, "err", err)
+	}
+}
+
+// placedFiles remembers the files WriteFile finished lately, so that
+// FilePlaced can tell that a file handed back after its rename is one the
+// daemon wrote (same inode) before it records references to its new name.
+type placedFiles struct {
+	mu     sync.Mutex
+	recent []placedFile // oldest first, at most maxPlaced
+}
+
+const maxPlaced = 64
+
+type placedFile struct {
+	root cid.Cid
+	fi   os.FileInfo
+	refs []blockstore.Ref // one per distinct leaf, without a path
+}
+
+func (p *placedFiles) wrote(root cid.Cid, f FileTarget, l content.Layout) {
+	st, ok := f.(interface{ Stat() (os.FileInfo, error) })
+	if !ok {
+		return
+	}
+	fi, err := st.Stat()
+	if err != nil {
+		return
+	}
+	pf := placedFile{root: root, fi: fi}
+	seen := make(map[cid.Cid]bool)
+	for _, pc := range l.Pieces {
+		if pc.Data != nil || seen[pc.C] {
+			continue
+		}
+		seen[pc.C] = true
+		pf.refs = append(pf.refs, blockstore.Ref{C: pc.C, Offset: int64(pc.Offset), Size: int64(pc.Size)})
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recent = append(p.recent, pf)
+	if len(p.recent) > maxPlaced {
+		p.recent = p.recent[1:]
+	}
+}
+
+// take removes and returns the record of root written into the file fi.
+func (p *placedFiles) take(root cid.Cid, fi os.FileInfo) (placedFile, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, pf := range p.recent {
+		if pf.root.Equals(root) && os.SameFile(pf.fi, fi) {
+			p.recent = append(p.recent[:i], p.recent[i+1:]...)
+			return pf, true
+		}
+	}
+	return placedFile{}, false
+}
+
+// ErrNotWritten: FilePlaced was handed a file WriteFile did not write for
+// that CID (or wrote too long ago).
+var ErrNotWritten = errors.New("node: file not written by this daemon")
+
+// FilePlaced is told that the file WriteFile wrote for root has been
+// renamed into place; f is that file, opened again by the caller. The
+// store's references to the file's leaves then name it where it is now
+// (as this process sees it), and any copy of them the store still held is
+// dropped: the file is the seed. It returns how many leaves it references.
+func (n *Node) FilePlaced(ctx context.Context, root cid.Cid, f *os.File) (int, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("examining the file placed for %s: %w", root, err)
+	}
+	pf, ok := n.placed.take(root, fi)
+	if !ok {
+		return 0, fmt.Errorf("%w: the file handed back for %s is not one the daemon wrote lately; nothing to reference", ErrNotWritten, root)
+	}
+	name := fileName(f)
+	if name == "" {
+		return 0, fmt.Errorf("cannot tell where the file placed for %s is as this daemon sees it; its blocks are fetched again when needed", root)
+	}
+	for i := range pf.refs {
+		pf.refs[i].Path = name
+	}
+	if err := n.store.PutRefs(ctx, pf.refs); err != nil {
+		return 0, fmt.Errorf("referencing %s in %s: %w", root, name, err)
+	}
+	return len(pf.refs), nil
+}
