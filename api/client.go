@@ -354,16 +354,12 @@ type FileEvent struct {
 // pass descriptors); stream the content instead.
 var ErrNoFileSocket = errors.New("api: the daemon's file socket cannot be used")
 
-// FetchFile is POST /api/v1/fetchfile over the daemon's unix socket at
-// socket: the daemon fetches target (CID or CID/path, a file) and writes
-// it into f, which this process opened for writing (empty, not append)
-// and whose descriptor travels with the request (SCM_RIGHTS), so the
-// daemon writes only a file its caller could. progress hears every
-// event; the last one is returned. Renaming f into place is the caller's.
-func (c *Client) FetchFile(ctx context.Context, socket, target string, f *os.File, o FetchOptions, progress func(FileEvent)) (FileEvent, error) {
+// overFileSocket is a client for one request over the file socket, with
+// f's descriptor sent along; done releases it.
+func (c *Client) overFileSocket(ctx context.Context, socket string, f *os.File) (*Client, net.Conn, func(), error) {
 	conn, err := dialFileSocket(ctx, socket, f)
 	if err != nil {
-		return FileEvent{}, fmt.Errorf("%w: %s: %v", ErrNoFileSocket, socket, err)
+		return nil, nil, nil, fmt.Errorf("%w: %s: %v", ErrNoFileSocket, socket, err)
 	}
 	dialed := false
 	tr := &http.Transport{DisableKeepAlives: true, DialContext: func(context.Context, string, string) (net.Conn, error) {
@@ -373,8 +369,49 @@ func (c *Client) FetchFile(ctx context.Context, socket, target string, f *os.Fil
 		dialed = true
 		return conn, nil
 	}}
-	defer tr.CloseIdleConnections()
-	uc := &Client{base: c.base, token: c.token, hc: &http.Client{Transport: tr}}
+	return &Client{base: c.base, token: c.token, hc: &http.Client{Transport: tr}}, conn, tr.CloseIdleConnections, nil
+}
+
+// Placed is the answer of POST /api/v1/fetchfile/placed.
+type Placed struct {
+	Leaves int `json:"leaves"` // leaves the store now references in the file
+}
+
+// FilePlaced is POST /api/v1/fetchfile/placed over the file socket: f
+// (opened again, for reading) is the file FetchFile wrote for target,
+// now renamed into place, and the daemon's references to its leaves
+// follow it there, so the file is the seed.
+func (c *Client) FilePlaced(ctx context.Context, socket, target string, f *os.File) (Placed, error) {
+	uc, conn, done, err := c.overFileSocket(ctx, socket, f)
+	if err != nil {
+		return Placed{}, err
+	}
+	defer done()
+	var out Placed
+	resp, err := uc.do(ctx, http.MethodPost, "fetchfile/placed?"+url.Values{"cid": {target}}.Encode(), nil, nil)
+	if err != nil {
+		conn.Close()
+		return out, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return out, fmt.Errorf("reading the daemon's answer to fetchfile/placed: %w", err)
+	}
+	return out, nil
+}
+
+// FetchFile is POST /api/v1/fetchfile over the daemon's unix socket at
+// socket: the daemon fetches target (CID or CID/path, a file) and writes
+// it into f, which this process opened for writing (empty, not append)
+// and whose descriptor travels with the request (SCM_RIGHTS), so the
+// daemon writes only a file its caller could. progress hears every
+// event; the last one is returned. Renaming f into place is the caller's.
+func (c *Client) FetchFile(ctx context.Context, socket, target string, f *os.File, o FetchOptions, progress func(FileEvent)) (FileEvent, error) {
+	uc, conn, done, err := c.overFileSocket(ctx, socket, f)
+	if err != nil {
+		return FileEvent{}, err
+	}
+	defer done()
 	q := url.Values{"cid": {target}}
 	if o.Timeout != nil {
 		q.Set("timeout", o.Timeout.String())

@@ -74,6 +74,7 @@ func (n *Node) newTransfers() *transferRegistry {
 func (n *Node) completeFetch(ctx context.Context, s transfer.Status, err error) error {
 	err = withNoProviderHint(err)
 	if err == nil && s.Pin {
+		n.files.flush(s.Root)
 		if perr := n.store.Pin(ctx, s.Root); perr != nil {
 			err = fmt.Errorf("fetched, but pinning failed: %w", perr) // the store's error names the root
 		}

@@ -71,6 +71,7 @@ func (n *Node) WriteFile(ctx context.Context, t *Transfer, f FileTarget, progres
 		return 0, fmt.Errorf("writing %s: sizing the target to %d bytes: %w", root, layout.Size, err)
 	}
 	s := newFileSink(f, layout, progress)
+	s.root = root
 	// Only a file this process can name (to record the references under)
 	// becomes the seed; the store keeps copies of the others' blocks.
 	if ra, ok := f.(io.ReaderAt); ok && fileName(f) != "" {
@@ -150,6 +151,7 @@ func finishedErr(t *Transfer) error {
 // block of its layout and whether they have been written.
 type fileSink struct {
 	f        FileTarget
+	root     cid.Cid
 	seed     *seedRefs             // nil: f cannot be read, the store keeps copies
 	slots    map[cid.Cid]*fileSlot // fixed at creation
 	progress func(uint64)
@@ -273,6 +275,19 @@ func (fs *fileSinks) add(s *fileSink) {
 	defer fs.mu.Unlock()
 	fs.sinks = append(fs.sinks, s)
 	fs.n.Store(int32(len(fs.sinks)))
+}
+
+// flush syncs every file being written for root and records its
+// references under its name, so that a pin of root recorded next is
+// never left incomplete by a crash.
+func (fs *fileSinks) flush(root cid.Cid) {
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	for _, s := range fs.sinks {
+		if s.seed != nil && s.root.Equals(root) {
+			s.seed.checkpoint(s.f)
+		}
+	}
 }
 
 // active reports whether any file is being written.

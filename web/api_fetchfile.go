@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/ipfs/go-cid"
 
 	apiv1 "github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/node"
@@ -30,6 +33,7 @@ import (
 type FileNode interface {
 	Node
 	WriteFile(ctx context.Context, t *node.Transfer, f node.FileTarget, progress func(written uint64)) (uint64, error)
+	FilePlaced(ctx context.Context, root cid.Cid, f *os.File) (int, error)
 }
 
 // fileEventInterval is how often the fetchfile answer reports progress.
@@ -46,8 +50,11 @@ func NewFileAPI(cfg APIConfig, n FileNode) (http.Handler, error) {
 	mux.Handle("/api/v1/fetchfile", onlyMethod(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.handleFetchFile(w, r, n)
 	})))
+	mux.Handle("/api/v1/fetchfile/placed", onlyMethod(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.handleFilePlaced(w, r, n)
+	})))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("the file socket answers only POST /api/v1/fetchfile, not %s: use the API's address for the rest", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("the file socket answers only POST /api/v1/fetchfile and /api/v1/fetchfile/placed, not %s: use the API's address for the rest", r.URL.Path))
 	})
 	return a.guard(mux), nil
 }
@@ -85,6 +92,32 @@ func (a *api) handleFetchFile(w http.ResponseWriter, r *http.Request, n FileNode
 		return
 	}
 	a.streamFileWrite(w, r, n, t, f)
+}
+
+// handleFilePlaced: the client renamed the file fetchfile wrote for
+// ?cid= into place and sends it again (its descriptor, open for
+// reading); the store's references to its leaves follow it (node.FilePlaced).
+func (a *api) handleFilePlaced(w http.ResponseWriter, r *http.Request, n FileNode) {
+	f := takeFile(r.Context())
+	if f == nil {
+		a.fail(w, r, fmt.Errorf("%w: POST /api/v1/fetchfile/placed needs the placed file's descriptor sent with the request (SCM_RIGHTS) over the daemon's file socket", ErrBadRequest))
+		return
+	}
+	defer f.Close()
+	c, err := a.resolveFetch(r.Context(), r.URL.Query().Get("cid"), nil)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	k, err := n.FilePlaced(r.Context(), c.c, f)
+	if errors.Is(err, node.ErrNotWritten) {
+		err = fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, apiv1.Placed{Leaves: k})
 }
 
 // fetchQuery reads the options of a fetch route: timeout= (a duration or
