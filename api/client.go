@@ -388,16 +388,33 @@ func (c *Client) FilePlaced(ctx context.Context, socket, target string, f *os.Fi
 	}
 	defer done()
 	var out Placed
-	resp, err := uc.do(ctx, http.MethodPost, "fetchfile/placed?"+url.Values{"cid": {target}}.Encode(), nil, nil)
-	if err != nil {
+	if err := uc.call(ctx, http.MethodPost, "fetchfile/placed?"+url.Values{"cid": {target}}.Encode(), nil, "", &out); err != nil {
 		conn.Close()
 		return out, err
 	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return out, fmt.Errorf("reading the daemon's answer to fetchfile/placed: %w", err)
-	}
 	return out, nil
+}
+
+// AddNoCopy is POST /api/v1/addfile over the file socket: the daemon
+// shares f (a regular file this process opened for reading; its
+// descriptor travels with the request) without copying it into its
+// store, which keeps references to the file's ranges instead.
+func (c *Client) AddNoCopy(ctx context.Context, socket string, f *os.File, o AddOptions) (AddResult, error) {
+	uc, conn, done, err := c.overFileSocket(ctx, socket, f)
+	if err != nil {
+		return AddResult{}, err
+	}
+	defer done()
+	route := "addfile"
+	if o.Name != "" {
+		route += "?name=" + url.QueryEscape(o.Name)
+	}
+	var res AddResult
+	if err := uc.call(ctx, http.MethodPost, route, nil, "", &res); err != nil {
+		conn.Close()
+		return res, err
+	}
+	return res, nil
 }
 
 // FetchFile is POST /api/v1/fetchfile over the daemon's unix socket at

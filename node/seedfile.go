@@ -184,3 +184,54 @@ func (n *Node) FilePlaced(ctx context.Context, root cid.Cid, f *os.File) (int, e
 	}
 	return len(pf.refs), nil
 }
+
+// AddFileNoCopy shares the regular file f (open for reading) as AddFile
+// does, but keeps no copy of its bytes: the store holds the DAG's
+// internal nodes and references to the leaves' ranges of f, under f's
+// name as this process sees it, and serves peers from the file. Editing,
+// truncating or moving the file afterwards makes the blocks under the
+// change missing, never wrong. f is synced first, so no reference names
+// a range that is not on disk.
+func (n *Node) AddFileNoCopy(ctx context.Context, f *os.File, opts ...AddOption) (AddResult, error) {
+	o, err := collectAddOptions(opts)
+	if err != nil {
+		return AddResult{}, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return AddResult{}, fmt.Errorf("examining the file to share: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return AddResult{}, fmt.Errorf("sharing without a copy needs a regular file, not a %s", fi.Mode().Type())
+	}
+	name := fileName(f)
+	if name == "" {
+		return AddResult{}, errors.New("cannot tell where the file to share is as this daemon sees it: share it without --no-copy")
+	}
+	if err := f.Sync(); err != nil {
+		return AddResult{}, fmt.Errorf("syncing %s before referencing it: %w", name, err)
+	}
+	var (
+		mu   sync.Mutex
+		refs []blockstore.Ref
+	)
+	leaf := func(_ context.Context, c cid.Cid, off uint64, size int) error {
+		mu.Lock()
+		refs = append(refs, blockstore.Ref{C: c, Offset: int64(off), Size: int64(size), Path: name})
+		mu.Unlock()
+		return nil
+	}
+	res, err := content.ImportFile(ctx, io.NewSectionReader(f, 0, fi.Size()), notifyingPutter{n}, content.ImportOptions{Leaf: leaf})
+	if err != nil {
+		return AddResult{}, fmt.Errorf("importing %s: %w", name, err)
+	}
+	if len(refs) > 0 {
+		if err := n.store.PutRefs(ctx, refs); err != nil {
+			return AddResult{}, fmt.Errorf("referencing the leaves of %s: %w", name, err)
+		}
+		for _, r := range refs {
+			n.server.NotifyNewBlocks(r.C)
+		}
+	}
+	return n.finishAdd(ctx, res, o)
+}

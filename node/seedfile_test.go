@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoalnet/shoal/blockstore"
+	"github.com/shoalnet/shoal/content"
 )
 
 // TestWriteFileIsTheSeed: after b fetches a file into a file of its own
@@ -106,5 +107,60 @@ func TestWriteFileIsTheSeed(t *testing.T) {
 	}
 	if inc := rep.Incomplete(); len(inc) != 1 || inc[0].Missing != 1 || inc[0].FirstMissing[0].KeyString() != ls[1].KeyString() {
 		t.Fatalf("Verify after the edit: %+v; want the pin missing exactly the edited leaf", rep.Pins)
+	}
+}
+
+// TestAddFileNoCopy: a file shared without a copy gets the CID AddFile
+// gives it, the store holds only its internal nodes, a peer fetches it
+// whole from the file, and truncating the file makes its tail missing.
+func TestAddFileNoCopy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := startNode(t, testConfig())
+	data := randomBytes(5<<20+99, 43)
+	p := filepath.Join(t.TempDir(), "shared.bin")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, err := content.ImportFile(ctx, bytes.NewReader(data), nil, content.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.AddFileNoCopy(ctx, f, WithName("shared.bin"))
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.CID.Equals(want.CID) {
+		t.Fatalf("AddFileNoCopy gave %s, AddFile would give %s", res.CID, want.CID)
+	}
+	ls := leaves(t, a, res.CID)
+	if st := a.store.Stat(); st.Refs != len(ls) || st.Bytes > 64<<10 {
+		t.Fatalf("store after sharing without a copy: %+v; want %d references and only the root stored", st, len(ls))
+	}
+	b := startNode(t, testConfig())
+	if err := b.Connect(ctx, a.Info().Addresses[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, ctx, b, res.CID); !bytes.Equal(got, data) {
+		t.Fatalf("b fetched %d bytes from a's file, want the %d shared", len(got), len(data))
+	}
+	if err := os.Truncate(p, 4<<20); err != nil {
+		t.Fatal(err)
+	}
+	st, err := a.store.PinStatus(ctx, res.CID)
+	if err != nil || !st.Complete {
+		t.Fatalf("PinStatus before any read: %+v, %v", st, err)
+	}
+	rep, err := a.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.RefsGone) != 2 || rep.Damaged() || len(rep.Incomplete) != 1 || rep.Incomplete[0].Missing != 2 {
+		t.Fatalf("Verify after truncating to 4 MiB: %+v; want the last 2 leaves gone, the pin missing them, no damage", rep)
 	}
 }

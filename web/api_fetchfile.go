@@ -22,7 +22,10 @@ import (
 // The file socket is a unix socket in the node's home through which a
 // client on this machine hands the daemon a file it opened itself (its
 // descriptor, SCM_RIGHTS), and the daemon fetches content straight into
-// it: each block lands at its offset as soon as it is verified. The
+// it: each block lands at its offset as soon as it is verified. The file
+// is then the seed (the store references its leaves): after renaming it
+// into place the client hands it back (fetchfile/placed). A file shared
+// with --no-copy comes the same way (addfile). The
 // daemon never opens a path for a client, so it writes only where the
 // client's user may, even when it runs as another user. The socket
 // serves one route, POST /api/v1/fetchfile, behind the API's guard
@@ -34,6 +37,7 @@ type FileNode interface {
 	Node
 	WriteFile(ctx context.Context, t *node.Transfer, f node.FileTarget, progress func(written uint64)) (uint64, error)
 	FilePlaced(ctx context.Context, root cid.Cid, f *os.File) (int, error)
+	AddFileNoCopy(ctx context.Context, f *os.File, opts ...node.AddOption) (node.AddResult, error)
 }
 
 // fileEventInterval is how often the fetchfile answer reports progress.
@@ -53,8 +57,11 @@ func NewFileAPI(cfg APIConfig, n FileNode) (http.Handler, error) {
 	mux.Handle("/api/v1/fetchfile/placed", onlyMethod(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.handleFilePlaced(w, r, n)
 	})))
+	mux.Handle("/api/v1/addfile", onlyMethod(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.handleAddNoCopy(w, r, n)
+	})))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("the file socket answers only POST /api/v1/fetchfile and /api/v1/fetchfile/placed, not %s: use the API's address for the rest", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("the file socket answers only POST /api/v1/fetchfile, /api/v1/fetchfile/placed and /api/v1/addfile, not %s: use the API's address for the rest", r.URL.Path))
 	})
 	return a.guard(mux), nil
 }
@@ -118,6 +125,29 @@ func (a *api) handleFilePlaced(w http.ResponseWriter, r *http.Request, n FileNod
 		return
 	}
 	writeJSON(w, http.StatusOK, apiv1.Placed{Leaves: k})
+}
+
+// handleAddNoCopy shares the file whose descriptor (open for reading)
+// came with the request without copying it into the store
+// (node.AddFileNoCopy); ?name= as for /api/v1/add.
+func (a *api) handleAddNoCopy(w http.ResponseWriter, r *http.Request, n FileNode) {
+	f := takeFile(r.Context())
+	if f == nil {
+		a.fail(w, r, fmt.Errorf("%w: POST /api/v1/addfile needs the shared file's descriptor sent with the request (SCM_RIGHTS) over the daemon's file socket", ErrBadRequest))
+		return
+	}
+	defer f.Close()
+	name := r.URL.Query().Get("name")
+	if err := node.CheckName(name); err != nil {
+		writeError(w, http.StatusBadRequest, "name= "+err.Error())
+		return
+	}
+	res, err := n.AddFileNoCopy(r.Context(), f, node.WithName(name))
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("sharing without a copy: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, apiv1.AddResult{CID: res.CID.String(), Name: res.Name, Size: res.Size, Blocks: res.Blocks})
 }
 
 // fetchQuery reads the options of a fetch route: timeout= (a duration or
