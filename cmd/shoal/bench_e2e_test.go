@@ -130,7 +130,7 @@ func peakRSSMiB(b *testing.B, d *daemon) float64 {
 }
 
 // diskUsage is the bytes of the files under dir.
-func diskUsage(b *testing.B, dir string) int64 {
+func diskUsage(b testing.TB, dir string) int64 {
 	b.Helper()
 	var n int64
 	err := filepath.WalkDir(dir, func(_ string, de os.DirEntry, err error) error {
