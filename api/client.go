@@ -198,6 +198,10 @@ type FetchOptions struct {
 	Timeout *time.Duration
 	// Pin pins the root once it is complete.
 	Pin bool
+	// Path (FetchFile only) is the absolute name the caller renames the
+	// file to when it is done: the daemon's references to the file's
+	// blocks name it too, so a crash around the rename loses none.
+	Path string
 	// Name names the transfer (default: the path's last segment).
 	Name string
 	// Wait answers only once the transfer has finished.
@@ -435,6 +439,9 @@ func (c *Client) FetchFile(ctx context.Context, socket, target string, f *os.Fil
 	}
 	if o.Pin {
 		q.Set("pin", "true")
+	}
+	if o.Path != "" {
+		q.Set("path", o.Path)
 	}
 	resp, err := uc.do(ctx, http.MethodPost, "fetchfile?"+q.Encode(), nil, nil)
 	if err != nil {

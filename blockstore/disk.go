@@ -111,7 +111,7 @@ func Open(cfg Config) (*Disk, error) {
 		if e.entries[k] != nil {
 			continue // the store's own copy is there (a crash before its removal)
 		}
-		en := &entry{key: k, size: r.size, ref: &refLoc{path: r.path, off: r.off}}
+		en := &entry{key: k, size: r.size, ref: &refLoc{path: r.path, alt: r.alt, off: r.off}}
 		e.entries[k] = en
 		e.refs.addedLocked(en)
 	}

@@ -28,7 +28,7 @@ type backend interface {
 	// saveRefs durably records references (those with a Path); dropRefs
 	// records that keys are no longer references (not synced: a
 	// reference that comes back after a crash is verified when read).
-	saveRefs(refs []Ref) error
+	saveRefs(refs []Ref, durable bool) error
 	dropRefs(keys []string) error
 	// where names the place key is kept, for logs ("" in memory).
 	where(key string) string

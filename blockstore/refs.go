@@ -33,17 +33,30 @@ type Ref struct {
 	// before PutRefs, so that no crash leaves a reference to bytes that
 	// were never written.
 	Path string
+	// Alt, when set, is a second name of the file, tried when Path does
+	// not hold the block: the name a file being fetched is about to be
+	// renamed to, so that a crash on either side of the rename leaves a
+	// name that holds it. A read that finds the block there moves the
+	// reference to it.
+	Alt string
 	// File, when set, is read instead of opening Path, until
 	// ReleaseFile(File). A reference without a Path lives in memory only
 	// (a file still being written, whose final name is not known yet).
 	File io.ReaderAt
+	// NoSync records the reference without fsyncing the log, for a
+	// range written but not yet synced: a kill -9 keeps both (the page
+	// cache holds them), a power cut may keep the record without the
+	// bytes, which the hash on read then finds (missing, never wrong).
+	// The caller makes it durable later: it syncs the file and puts the
+	// reference again without NoSync.
+	NoSync bool
 }
 
 // refLoc is where a reference's bytes are.
 type refLoc struct {
-	path string
-	file io.ReaderAt
-	off  int64
+	path, alt string
+	file      io.ReaderAt
+	off       int64
 }
 
 // refIndex keeps the counters of references and which entries read
@@ -116,15 +129,17 @@ func (e *engine) PutRefs(ctx context.Context, refs []Ref) error {
 		}
 	}
 	var persist []Ref
+	durable := false
 	for _, r := range refs {
 		if r.Path != "" {
 			persist = append(persist, r)
+			durable = durable || !r.NoSync
 		}
 	}
 	// The log first: an index entry without its record is only lost at a
 	// crash, a record without its entry is verified when read.
 	if len(persist) > 0 {
-		if err := e.be.saveRefs(persist); err != nil {
+		if err := e.be.saveRefs(persist, durable); err != nil {
 			return fmt.Errorf("blockstore: recording %d references: %w", len(persist), err)
 		}
 	}
@@ -140,7 +155,7 @@ func (e *engine) PutRefs(ctx context.Context, refs []Ref) error {
 		if _, busy := e.inflight[key]; busy {
 			continue // being written or removed as a block: that wins
 		}
-		loc := &refLoc{path: r.Path, file: r.File, off: r.Offset}
+		loc := &refLoc{path: r.Path, alt: r.Alt, file: r.File, off: r.Offset}
 		en := e.entries[key]
 		switch {
 		case en == nil:
@@ -200,7 +215,7 @@ func (e *engine) ReleaseFile(f io.ReaderAt) {
 			continue
 		}
 		if en.ref.path != "" {
-			en.ref = &refLoc{path: en.ref.path, off: en.ref.off}
+			en.ref = &refLoc{path: en.ref.path, alt: en.ref.alt, off: en.ref.off}
 			continue
 		}
 		e.dropLocked(en)
@@ -224,11 +239,23 @@ func (e *engine) getRef(c cid.Cid, en *entry, loc refLoc) ([]byte, error) {
 		live := e.entries[en.key] == en
 		e.mu.Unlock()
 		if live && cur != nil {
-			data, err = readRef(*cur, en.size)
+			loc = *cur
+			data, err = readRef(loc, en.size)
 		}
 	}
 	if err == nil {
 		err = checkHash(c.Hash(), data)
+	}
+	if err != nil && loc.alt != "" {
+		alt := refLoc{path: loc.alt, off: loc.off}
+		if d, aerr := readRef(alt, en.size); aerr == nil && checkHash(c.Hash(), d) == nil {
+			e.mu.Lock()
+			if e.entries[en.key] == en && en.ref != nil && en.ref.file == nil {
+				en.ref = &alt // the rename happened: the file is there now
+			}
+			e.mu.Unlock()
+			return d, nil
+		}
 	}
 	if err != nil {
 		where := loc.path

@@ -18,10 +18,11 @@ import (
 // directory:
 //
 //	shoal-refs v1
-//	+ <key> <size> <offset> <quoted path>   a reference (key as block file names)
+//	+ <key> <size> <offset> <quoted path> [<quoted alt>]   a reference (key as block file names)
 //	- <key>                                 the key is no longer a reference
 //
-// Additions are fsynced before PutRefs indexes them; removals are not (a
+// Additions are fsynced before PutRefs indexes them (unless Ref.NoSync
+// says the caller syncs later); removals are not (a
 // reference that comes back after a crash is hashed when read, so it is
 // at worst missing). A line a crash cut short, or one that does not
 // parse, is skipped with a warning: losing a reference loses no data,
@@ -85,15 +86,19 @@ func (l *refsLog) close() error {
 func refRecord(buf *bytes.Buffer, key string, r refRec) {
 	buf.WriteString("+ ")
 	buf.WriteString(keyEncoding.EncodeToString([]byte(key)))
-	fmt.Fprintf(buf, " %d %d %s\n", r.size, r.off, strconv.Quote(r.path))
+	fmt.Fprintf(buf, " %d %d %s", r.size, r.off, strconv.Quote(r.path))
+	if r.alt != "" {
+		buf.WriteString(" " + strconv.Quote(r.alt))
+	}
+	buf.WriteByte('\n')
 }
 
-func (d *diskBackend) saveRefs(refs []Ref) error {
+func (d *diskBackend) saveRefs(refs []Ref, durable bool) error {
 	var buf bytes.Buffer
 	for _, r := range refs {
-		refRecord(&buf, string(r.C.Hash()), refRec{path: r.Path, off: r.Offset, size: r.Size})
+		refRecord(&buf, string(r.C.Hash()), refRec{path: r.Path, alt: r.Alt, off: r.Offset, size: r.Size})
 	}
-	return d.refs.append(buf.Bytes(), true)
+	return d.refs.append(buf.Bytes(), durable)
 }
 
 func (d *diskBackend) dropRefs(keys []string) error {
@@ -106,7 +111,7 @@ func (d *diskBackend) dropRefs(keys []string) error {
 
 // refRec is one live reference read back from the log.
 type refRec struct {
-	path      string
+	path, alt string
 	off, size int64
 }
 
@@ -178,8 +183,17 @@ func parseRefLine(text string) (key string, rec refRec, add bool, err error) {
 	if rec.off, err = strconv.ParseInt(off, 10, 64); err != nil || rec.off < 0 {
 		return "", rec, false, fmt.Errorf("offset %q", off)
 	}
-	if rec.path, err = strconv.Unquote(quoted); err != nil || rec.path == "" {
+	q, err := strconv.QuotedPrefix(quoted)
+	if err == nil {
+		rec.path, err = strconv.Unquote(q)
+	}
+	if err != nil || rec.path == "" {
 		return "", rec, false, fmt.Errorf("path %s", quoted)
+	}
+	if rest := strings.TrimPrefix(quoted[len(q):], " "); rest != "" {
+		if rec.alt, err = strconv.Unquote(rest); err != nil {
+			return "", rec, false, fmt.Errorf("second path %s", rest)
+		}
 	}
 	return string(raw), rec, true, nil
 }

@@ -42,7 +42,11 @@ type FileTarget interface {
 // renamed f into place, FilePlaced moves them to the final name.
 // Otherwise the store keeps its own copy of every block and f is only the
 // user's file.
-func (n *Node) WriteFile(ctx context.Context, t *Transfer, f FileTarget, progress func(written uint64)) (uint64, error) {
+func (n *Node) WriteFile(ctx context.Context, t *Transfer, f FileTarget, progress func(written uint64), opts ...WriteOption) (uint64, error) {
+	var wo writeOptions
+	for _, o := range opts {
+		o(&wo)
+	}
 	root := t.t.Status().Root
 	lctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -75,7 +79,7 @@ func (n *Node) WriteFile(ctx context.Context, t *Transfer, f FileTarget, progres
 	// Only a file this process can name (to record the references under)
 	// becomes the seed; the store keeps copies of the others' blocks.
 	if ra, ok := f.(io.ReaderAt); ok && fileName(f) != "" {
-		s.seed = &seedRefs{store: n.store, file: ra, name: func() string { return fileName(f) }, kick: make(chan struct{}, 1), log: n.log}
+		s.seed = &seedRefs{store: n.store, file: ra, path: fileName(f), final: wo.final, name: func() string { return fileName(f) }, kick: make(chan struct{}, 1), log: n.log}
 		stopCP := make(chan struct{})
 		var cp sync.WaitGroup
 		cp.Go(func() { s.seed.run(f, stopCP) })
@@ -135,6 +139,20 @@ func (n *Node) WriteFile(ctx context.Context, t *Transfer, f FileTarget, progres
 		n.placed.wrote(root, f, layout)
 	}
 	return layout.Size, nil
+}
+
+// WriteOption is an optional setting of WriteFile.
+type WriteOption func(*writeOptions)
+
+type writeOptions struct{ final string }
+
+// WithFinalName names the path the caller renames the file to once
+// WriteFile is done (absolute, as this process would open it). The
+// store's references then name both the file's current name and that
+// one, so a crash on either side of the rename leaves one that holds the
+// blocks (each read is hashed: a wrong name only makes them missing).
+func WithFinalName(path string) WriteOption {
+	return func(o *writeOptions) { o.final = path }
 }
 
 // finishedErr is t's error if it has already failed.

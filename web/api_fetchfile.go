@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -35,7 +36,7 @@ import (
 // transfer's file into a descriptor.
 type FileNode interface {
 	Node
-	WriteFile(ctx context.Context, t *node.Transfer, f node.FileTarget, progress func(written uint64)) (uint64, error)
+	WriteFile(ctx context.Context, t *node.Transfer, f node.FileTarget, progress func(written uint64), opts ...node.WriteOption) (uint64, error)
 	FilePlaced(ctx context.Context, root cid.Cid, f *os.File) (int, error)
 	AddFileNoCopy(ctx context.Context, f *os.File, opts ...node.AddOption) (node.AddResult, error)
 }
@@ -67,7 +68,8 @@ func NewFileAPI(cfg APIConfig, n FileNode) (http.Handler, error) {
 }
 
 // handleFetchFile fetches ?cid= (pin=, timeout= as for /api/v1/fetch)
-// into the file whose descriptor came with the request, answering JSON
+// into the file whose descriptor came with the request (path= is the
+// absolute name the client renames it to: node.WithFinalName), answering JSON
 // lines (api.FileEvent) until the file is whole and synced.
 func (a *api) handleFetchFile(w http.ResponseWriter, r *http.Request, n FileNode) {
 	f := takeFile(r.Context())
@@ -98,7 +100,15 @@ func (a *api) handleFetchFile(w http.ResponseWriter, r *http.Request, n FileNode
 		a.fail(w, r, err)
 		return
 	}
-	a.streamFileWrite(w, r, n, t, f)
+	var opts []node.WriteOption
+	if p := q.Get("path"); p != "" {
+		if !filepath.IsAbs(p) {
+			a.fail(w, r, fmt.Errorf("%w: path=%q is not absolute: give the absolute path the file is renamed to", ErrBadRequest, p))
+			return
+		}
+		opts = append(opts, node.WithFinalName(filepath.Clean(p)))
+	}
+	a.streamFileWrite(w, r, n, t, f, opts)
 }
 
 // handleFilePlaced: the client renamed the file fetchfile wrote for
@@ -173,7 +183,7 @@ func fetchQuery(q url.Values) (node.FetchOptions, error) {
 
 // streamFileWrite runs the write and reports it: an error before the
 // first event is an ordinary error answer; after it, the last line.
-func (a *api) streamFileWrite(w http.ResponseWriter, r *http.Request, n FileNode, t *node.Transfer, f *os.File) {
+func (a *api) streamFileWrite(w http.ResponseWriter, r *http.Request, n FileNode, t *node.Transfer, f *os.File, opts []node.WriteOption) {
 	var written atomic.Uint64
 	type result struct {
 		n   uint64
@@ -181,7 +191,7 @@ func (a *api) streamFileWrite(w http.ResponseWriter, r *http.Request, n FileNode
 	}
 	done := make(chan result, 1)
 	go func() {
-		k, err := n.WriteFile(r.Context(), t, f, func(w uint64) { written.Store(w) })
+		k, err := n.WriteFile(r.Context(), t, f, func(w uint64) { written.Store(w) }, opts...)
 		done <- result{k, err}
 	}()
 	rc := http.NewResponseController(w)

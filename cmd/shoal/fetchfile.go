@@ -67,7 +67,8 @@ func fetchIntoFile(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, 
 		}
 	}()
 	timeout := o.timeout
-	ev, err := c.FetchFile(ctx, o.socket, cidStr, tmp, api.FetchOptions{Pin: true, Timeout: &timeout}, func(ev api.FileEvent) {
+	abs, _ := filepath.Abs(target)
+	ev, err := c.FetchFile(ctx, o.socket, cidStr, tmp, api.FetchOptions{Pin: true, Timeout: &timeout, Path: abs}, func(ev api.FileEvent) {
 		showFileEvent(bar, ev)
 	})
 	var final api.Transfer
