@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -299,4 +300,74 @@ func TestRefsSurviveReopen(t *testing.T) {
 	if st := s.Stat(); st.Refs != 2 || st.Pinned != 2 {
 		t.Fatalf("Stat after reopening = %+v", st)
 	}
+}
+
+// testRefAlt: a reference whose file was renamed to its Alt name is read
+// from there (and moves to it); one whose neither name holds it is gone.
+func testRefAlt(t *testing.T, im impl) {
+	ctx := context.Background()
+	s := im.open(t, testConfig(t))
+	leaves := []block{sizedBlock("alt0", 3000), sizedBlock("alt1", 3000)}
+	p, refs := seedFile(t, t.TempDir(), leaves)
+	final := p + ".final"
+	for i := range refs {
+		refs[i].Alt = final
+	}
+	if err := s.PutRefs(ctx, refs); err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, s, leaves[0]) // from Path, before the rename
+	if err := os.Rename(p, final); err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, s, leaves[0]) // from Alt, after it
+	mustGet(t, s, leaves[1])
+	if err := os.Remove(final); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Get(ctx, leaves[1].c)
+	wantErr(t, err, ErrNotFound)
+}
+
+// TestRefLogLines: records round-trip through the log's line format,
+// paths with spaces and quotes included; bad lines are errors.
+func TestRefLogLines(t *testing.T) {
+	key := string(sizedBlock("k", 10).c.Hash())
+	for _, rec := range []refRec{
+		{path: "/a b/\"c\".bin", off: 7, size: 1 << 20},
+		{path: "/x", alt: "/y z/w", off: 0, size: 1},
+	} {
+		var buf bytes.Buffer
+		refRecord(&buf, key, rec)
+		line := strings.TrimSuffix(buf.String(), "\n")
+		k, got, add, err := parseRefLine(line)
+		if err != nil || !add || k != key || got != rec {
+			t.Fatalf("%q parsed as %+v add=%v err=%v, want %+v", line, got, add, err, rec)
+		}
+	}
+	for _, bad := range []string{"", "* x", "+ !!!! 1 0 \"/p\"", "+ aaaa 0 0 \"/p\"", "+ aaaa 1 -1 \"/p\"", "+ aaaa 1 0 /p", "+ aaaa 1 0 \"/p\" junk"} {
+		if _, _, _, err := parseRefLine(bad); err == nil {
+			t.Errorf("parseRefLine(%q) accepted it", bad)
+		}
+	}
+}
+
+// FuzzParseRefLine: any line either fails to parse or gives a record
+// that is written back as a line parsing to the same record.
+func FuzzParseRefLine(f *testing.F) {
+	f.Add(`+ aaaa 10 0 "/p"`)
+	f.Add(`+ aaaa 10 0 "/p" "/q r"`)
+	f.Add(`- aaaa`)
+	f.Fuzz(func(t *testing.T, line string) {
+		key, rec, add, err := parseRefLine(line)
+		if err != nil || !add {
+			return
+		}
+		var buf bytes.Buffer
+		refRecord(&buf, key, rec)
+		k2, rec2, add2, err := parseRefLine(strings.TrimSuffix(buf.String(), "\n"))
+		if err != nil || !add2 || k2 != key || rec2 != rec {
+			t.Fatalf("%q -> %+v -> %q -> %+v (%v)", line, rec, buf.String(), rec2, err)
+		}
+	})
 }

@@ -100,6 +100,7 @@ func TestStore(t *testing.T) {
 		{"RefPinsGCVerify", testRefPinsGCVerify},
 		{"RefReplacesBlock", testRefReplacesBlock},
 		{"RefOpenFile", testRefOpenFile},
+		{"RefAlt", testRefAlt},
 	}
 	for _, im := range impls {
 		t.Run(im.name, func(t *testing.T) {

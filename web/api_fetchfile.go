@@ -67,14 +67,23 @@ func NewFileAPI(cfg APIConfig, n FileNode) (http.Handler, error) {
 	return a.guard(mux), nil
 }
 
+// requireFile is the descriptor that came with the request to route
+// (what names the file); without one it answers the error and returns nil.
+func (a *api) requireFile(w http.ResponseWriter, r *http.Request, route, what string) *os.File {
+	f := takeFile(r.Context())
+	if f == nil {
+		a.fail(w, r, fmt.Errorf("%w: POST /api/v1/%s needs the %s descriptor sent with the request (SCM_RIGHTS) over the daemon's file socket", ErrBadRequest, route, what))
+	}
+	return f
+}
+
 // handleFetchFile fetches ?cid= (pin=, timeout= as for /api/v1/fetch)
 // into the file whose descriptor came with the request (path= is the
 // absolute name the client renames it to: node.WithFinalName), answering JSON
 // lines (api.FileEvent) until the file is whole and synced.
 func (a *api) handleFetchFile(w http.ResponseWriter, r *http.Request, n FileNode) {
-	f := takeFile(r.Context())
+	f := a.requireFile(w, r, "fetchfile", "target file's")
 	if f == nil {
-		a.fail(w, r, fmt.Errorf("%w: POST /api/v1/fetchfile needs the target file's descriptor sent with the request (SCM_RIGHTS) over the daemon's file socket", ErrBadRequest))
 		return
 	}
 	defer f.Close()
@@ -88,6 +97,14 @@ func (a *api) handleFetchFile(w http.ResponseWriter, r *http.Request, n FileNode
 		a.fail(w, r, err)
 		return
 	}
+	var opts []node.WriteOption
+	if p := q.Get("path"); p != "" {
+		if !filepath.IsAbs(p) {
+			a.fail(w, r, fmt.Errorf("%w: path=%q is not absolute: give the absolute path the file is renamed to", ErrBadRequest, p))
+			return
+		}
+		opts = append(opts, node.WithFinalName(filepath.Clean(p)))
+	}
 	c, err := a.resolveFetch(r.Context(), q.Get("cid"), o.SearchTimeout)
 	if err != nil {
 		a.fail(w, r, err)
@@ -100,14 +117,6 @@ func (a *api) handleFetchFile(w http.ResponseWriter, r *http.Request, n FileNode
 		a.fail(w, r, err)
 		return
 	}
-	var opts []node.WriteOption
-	if p := q.Get("path"); p != "" {
-		if !filepath.IsAbs(p) {
-			a.fail(w, r, fmt.Errorf("%w: path=%q is not absolute: give the absolute path the file is renamed to", ErrBadRequest, p))
-			return
-		}
-		opts = append(opts, node.WithFinalName(filepath.Clean(p)))
-	}
 	a.streamFileWrite(w, r, n, t, f, opts)
 }
 
@@ -115,9 +124,8 @@ func (a *api) handleFetchFile(w http.ResponseWriter, r *http.Request, n FileNode
 // ?cid= into place and sends it again (its descriptor, open for
 // reading); the store's references to its leaves follow it (node.FilePlaced).
 func (a *api) handleFilePlaced(w http.ResponseWriter, r *http.Request, n FileNode) {
-	f := takeFile(r.Context())
+	f := a.requireFile(w, r, "fetchfile/placed", "placed file's")
 	if f == nil {
-		a.fail(w, r, fmt.Errorf("%w: POST /api/v1/fetchfile/placed needs the placed file's descriptor sent with the request (SCM_RIGHTS) over the daemon's file socket", ErrBadRequest))
 		return
 	}
 	defer f.Close()
@@ -141,9 +149,8 @@ func (a *api) handleFilePlaced(w http.ResponseWriter, r *http.Request, n FileNod
 // came with the request without copying it into the store
 // (node.AddFileNoCopy); ?name= as for /api/v1/add.
 func (a *api) handleAddNoCopy(w http.ResponseWriter, r *http.Request, n FileNode) {
-	f := takeFile(r.Context())
+	f := a.requireFile(w, r, "addfile", "shared file's")
 	if f == nil {
-		a.fail(w, r, fmt.Errorf("%w: POST /api/v1/addfile needs the shared file's descriptor sent with the request (SCM_RIGHTS) over the daemon's file socket", ErrBadRequest))
 		return
 	}
 	defer f.Close()
