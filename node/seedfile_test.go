@@ -108,6 +108,31 @@ func TestWriteFileIsTheSeed(t *testing.T) {
 	if inc := rep.Incomplete(); len(inc) != 1 || inc[0].Missing != 1 || inc[0].FirstMissing[0].KeyString() != ls[1].KeyString() {
 		t.Fatalf("Verify after the edit: %+v; want the pin missing exactly the edited leaf", rep.Pins)
 	}
+
+	// Edit another leaf and fetch into a new file at once: the store
+	// still lists the leaf, reads it, finds it changed, and the fetch
+	// gets it from c.
+	w, err = os.OpenFile(final, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteAt([]byte("edited"), 3<<20+5)
+	w.Close()
+	tr2, err := b.FetchWith(ctx, res.CID, FetchOptions{Source: "test", Pin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := os.CreateTemp(dir, ".again.*.part")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f2.Close()
+	if _, err := b.WriteFile(ctx, tr2, f2, nil); err != nil {
+		t.Fatalf("fetching again after the file changed: %v", err)
+	}
+	if got, err := os.ReadFile(f2.Name()); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the second fetch wrote %d bytes (%v), want the %d shared", len(got), err, len(data))
+	}
 }
 
 // TestAddFileNoCopy: a file shared without a copy gets the CID AddFile

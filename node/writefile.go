@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -249,7 +250,17 @@ func (s *fileSink) copyStored(ctx context.Context, n *Node, onlyHeld bool) error
 				continue
 			}
 		}
-		data, err := n.store.Get(ctx, c)
+		// The last pass fetches what is still missing: a reference
+		// whose file changed since the transfer counted it as held is
+		// dropped when read, and fetched again here.
+		get := n.store.Get
+		if !onlyHeld {
+			get = n.getter().Get
+		}
+		data, err := get(ctx, c)
+		if onlyHeld && errors.Is(err, blockstore.ErrNotFound) {
+			continue // a reference whose file changed: the last pass fetches it
+		}
 		if err != nil {
 			return contentErr(c, err)
 		}
