@@ -105,6 +105,20 @@ func (r *seedRefs) checkpoint(f FileTarget) {
 	}
 }
 
+// canOpen reports whether this process can open the file name for
+// reading: the references it records are read by name later.
+func canOpen(name string) bool {
+	if name == "" {
+		return false
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
 // placedFiles remembers the files WriteFile finished lately, so that
 // FilePlaced can tell that a file handed back after its rename is one the
 // daemon wrote (same inode) before it records references to its new name.
@@ -179,8 +193,8 @@ func (n *Node) FilePlaced(ctx context.Context, root cid.Cid, f *os.File) (int, e
 		return 0, fmt.Errorf("%w: the file handed back for %s is not one the daemon wrote lately; nothing to reference", ErrNotWritten, root)
 	}
 	name := fileName(f)
-	if name == "" {
-		return 0, fmt.Errorf("cannot tell where the file placed for %s is as this daemon sees it; its blocks are fetched again when needed", root)
+	if !canOpen(name) {
+		return 0, fmt.Errorf("the daemon cannot open the file placed for %s by its name (%q); its blocks are fetched again when needed", root, name)
 	}
 	for i := range pf.refs {
 		pf.refs[i].Path = name
@@ -211,8 +225,8 @@ func (n *Node) AddFileNoCopy(ctx context.Context, f *os.File, opts ...AddOption)
 		return AddResult{}, fmt.Errorf("sharing without a copy needs a regular file, not a %s", fi.Mode().Type())
 	}
 	name := fileName(f)
-	if name == "" {
-		return AddResult{}, errors.New("cannot tell where the file to share is as this daemon sees it: share it without --no-copy")
+	if !canOpen(name) {
+		return AddResult{}, errors.New("the daemon cannot open the file to share by its name (it runs as another user, or in another mount namespace): share it without --no-copy")
 	}
 	if err := f.Sync(); err != nil {
 		return AddResult{}, fmt.Errorf("syncing %s before referencing it: %w", name, err)

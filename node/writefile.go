@@ -78,8 +78,9 @@ func (n *Node) WriteFile(ctx context.Context, t *Transfer, f FileTarget, progres
 	s := newFileSink(f, layout, progress)
 	s.root = root
 	// Only a file this process can name (to record the references under)
+	// and open by that name (a daemon running as another user may not)
 	// becomes the seed; the store keeps copies of the others' blocks.
-	if ra, ok := f.(io.ReaderAt); ok && fileName(f) != "" {
+	if ra, ok := f.(io.ReaderAt); ok && canOpen(fileName(f)) {
 		s.seed = &seedRefs{store: n.store, file: ra, path: fileName(f), final: wo.final, name: func() string { return fileName(f) }, kick: make(chan struct{}, 1), log: n.log}
 		stopCP := make(chan struct{})
 		var cp sync.WaitGroup
