@@ -99,9 +99,11 @@ func fetchIntoFile(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, 
 		final, err = waitTransfer(ctx, c, id)
 		return err
 	}
-	placed = true // placeFile removes it on failure
-	if err := placeFile(tmp, target, o.force, []func() error{ready}); err != nil {
-		return ev.Size, final, err
+	placed = true
+	if err := placeFileKeep(tmp, target, o.force, []func() error{ready}); err != nil {
+		// The part holds the whole file and the daemon's store may
+		// reference it: fetching again takes it from there.
+		return ev.Size, final, fmt.Errorf("%w (%s holds the whole file and is kept: fetching again takes it from there)", err, tmp.Name())
 	}
 	tellPlaced(ctx, c, o.socket, cidStr, target)
 	removeStaleParts(target)
