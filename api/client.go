@@ -198,6 +198,10 @@ type FetchOptions struct {
 	Timeout *time.Duration
 	// Pin pins the root once it is complete.
 	Pin bool
+	// Path (FetchFile only) is the absolute name the caller renames the
+	// file to when it is done: the daemon's references to the file's
+	// blocks name it too, so a crash around the rename loses none.
+	Path string
 	// Name names the transfer (default: the path's last segment).
 	Name string
 	// Wait answers only once the transfer has finished.
@@ -354,16 +358,12 @@ type FileEvent struct {
 // pass descriptors); stream the content instead.
 var ErrNoFileSocket = errors.New("api: the daemon's file socket cannot be used")
 
-// FetchFile is POST /api/v1/fetchfile over the daemon's unix socket at
-// socket: the daemon fetches target (CID or CID/path, a file) and writes
-// it into f, which this process opened for writing (empty, not append)
-// and whose descriptor travels with the request (SCM_RIGHTS), so the
-// daemon writes only a file its caller could. progress hears every
-// event; the last one is returned. Renaming f into place is the caller's.
-func (c *Client) FetchFile(ctx context.Context, socket, target string, f *os.File, o FetchOptions, progress func(FileEvent)) (FileEvent, error) {
+// overFileSocket is a client for one request over the file socket, with
+// f's descriptor sent along; done releases it.
+func (c *Client) overFileSocket(ctx context.Context, socket string, f *os.File) (*Client, net.Conn, func(), error) {
 	conn, err := dialFileSocket(ctx, socket, f)
 	if err != nil {
-		return FileEvent{}, fmt.Errorf("%w: %s: %v", ErrNoFileSocket, socket, err)
+		return nil, nil, nil, fmt.Errorf("%w: %s: %v", ErrNoFileSocket, socket, err)
 	}
 	dialed := false
 	tr := &http.Transport{DisableKeepAlives: true, DialContext: func(context.Context, string, string) (net.Conn, error) {
@@ -373,14 +373,75 @@ func (c *Client) FetchFile(ctx context.Context, socket, target string, f *os.Fil
 		dialed = true
 		return conn, nil
 	}}
-	defer tr.CloseIdleConnections()
-	uc := &Client{base: c.base, token: c.token, hc: &http.Client{Transport: tr}}
+	return &Client{base: c.base, token: c.token, hc: &http.Client{Transport: tr}}, conn, tr.CloseIdleConnections, nil
+}
+
+// Placed is the answer of POST /api/v1/fetchfile/placed.
+type Placed struct {
+	Leaves int `json:"leaves"` // leaves the store now references in the file
+}
+
+// FilePlaced is POST /api/v1/fetchfile/placed over the file socket: f
+// (opened again, for reading) is the file FetchFile wrote for target,
+// now renamed into place, and the daemon's references to its leaves
+// follow it there, so the file is the seed.
+func (c *Client) FilePlaced(ctx context.Context, socket, target string, f *os.File) (Placed, error) {
+	uc, conn, done, err := c.overFileSocket(ctx, socket, f)
+	if err != nil {
+		return Placed{}, err
+	}
+	defer done()
+	var out Placed
+	if err := uc.call(ctx, http.MethodPost, "fetchfile/placed?"+url.Values{"cid": {target}}.Encode(), nil, "", &out); err != nil {
+		conn.Close()
+		return out, err
+	}
+	return out, nil
+}
+
+// AddNoCopy is POST /api/v1/addfile over the file socket: the daemon
+// shares f (a regular file this process opened for reading; its
+// descriptor travels with the request) without copying it into its
+// store, which keeps references to the file's ranges instead.
+func (c *Client) AddNoCopy(ctx context.Context, socket string, f *os.File, o AddOptions) (AddResult, error) {
+	uc, conn, done, err := c.overFileSocket(ctx, socket, f)
+	if err != nil {
+		return AddResult{}, err
+	}
+	defer done()
+	route := "addfile"
+	if o.Name != "" {
+		route += "?name=" + url.QueryEscape(o.Name)
+	}
+	var res AddResult
+	if err := uc.call(ctx, http.MethodPost, route, nil, "", &res); err != nil {
+		conn.Close()
+		return res, err
+	}
+	return res, nil
+}
+
+// FetchFile is POST /api/v1/fetchfile over the daemon's unix socket at
+// socket: the daemon fetches target (CID or CID/path, a file) and writes
+// it into f, which this process opened for writing (empty, not append)
+// and whose descriptor travels with the request (SCM_RIGHTS), so the
+// daemon writes only a file its caller could. progress hears every
+// event; the last one is returned. Renaming f into place is the caller's.
+func (c *Client) FetchFile(ctx context.Context, socket, target string, f *os.File, o FetchOptions, progress func(FileEvent)) (FileEvent, error) {
+	uc, conn, done, err := c.overFileSocket(ctx, socket, f)
+	if err != nil {
+		return FileEvent{}, err
+	}
+	defer done()
 	q := url.Values{"cid": {target}}
 	if o.Timeout != nil {
 		q.Set("timeout", o.Timeout.String())
 	}
 	if o.Pin {
 		q.Set("pin", "true")
+	}
+	if o.Path != "" {
+		q.Set("path", o.Path)
 	}
 	resp, err := uc.do(ctx, http.MethodPost, "fetchfile?"+q.Encode(), nil, nil)
 	if err != nil {

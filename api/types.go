@@ -151,6 +151,11 @@ type VerifyReport struct {
 	Corrupt []string `json:"corrupt"`
 	// Vanished blocks were indexed but their data was gone; forgotten.
 	Vanished []string `json:"vanished"`
+	// RefsGone are blocks the store kept as references into a file
+	// (a fetched or --no-copy shared file) that no longer holds them: it
+	// was moved, truncated or edited. They were dropped and count as
+	// missing; the store itself is not damaged.
+	RefsGone []string `json:"refs_gone"`
 	// Pins is the number of pin roots.
 	Pins int `json:"pins"`
 	// Incomplete lists the pins whose DAG is missing blocks.

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipfs/go-cid"
 )
 
 const (
@@ -41,6 +43,14 @@ func TestHelperProcess(t *testing.T) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(seed, 99))
 	src := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)})
+	// Some blocks are references into a seed file beside the store,
+	// recorded as a node records them: written, synced, then PutRefs.
+	seedPath := dir + ".seed"
+	sf, err := os.OpenFile(seedPath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child: seed file:", err)
+		os.Exit(3)
+	}
 	var recent []block
 	for i := 0; ; i++ {
 		n := 1 + r.IntN(16<<10)
@@ -53,7 +63,21 @@ func TestHelperProcess(t *testing.T) {
 		if i%7 == 3 && len(recent) > 1 {
 			b = nodeBlock(recent[len(recent)-1].c, recent[len(recent)-2].c)
 		}
-		if err := s.Put(ctx, b.c, b.data); err != nil {
+		if i%4 == 1 && b.c.Prefix().Codec == cid.Raw {
+			fi, _ := sf.Stat()
+			off := fi.Size()
+			if _, err := sf.WriteAt(b.data, off); err != nil {
+				fmt.Fprintln(os.Stderr, "child: seed write:", err)
+				os.Exit(3)
+			}
+			if err := sf.Sync(); err != nil {
+				fmt.Fprintln(os.Stderr, "child: seed sync:", err)
+				os.Exit(3)
+			}
+			if err := s.PutRefs(ctx, []Ref{{C: b.c, Offset: off, Size: int64(len(b.data)), Path: seedPath}}); err != nil {
+				fmt.Fprintln(os.Stderr, "child: putrefs:", err)
+			}
+		} else if err := s.Put(ctx, b.c, b.data); err != nil {
 			fmt.Fprintln(os.Stderr, "child: put:", err)
 		}
 		recent = append(recent, b)
@@ -82,14 +106,17 @@ func TestCrashRecovery(t *testing.T) {
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	start := time.Now()
-	tmpSeen := 0
+	tmpSeen, refs := 0, 0
 	round := 0
 	for ; round < rounds && time.Since(start) < budget; round++ {
 		runAndKill(t, dir, round, time.Duration(r.IntN(400))*time.Millisecond)
 		tmpSeen += checkBlockFiles(t, dir)
-		checkReopen(t, dir)
+		refs = checkReopen(t, dir)
 	}
-	t.Logf("%d rounds in %v; %d temporary files left by kills", round, time.Since(start).Round(time.Millisecond), tmpSeen)
+	t.Logf("%d rounds in %v; %d temporary files left by kills; %d references at the end", round, time.Since(start).Round(time.Millisecond), tmpSeen, refs)
+	if refs == 0 {
+		t.Fatal("no reference survived the kills: the test did not exercise them")
+	}
 	if round < 5 {
 		t.Fatalf("only %d rounds ran", round)
 	}
@@ -160,7 +187,10 @@ func checkBlockFiles(t *testing.T, dir string) int {
 	return tmps
 }
 
-func checkReopen(t *testing.T, dir string) {
+// checkReopen opens the store after a kill and verifies it: no corrupt
+// or vanished block, no reference naming a range that does not hold its
+// block. It returns the number of references.
+func checkReopen(t *testing.T, dir string) int {
 	t.Helper()
 	s, err := Open(Config{Dir: dir, CapacityBytes: crashCap, Links: testLinks, Logger: testLogger(t)})
 	if err != nil {
@@ -171,12 +201,13 @@ func checkReopen(t *testing.T, dir string) {
 		t.Fatalf("%d temporary files left after Open", n)
 	}
 	rep, err := s.Verify(context.Background())
-	if err != nil || len(rep.Corrupt) != 0 || len(rep.Vanished) != 0 {
-		t.Fatalf("Verify after kill: corrupt %v vanished %v err %v", rep.Corrupt, rep.Vanished, err)
+	if err != nil || len(rep.Corrupt) != 0 || len(rep.Vanished) != 0 || len(rep.RefsGone) != 0 {
+		t.Fatalf("Verify after kill: corrupt %v vanished %v references gone %v err %v", rep.Corrupt, rep.Vanished, rep.RefsGone, err)
 	}
 	st := s.Stat()
 	if st.Bytes > crashCap || st.Blocks != rep.Checked {
 		t.Fatalf("Stat after kill %+v, verified %d blocks", st, rep.Checked)
 	}
 	checkInvariants(t, s)
+	return st.Refs
 }

@@ -29,6 +29,7 @@ import (
 //	                     two characters (up to 1024 shard directories,
 //	                     made on first use, as Kubo's flatfs shards)
 //	blocks/<xy>/.tmp-*   a block being written; removed by Open
+//	refs                 the references log (refslog.go)
 const (
 	blocksDirName = "blocks"
 	lockFileName  = "LOCK"
@@ -68,7 +69,8 @@ func Open(cfg Config) (*Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &diskBackend{dir: cfg.Dir, blocks: filepath.Join(cfg.Dir, blocksDirName), sync: cfg.Sync, lock: lock}
+	d := &diskBackend{dir: cfg.Dir, blocks: filepath.Join(cfg.Dir, blocksDirName), sync: cfg.Sync, lock: lock,
+		refs: refsLog{path: filepath.Join(cfg.Dir, refsFileName)}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -95,11 +97,23 @@ func Open(cfg Config) (*Disk, error) {
 	if err != nil {
 		return nil, err
 	}
+	refs, err := d.loadRefs(log)
+	if err != nil {
+		return nil, err
+	}
 	e := newEngine(cfg, d)
 	slices.SortFunc(found, func(a, b scanned) int { return a.mtime.Compare(b.mtime) })
 	e.mu.Lock()
 	for _, f := range found {
 		e.addLocked(f.key, f.size, true)
+	}
+	for k, r := range refs {
+		if e.entries[k] != nil {
+			continue // the store's own copy is there (a crash before its removal)
+		}
+		en := &entry{key: k, size: r.size, ref: &refLoc{path: r.path, alt: r.alt, off: r.off}}
+		e.entries[k] = en
+		e.refs.addedLocked(en)
 	}
 	for _, r := range roots {
 		e.pins.roots[r.KeyString()] = r
@@ -114,7 +128,7 @@ func Open(cfg Config) (*Disk, error) {
 	e.mu.Unlock()
 	e.removeKeys(excess)
 	log.Info("blockstore: opened", "dir", cfg.Dir, "blocks", len(found), "bytes", e.used,
-		"pins", len(roots), "took", time.Since(start))
+		"refs", len(refs), "pins", len(roots), "took", time.Since(start))
 	ok = true
 	d.dirty = true // only now: a failed Open leaves the marker for the next
 	return &Disk{engine: e, disk: d}, nil
@@ -124,6 +138,7 @@ type diskBackend struct {
 	dir, blocks string
 	sync        bool
 	lock        *os.File
+	refs        refsLog
 	closeOnce   sync.Once
 	dirty       bool // DIRTY marker is ours to remove at close
 }
@@ -178,8 +193,11 @@ func (d *diskBackend) remove(key string) error {
 func (d *diskBackend) close() error {
 	var err error
 	d.closeOnce.Do(func() {
+		err = d.refs.close()
 		if d.dirty {
-			err = d.markClean()
+			if merr := d.markClean(); err == nil {
+				err = merr
+			}
 		}
 		if cerr := d.lock.Close(); err == nil {
 			err = cerr

@@ -24,6 +24,15 @@
 // and Verify say what is still missing. Pinned blocks are never evicted
 // and cannot be Deleted (ErrPinned); GC removes every unpinned block.
 //
+// A reference (PutRefs, refs.go) is a raw block the store does not hold
+// itself: a range of a file elsewhere — a file `shoal fetch -o` wrote or
+// one shared with --no-copy — so the file is the seed. References are
+// entries like blocks for Has, GetSize, pins and GC (GC drops the
+// unpinned ones), take no capacity and are never evicted. Every read of
+// one is hashed, whatever VerifyOnRead says: a file that was moved,
+// truncated or edited makes the block missing (ErrNotFound, and Verify's
+// RefsGone), never wrong.
+//
 // With CapacityBytes set, a Put that would exceed it evicts the least
 // recently used (by Get or Put) unpinned blocks; if pinned bytes leave no
 // room it fails with ErrFull. Counters (Stat) are kept incrementally; the
@@ -37,6 +46,8 @@
 //	           Put/Get/Has/GetSize/Delete/AllKeys/Stat/Close
 //	pins.go    the pinned set (incremental walk), Pin/Unpin/PinStatus/GC
 //	verify.go  Verify
+//	refs.go    references: PutRefs, ReleaseFile, reading and checking them
+//	refslog.go Disk's append-only log of references
 //	disk.go    Disk: file per block in sharded directories, pins file,
 //	           the startup scan
 //	recover.go after an unclean shutdown, rehash recently written blocks

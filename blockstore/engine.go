@@ -25,6 +25,11 @@ type backend interface {
 	remove(key string) error
 	// savePins persists the pin roots atomically.
 	savePins(roots []cid.Cid) error
+	// saveRefs durably records references (those with a Path); dropRefs
+	// records that keys are no longer references (not synced: a
+	// reference that comes back after a crash is verified when read).
+	saveRefs(refs []Ref, durable bool) error
+	dropRefs(keys []string) error
 	// where names the place key is kept, for logs ("" in memory).
 	where(key string) string
 	close() error
@@ -35,7 +40,17 @@ type entry struct {
 	key        string
 	size       int64
 	pinned     bool
-	prev, next *entry // LRU links; only unpinned entries are in the list
+	ref        *refLoc // non-nil: the bytes are in a file outside the store
+	prev, next *entry  // LRU links; only unpinned blocks (not refs) are in the list
+}
+
+// stored is the bytes the entry takes in the store itself: a reference
+// takes none, so it counts toward no capacity and is never evicted.
+func (en *entry) stored() int64 {
+	if en.ref != nil {
+		return 0
+	}
+	return en.size
 }
 
 // engine is the index, accounting, LRU, pin set and per-key serialization
@@ -56,6 +71,7 @@ type engine struct {
 	evicted  int64
 	evictedB int64
 	pins     pinSet
+	refs     refIndex
 }
 
 func newEngine(cfg Config, be backend) *engine {
@@ -103,7 +119,7 @@ func (e *engine) lruPushBack(en *entry) {
 
 // touch marks en most recently used.
 func (e *engine) touch(en *entry) {
-	if !en.pinned && e.lru.next != en {
+	if !en.pinned && en.ref == nil && e.lru.next != en {
 		e.lruRemove(en)
 		e.lruPushFront(en)
 	}
@@ -127,10 +143,13 @@ func (e *engine) addLocked(key string, size int64, front bool) *entry {
 // caller removes it from the backend and then calls finishLocked.
 func (e *engine) dropLocked(en *entry) {
 	delete(e.entries, en.key)
-	e.used -= en.size
+	e.used -= en.stored()
 	e.lruRemove(en)
 	if en.pinned {
 		e.pins.storedGone(en)
+	}
+	if en.ref != nil {
+		e.refs.droppedLocked(en)
 	}
 	e.inflight[en.key] = make(chan struct{})
 }
@@ -144,6 +163,7 @@ func (e *engine) finishLocked(key string) {
 
 // removeKeys removes dropped keys from the backend, outside the lock.
 func (e *engine) removeKeys(keys []string) {
+	e.flushRefDrops()
 	for _, k := range keys {
 		if err := e.be.remove(k); err != nil {
 			e.log.Warn("blockstore: cannot remove block; it stays on disk until the next open", "cid", keyCid(k), "err", err)
@@ -289,6 +309,11 @@ func (e *engine) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, c)
 	}
 	e.touch(en)
+	if en.ref != nil {
+		loc := *en.ref
+		e.mu.Unlock()
+		return e.getRef(c, en, loc)
+	}
 	e.mu.Unlock()
 
 	data, err := e.be.read(key)
@@ -422,6 +447,8 @@ func (e *engine) Stat() Stats {
 	defer e.mu.Unlock()
 	return Stats{
 		Blocks:        len(e.entries),
+		Refs:          e.refs.count,
+		RefBytes:      e.refs.bytes,
 		Bytes:         e.used + e.reserved,
 		CapacityBytes: e.cfg.CapacityBytes,
 		Pinned:        len(e.pins.set),

@@ -197,15 +197,20 @@ func checkInvariants(t testing.TB, s Store) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var used, pinnedB int64
-	pinned := 0
+	pinned, refs := 0, 0
+	var refBytes int64
 	for k, en := range e.entries {
-		used += en.size
+		used += en.stored()
+		if en.ref != nil {
+			refs++
+			refBytes += en.size
+		}
 		if en.key != k {
 			t.Fatalf("entry under %x has key %x", k, en.key)
 		}
 		if en.pinned {
 			pinned++
-			pinnedB += en.size
+			pinnedB += en.stored()
 			if e.pins.set[k] != en {
 				t.Fatalf("pinned entry %s not in the pin set", keyCid(k))
 			}
@@ -214,11 +219,20 @@ func checkInvariants(t testing.TB, s Store) {
 	inLRU := 0
 	for en := e.lru.next; en != &e.lru; en = en.next {
 		inLRU++
-		if en.pinned || e.entries[en.key] != en {
+		if en.pinned || en.ref != nil || e.entries[en.key] != en {
 			t.Fatalf("LRU holds %s (pinned %v, indexed %v)", keyCid(en.key), en.pinned, e.entries[en.key] == en)
 		}
 	}
-	if used != e.used || pinnedB != e.pins.bytes || pinned != len(e.pins.set) || inLRU+pinned != len(e.entries) {
+	unpinnedRefs := 0
+	for _, en := range e.entries {
+		if en.ref != nil && !en.pinned {
+			unpinnedRefs++
+		}
+	}
+	if refs != e.refs.count || refBytes != e.refs.bytes {
+		t.Fatalf("references: %d (%d bytes) indexed, counters say %d (%d)", refs, refBytes, e.refs.count, e.refs.bytes)
+	}
+	if used != e.used || pinnedB != e.pins.bytes || pinned != len(e.pins.set) || inLRU+pinned+unpinnedRefs != len(e.entries) {
 		t.Fatalf("books: used %d/%d pinned bytes %d/%d pinned %d/%d lru %d entries %d",
 			used, e.used, pinnedB, e.pins.bytes, pinned, len(e.pins.set), inLRU, len(e.entries))
 	}

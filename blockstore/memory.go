@@ -84,8 +84,10 @@ func (m *memBackend) remove(key string) error {
 	return nil
 }
 
-func (m *memBackend) savePins([]cid.Cid) error { return nil }
-func (m *memBackend) where(string) string      { return "" }
+func (m *memBackend) savePins([]cid.Cid) error   { return nil }
+func (m *memBackend) saveRefs([]Ref, bool) error { return nil }
+func (m *memBackend) dropRefs([]string) error    { return nil }
+func (m *memBackend) where(string) string        { return "" }
 
 // close gives every block back to the pool: a closed store holds nothing.
 func (m *memBackend) close() error {

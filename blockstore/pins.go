@@ -42,7 +42,7 @@ func (ps *pinSet) pin(e *engine, en *entry) {
 	en.pinned = true
 	e.lruRemove(en)
 	ps.set[en.key] = en
-	ps.bytes += en.size
+	ps.bytes += en.stored()
 }
 
 // unpin returns en to the LRU as most recently used: unpinning says the
@@ -50,8 +50,10 @@ func (ps *pinSet) pin(e *engine, en *entry) {
 func (ps *pinSet) unpin(e *engine, en *entry) {
 	en.pinned = false
 	delete(ps.set, en.key)
-	ps.bytes -= en.size
-	e.lruPushFront(en)
+	ps.bytes -= en.stored()
+	if en.ref == nil {
+		e.lruPushFront(en)
+	}
 }
 
 // storedGone is called when a pinned entry leaves the index (corrupt or
@@ -60,7 +62,7 @@ func (ps *pinSet) unpin(e *engine, en *entry) {
 func (ps *pinSet) storedGone(en *entry) {
 	en.pinned = false
 	delete(ps.set, en.key)
-	ps.bytes -= en.size
+	ps.bytes -= en.stored()
 	ps.wanted[en.key] = keyCid(en.key)
 }
 
@@ -346,6 +348,16 @@ func (e *engine) GC(ctx context.Context) (GCResult, error) {
 		res.Removed++
 		res.RemovedBytes += en.size
 		keys = append(keys, en.key)
+	}
+	// References take no room, so they are never evicted; GC drops the
+	// ones no pin reaches.
+	for _, en := range e.entries {
+		if en.ref != nil && !en.pinned {
+			e.dropLocked(en)
+			res.Removed++
+			res.RemovedRefs++
+			keys = append(keys, en.key)
+		}
 	}
 	res.Kept = len(e.pins.set)
 	e.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"log/slog"
 	"sync/atomic"
@@ -161,8 +162,20 @@ type Store interface {
 	IsPinned(ctx context.Context, c cid.Cid) (bool, error)
 	// PinStatus walks the DAG under root over the stored blocks.
 	PinStatus(ctx context.Context, root cid.Cid) (PinStatus, error)
-	// GC removes every block no pin reaches.
+	// GC removes every block and reference no pin reaches.
 	GC(ctx context.Context) (GCResult, error)
+
+	// PutRefs records blocks kept outside the store: each Ref names a
+	// raw block's bytes as a range of a file (see Ref). A reference is
+	// served like a block, hashed on every read; a file that no longer
+	// holds the bytes makes the block missing, never wrong. A block the
+	// store holds itself is replaced by the reference (its copy is
+	// removed).
+	PutRefs(ctx context.Context, refs []Ref) error
+	// ReleaseFile ends the references read through f (Ref.File): those
+	// with a Path are read from the path from now on, the others are
+	// dropped. Call it before closing f.
+	ReleaseFile(f io.ReaderAt)
 
 	// Stat returns counters kept incrementally; it scans nothing.
 	Stat() Stats
@@ -176,8 +189,10 @@ type Store interface {
 
 // Stats are the store's counters.
 type Stats struct {
-	Blocks        int   // blocks stored
-	Bytes         int64 // bytes of block data stored (and being written)
+	Blocks        int   // blocks stored, references included
+	Refs          int   // of those, references to ranges of files (no bytes in the store)
+	RefBytes      int64 // the bytes those references name
+	Bytes         int64 // bytes of block data stored in the store (and being written); references take none
 	CapacityBytes int64 // 0 = unlimited
 	Pinned        int   // stored blocks a pin reaches
 	PinnedBytes   int64
@@ -189,7 +204,8 @@ type Stats struct {
 
 // GCResult says what GC did.
 type GCResult struct {
-	Removed      int
+	Removed      int // blocks and references removed
+	RemovedRefs  int // of those, references
 	RemovedBytes int64
 	Kept         int // pinned blocks left
 }
@@ -215,6 +231,10 @@ type VerifyReport struct {
 	Corrupt []cid.Cid
 	// Vanished blocks were in the index but their data was gone.
 	Vanished []cid.Cid
+	// RefsGone are references whose file no longer holds the block (it
+	// was moved, truncated or edited); Verify dropped them, so they count
+	// as missing and are fetched again. The store itself is not damaged.
+	RefsGone []cid.Cid
 	// Pins is the status of every pin root after the check.
 	Pins []PinStatus
 }

@@ -95,6 +95,12 @@ func TestStore(t *testing.T) {
 		{"VerifyOnRead", testVerifyOnRead},
 		{"Concurrent", testConcurrent},
 		{"Closed", testClosed},
+		{"RefServed", testRefServed},
+		{"RefChangedFile", testRefChangedFile},
+		{"RefPinsGCVerify", testRefPinsGCVerify},
+		{"RefReplacesBlock", testRefReplacesBlock},
+		{"RefOpenFile", testRefOpenFile},
+		{"RefAlt", testRefAlt},
 	}
 	for _, im := range impls {
 		t.Run(im.name, func(t *testing.T) {

@@ -28,6 +28,23 @@ func (e *engine) Verify(ctx context.Context) (VerifyReport, error) {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
+		e.mu.Lock()
+		var loc *refLoc
+		if en.ref != nil {
+			l := *en.ref
+			loc = &l
+		}
+		e.mu.Unlock()
+		if loc != nil {
+			rep.Checked++
+			rep.Bytes += en.size
+			if _, err := e.getRef(keyCid(en.key), en, *loc); err != nil && errors.Is(err, ErrNotFound) {
+				rep.RefsGone = append(rep.RefsGone, keyCid(en.key))
+			} else if err != nil {
+				return rep, fmt.Errorf("blockstore: verify: %w", err)
+			}
+			continue
+		}
 		data, err := e.be.read(en.key)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):

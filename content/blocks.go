@@ -39,6 +39,13 @@ type ImportOptions struct {
 	// Workers is the number of goroutines hashing chunks; 0 means
 	// runtime.GOMAXPROCS(0).
 	Workers int
+	// Leaf, when set, is given every raw leaf of a file ImportFile
+	// imports (its CID, the byte offset of its chunk in the input and
+	// its length) instead of the leaf being put into the putter: the
+	// caller keeps the input as the leaves' home (`share --no-copy`).
+	// Internal nodes are put as always. Directory builders ignore it:
+	// their files' offsets are not offsets of one input.
+	Leaf func(ctx context.Context, c cid.Cid, offset uint64, size int) error
 }
 
 // ImportResult describes an imported file.

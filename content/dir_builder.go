@@ -97,6 +97,7 @@ func (b *DirBuilder) addFile(ctx context.Context, p string, r io.Reader, opt Imp
 	if err != nil {
 		return ImportResult{}, err
 	}
+	opt.Leaf = nil // offsets of one input only
 	res, err := ImportFile(ctx, r, b.dst, opt)
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("importing %q: %w", p, err)

@@ -68,8 +68,9 @@ type chunkFeed struct {
 	off     uint64
 	stopped bool
 	size    int
-	free    chan *chunkSlot // slots not in flight
-	ordered chan *chunkSlot // slots in flight, in file order
+	free    chan *chunkSlot                                                     // slots not in flight
+	ordered chan *chunkSlot                                                     // slots in flight, in file order
+	leaf    func(ctx context.Context, c cid.Cid, offset uint64, size int) error // ImportOptions.Leaf
 }
 
 func importFile(ctx context.Context, r io.Reader, dst BlockPutter, opt ImportOptions, lay fileLayout) (ImportResult, error) {
@@ -81,6 +82,7 @@ func importFile(ctx context.Context, r io.Reader, dst BlockPutter, opt ImportOpt
 	defer cancel()
 
 	feed := newChunkFeed(r, lay.chunkSize, 2*workers+2)
+	feed.leaf = opt.Leaf
 	feed.start(ctx, dst, workers)
 	tb := newTreeBuilder(ctx, lay.maxLinks, dst)
 	size, err := feed.collect(tb, cancel)
@@ -211,7 +213,13 @@ func (f *chunkFeed) process(ctx context.Context, slot *chunkSlot, dst BlockPutte
 	if slot.err == nil {
 		data := (*slot.buf)[:slot.n]
 		slot.c = rawCID(data)
-		if err := putBlock(ctx, dst, slot.c, data); err != nil {
+		var err error
+		if f.leaf != nil && slot.n > 0 {
+			err = f.leaf(ctx, slot.c, slot.off, slot.n)
+		} else {
+			err = putBlock(ctx, dst, slot.c, data)
+		}
+		if err != nil {
 			slot.err = fmt.Errorf("content: storing chunk %s (bytes %d-%d): %w",
 				slot.c, slot.off, slot.off+uint64(slot.n), err)
 		}

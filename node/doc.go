@@ -43,6 +43,12 @@
 //   - cluster_view.go: Cluster, the IPFS Cluster peer's view of the pins
 //     (cluster.rest_addr, through package ipfscluster), cached a few
 //     seconds.
+//   - writefile.go: WriteFile, the daemon writing a fetched file at its
+//     offsets as leaves arrive (fetch -o); seedfile.go: the file as the
+//     seed — each leaf it takes becomes a blockstore reference into it
+//     (never a store copy), checkpointed after fsyncs, moved to the final
+//     name by FilePlaced; AddFileNoCopy (share --no-copy); fdname_*.go:
+//     an open file's current name (/proc/self/fd).
 //   - config.go, size.go, host.go, roots.go, verify.go, errors.go,
 //     types.go: as listed above.
 //
@@ -62,6 +68,8 @@
 //	                │  (scheduler: windows, rarest first, verify each block)
 //	                ▼
 //	              blockstore.PutVerified ─► protocol.Server.NotifyNewBlocks
+//	                │   (a leaf of a file WriteFile writes: into the file,
+//	                │   and blockstore.PutRefs instead of a copy)
 //	                │   (first verified blocks: transfer asks dht.Provide)
 //	                ▼
 //	        done ─► node: Pin if asked ─► roots.json ─► dht.Provide

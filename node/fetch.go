@@ -46,7 +46,7 @@ func (s clientStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
 
 // PutVerified stores a block the client has already hashed to c.
 func (s clientStore) PutVerified(ctx context.Context, c cid.Cid, data []byte) error {
-	return notifyingPutter(s).put(ctx, c, data, s.n.store.PutVerified)
+	return notifyingPutter(s).put(ctx, c, data, true)
 }
 
 // getter reads blocks from the store, fetching missing ones from the swarm.
@@ -74,6 +74,7 @@ func (n *Node) newTransfers() *transferRegistry {
 func (n *Node) completeFetch(ctx context.Context, s transfer.Status, err error) error {
 	err = withNoProviderHint(err)
 	if err == nil && s.Pin {
+		n.files.flush(s.Root)
 		if perr := n.store.Pin(ctx, s.Root); perr != nil {
 			err = fmt.Errorf("fetched, but pinning failed: %w", perr) // the store's error names the root
 		}

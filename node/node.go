@@ -41,7 +41,8 @@ type Node struct {
 	started   time.Time
 
 	fetchStats fetchCounters // kept by the transfers, read by Stats
-	files      fileSinks     // files WriteFile is writing, fed each stored block
+	files      fileSinks     // files WriteFile is writing, fed each received leaf
+	placed     placedFiles   // files WriteFile finished, until FilePlaced
 
 	views dashViews // the dashboard's cluster pins and swarm walks (cluster_view.go, swarm_view.go)
 

@@ -95,23 +95,52 @@ func (n *Node) Connect(ctx context.Context, addr string) error {
 type notifyingPutter struct{ n *Node }
 
 func (p notifyingPutter) Put(ctx context.Context, c cid.Cid, data []byte) error {
-	return p.put(ctx, c, data, p.n.store.Put)
+	return p.put(ctx, c, data, false)
 }
 
 // PutVerified stores a block whose CID the importer has just computed from
 // data (content.VerifiedPutter), so share hashes each block once.
 func (p notifyingPutter) PutVerified(ctx context.Context, c cid.Cid, data []byte) error {
-	return p.put(ctx, c, data, p.n.store.PutVerified)
+	return p.put(ctx, c, data, true)
 }
 
-// put stores with store (Put, or PutVerified for bytes already hashed),
-// then offers the block to the peers waiting for it.
-func (p notifyingPutter) put(ctx context.Context, c cid.Cid, data []byte, store func(context.Context, cid.Cid, []byte) error) error {
+// put stores a block (verified: the caller has just hashed data to c),
+// then offers it to the peers waiting for it. A leaf of a file being
+// written (WriteFile) lands in that file and the store keeps a reference
+// to it instead of a copy; bytes not verified yet are hashed first.
+func (p notifyingPutter) put(ctx context.Context, c cid.Cid, data []byte, verified bool) error {
+	if c.Prefix().Codec == cid.Raw && p.n.files.active() {
+		if !verified {
+			if err := checkCid(c, data); err != nil {
+				return err
+			}
+			verified = true
+		}
+		if p.n.files.take(c, data) {
+			p.n.server.NotifyNewBlocks(c)
+			return nil
+		}
+	}
+	store := p.n.store.Put
+	if verified {
+		store = p.n.store.PutVerified
+	}
 	if err := store(ctx, c, data); err != nil {
 		return err
 	}
 	p.n.server.NotifyNewBlocks(c)
-	p.n.files.deliver(c, data)
+	return nil
+}
+
+// checkCid refuses data that does not hash to c, as the store's Put does.
+func checkCid(c cid.Cid, data []byte) error {
+	got, err := c.Prefix().Sum(data)
+	if err != nil {
+		return fmt.Errorf("cannot verify %s: %w", c, err)
+	}
+	if !got.Equals(c) {
+		return fmt.Errorf("%w: %d bytes given for %s; the sender sent the wrong block", blockstore.ErrHashMismatch, len(data), c)
+	}
 	return nil
 }
 

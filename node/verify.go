@@ -21,7 +21,7 @@ func (n *Node) Verify(ctx context.Context) (VerifyReport, error) {
 	}
 	rep := VerifyReport{
 		Checked: br.Checked, Bytes: br.Bytes, Pins: len(br.Pins),
-		Corrupt: cidStrings(br.Corrupt), Vanished: cidStrings(br.Vanished),
+		Corrupt: cidStrings(br.Corrupt), Vanished: cidStrings(br.Vanished), RefsGone: cidStrings(br.RefsGone),
 		Incomplete: []IncompletePin{}, Relisted: []string{},
 	}
 	for _, p := range br.Pins {
@@ -35,6 +35,9 @@ func (n *Node) Verify(ctx context.Context) (VerifyReport, error) {
 			return rep, fmt.Errorf("re-cataloguing pinned root %s: %w", p.Root, err)
 		}
 		rep.Relisted = append(rep.Relisted, p.Root.String())
+	}
+	if len(rep.RefsGone) > 0 {
+		n.log.Warn("repo verify dropped references to files that no longer hold their blocks", "count", len(rep.RefsGone))
 	}
 	if rep.Damaged() {
 		n.log.Warn("repo verify removed damaged blocks", "corrupt", len(rep.Corrupt), "vanished", len(rep.Vanished))

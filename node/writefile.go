@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/shoalnet/shoal/blockstore"
 	"github.com/shoalnet/shoal/content"
 )
 
@@ -31,9 +33,21 @@ type FileTarget interface {
 // goroutine that stored the block: it must be quick). A failed transfer
 // is its error; a cancelled ctx stops the writing but not t.
 //
-// The store still keeps its own copy of every block (the seed peers read);
-// f is only the user's file.
-func (n *Node) WriteFile(ctx context.Context, t *Transfer, f FileTarget, progress func(written uint64)) (uint64, error) {
+// When f can also be read (an *os.File opened read-write), the file is the
+// seed: a leaf written into it is not stored a second time, the store
+// keeps a reference to its range instead (blockstore.Ref) and serves
+// peers from f, rehashing every read. Those references live in memory
+// until a checkpoint syncs f and records them under f's current name
+// (every checkpointBytes written, and at the end), so a crash leaves no
+// reference to a range that was never written; once the caller has
+// renamed f into place, FilePlaced moves them to the final name.
+// Otherwise the store keeps its own copy of every block and f is only the
+// user's file.
+func (n *Node) WriteFile(ctx context.Context, t *Transfer, f FileTarget, progress func(written uint64), opts ...WriteOption) (uint64, error) {
+	var wo writeOptions
+	for _, o := range opts {
+		o(&wo)
+	}
 	root := t.t.Status().Root
 	lctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -62,6 +76,25 @@ func (n *Node) WriteFile(ctx context.Context, t *Transfer, f FileTarget, progres
 		return 0, fmt.Errorf("writing %s: sizing the target to %d bytes: %w", root, layout.Size, err)
 	}
 	s := newFileSink(f, layout, progress)
+	s.root = root
+	// Only a file this process can name (to record the references under)
+	// and open by that name (a daemon running as another user may not)
+	// becomes the seed; the store keeps copies of the others' blocks.
+	if ra, ok := f.(io.ReaderAt); ok && canOpen(fileName(f)) {
+		s.seed = &seedRefs{store: n.store, file: ra, path: fileName(f), final: wo.final, name: func() string { return fileName(f) }, kick: make(chan struct{}, 1), log: n.log}
+		stopCP := make(chan struct{})
+		var cp sync.WaitGroup
+		cp.Go(func() { s.seed.run(f, stopCP) })
+		defer func() {
+			close(stopCP)
+			cp.Wait()
+			// Whatever was written is synced and recorded under f's name
+			// (a later fetch into the same target resumes from it); what
+			// cannot be named is dropped with f.
+			s.seed.checkpoint(f)
+			n.store.ReleaseFile(ra)
+		}()
+	}
 	n.files.add(s)
 	registered := true
 	defer func() {
@@ -104,7 +137,24 @@ func (n *Node) WriteFile(ctx context.Context, t *Transfer, f FileTarget, progres
 	if err := f.Sync(); err != nil {
 		return layout.Size, fmt.Errorf("writing %s: syncing the target: %w", root, err)
 	}
+	if s.seed != nil {
+		n.placed.wrote(root, f, layout)
+	}
 	return layout.Size, nil
+}
+
+// WriteOption is an optional setting of WriteFile.
+type WriteOption func(*writeOptions)
+
+type writeOptions struct{ final string }
+
+// WithFinalName names the path the caller renames the file to once
+// WriteFile is done (absolute, as this process would open it). The
+// store's references then name both the file's current name and that
+// one, so a crash on either side of the rename leaves one that holds the
+// blocks (each read is hashed: a wrong name only makes them missing).
+func WithFinalName(path string) WriteOption {
+	return func(o *writeOptions) { o.final = path }
 }
 
 // finishedErr is t's error if it has already failed.
@@ -121,6 +171,8 @@ func finishedErr(t *Transfer) error {
 // block of its layout and whether they have been written.
 type fileSink struct {
 	f        FileTarget
+	root     cid.Cid
+	seed     *seedRefs             // nil: f cannot be read, the store keeps copies
 	slots    map[cid.Cid]*fileSlot // fixed at creation
 	progress func(uint64)
 	written  atomic.Uint64
@@ -152,11 +204,12 @@ func newFileSink(f FileTarget, l content.Layout, progress func(uint64)) *fileSin
 
 // write puts block c's pieces (data is the verified block; nil when
 // every piece carries its Data) at their offsets, unless they were
-// written already or c is not part of the file.
-func (s *fileSink) write(c cid.Cid, data []byte) {
+// written already or c is not part of the file. It reports whether the
+// store now holds c as a reference into the file.
+func (s *fileSink) write(c cid.Cid, data []byte) bool {
 	sl := s.slots[c]
 	if sl == nil || !sl.done.CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	for _, p := range sl.pieces {
 		b, err := p.PieceData(data)
@@ -165,13 +218,17 @@ func (s *fileSink) write(c cid.Cid, data []byte) {
 		}
 		if err != nil {
 			s.fail(fmt.Errorf("writing block %s at byte %d: %w", c, p.Offset, err))
-			return
+			return false
 		}
 		w := s.written.Add(p.Size)
 		if s.progress != nil {
 			s.progress(w)
 		}
 	}
+	if s.seed == nil || data == nil || sl.pieces[0].Data != nil {
+		return false
+	}
+	return s.seed.add(blockstore.Ref{C: c, Offset: int64(sl.pieces[0].Offset), Size: int64(len(data))})
 }
 
 // copyStored writes every slot not yet written from the store: with
@@ -194,11 +251,21 @@ func (s *fileSink) copyStored(ctx context.Context, n *Node, onlyHeld bool) error
 				continue
 			}
 		}
-		data, err := n.store.Get(ctx, c)
+		// The last pass fetches what is still missing: a reference
+		// whose file changed since the transfer counted it as held is
+		// dropped when read, and fetched again here.
+		get := n.store.Get
+		if !onlyHeld {
+			get = n.getter().Get
+		}
+		data, err := get(ctx, c)
+		if onlyHeld && errors.Is(err, blockstore.ErrNotFound) {
+			continue // a reference whose file changed: the last pass fetches it
+		}
 		if err != nil {
 			return contentErr(c, err)
 		}
-		s.write(c, data)
+		s.write(c, data) // and the store's copy gives way to the file
 		if err := s.failure(); err != nil {
 			return err
 		}
@@ -223,18 +290,38 @@ func (s *fileSink) failure() error {
 	}
 }
 
-// fileSinks are the files being written now. Every block the node stores
-// is offered to each of them (deliver) before the store's Put returns.
+// fileSinks are the files being written now. Every verified block the
+// node receives is offered to each of them (take) before the store sees
+// it: a leaf a file takes is kept as a reference into that file and never
+// written to the store.
 type fileSinks struct {
 	mu    sync.RWMutex // held for reading while a delivery writes
 	sinks []*fileSink
+	n     atomic.Int32 // len(sinks), read without the lock
 }
 
 func (fs *fileSinks) add(s *fileSink) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	fs.sinks = append(fs.sinks, s)
+	fs.n.Store(int32(len(fs.sinks)))
 }
+
+// flush syncs every file being written for root and records its
+// references under its name, so that a pin of root recorded next is
+// never left incomplete by a crash.
+func (fs *fileSinks) flush(root cid.Cid) {
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	for _, s := range fs.sinks {
+		if s.seed != nil && s.root.Equals(root) {
+			s.seed.checkpoint(s.f)
+		}
+	}
+}
+
+// active reports whether any file is being written.
+func (fs *fileSinks) active() bool { return fs.n.Load() > 0 }
 
 // remove takes s out; once it returns, no delivery to s is in flight.
 func (fs *fileSinks) remove(s *fileSink) {
@@ -243,17 +330,23 @@ func (fs *fileSinks) remove(s *fileSink) {
 	for i, x := range fs.sinks {
 		if x == s {
 			fs.sinks = append(fs.sinks[:i], fs.sinks[i+1:]...)
+			fs.n.Store(int32(len(fs.sinks)))
 			return
 		}
 	}
 }
 
-// deliver offers a block just stored (verified against c) to every file
-// being written. data is not kept.
-func (fs *fileSinks) deliver(c cid.Cid, data []byte) {
+// take offers a verified block to every file being written and reports
+// whether the store now holds it as a reference into one of them (then
+// it need not be stored). data is not kept.
+func (fs *fileSinks) take(c cid.Cid, data []byte) bool {
 	fs.mu.RLock()
 	defer fs.mu.RUnlock()
+	took := false
 	for _, s := range fs.sinks {
-		s.write(c, data)
+		if s.write(c, data) {
+			took = true
+		}
 	}
+	return took
 }

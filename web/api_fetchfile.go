@@ -3,14 +3,18 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/ipfs/go-cid"
 
 	apiv1 "github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/node"
@@ -19,7 +23,10 @@ import (
 // The file socket is a unix socket in the node's home through which a
 // client on this machine hands the daemon a file it opened itself (its
 // descriptor, SCM_RIGHTS), and the daemon fetches content straight into
-// it: each block lands at its offset as soon as it is verified. The
+// it: each block lands at its offset as soon as it is verified. The file
+// is then the seed (the store references its leaves): after renaming it
+// into place the client hands it back (fetchfile/placed). A file shared
+// with --no-copy comes the same way (addfile). The
 // daemon never opens a path for a client, so it writes only where the
 // client's user may, even when it runs as another user. The socket
 // serves one route, POST /api/v1/fetchfile, behind the API's guard
@@ -29,7 +36,9 @@ import (
 // transfer's file into a descriptor.
 type FileNode interface {
 	Node
-	WriteFile(ctx context.Context, t *node.Transfer, f node.FileTarget, progress func(written uint64)) (uint64, error)
+	WriteFile(ctx context.Context, t *node.Transfer, f node.FileTarget, progress func(written uint64), opts ...node.WriteOption) (uint64, error)
+	FilePlaced(ctx context.Context, root cid.Cid, f *os.File) (int, error)
+	AddFileNoCopy(ctx context.Context, f *os.File, opts ...node.AddOption) (node.AddResult, error)
 }
 
 // fileEventInterval is how often the fetchfile answer reports progress.
@@ -46,19 +55,35 @@ func NewFileAPI(cfg APIConfig, n FileNode) (http.Handler, error) {
 	mux.Handle("/api/v1/fetchfile", onlyMethod(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.handleFetchFile(w, r, n)
 	})))
+	mux.Handle("/api/v1/fetchfile/placed", onlyMethod(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.handleFilePlaced(w, r, n)
+	})))
+	mux.Handle("/api/v1/addfile", onlyMethod(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.handleAddNoCopy(w, r, n)
+	})))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("the file socket answers only POST /api/v1/fetchfile, not %s: use the API's address for the rest", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("the file socket answers only POST /api/v1/fetchfile, /api/v1/fetchfile/placed and /api/v1/addfile, not %s: use the API's address for the rest", r.URL.Path))
 	})
 	return a.guard(mux), nil
 }
 
-// handleFetchFile fetches ?cid= (pin=, timeout= as for /api/v1/fetch)
-// into the file whose descriptor came with the request, answering JSON
-// lines (api.FileEvent) until the file is whole and synced.
-func (a *api) handleFetchFile(w http.ResponseWriter, r *http.Request, n FileNode) {
+// requireFile is the descriptor that came with the request to route
+// (what names the file); without one it answers the error and returns nil.
+func (a *api) requireFile(w http.ResponseWriter, r *http.Request, route, what string) *os.File {
 	f := takeFile(r.Context())
 	if f == nil {
-		a.fail(w, r, fmt.Errorf("%w: POST /api/v1/fetchfile needs the target file's descriptor sent with the request (SCM_RIGHTS) over the daemon's file socket", ErrBadRequest))
+		a.fail(w, r, fmt.Errorf("%w: POST /api/v1/%s needs the %s descriptor sent with the request (SCM_RIGHTS) over the daemon's file socket", ErrBadRequest, route, what))
+	}
+	return f
+}
+
+// handleFetchFile fetches ?cid= (pin=, timeout= as for /api/v1/fetch)
+// into the file whose descriptor came with the request (path= is the
+// absolute name the client renames it to: node.WithFinalName), answering JSON
+// lines (api.FileEvent) until the file is whole and synced.
+func (a *api) handleFetchFile(w http.ResponseWriter, r *http.Request, n FileNode) {
+	f := a.requireFile(w, r, "fetchfile", "target file's")
+	if f == nil {
 		return
 	}
 	defer f.Close()
@@ -72,6 +97,14 @@ func (a *api) handleFetchFile(w http.ResponseWriter, r *http.Request, n FileNode
 		a.fail(w, r, err)
 		return
 	}
+	var opts []node.WriteOption
+	if p := q.Get("path"); p != "" {
+		if !filepath.IsAbs(p) {
+			a.fail(w, r, fmt.Errorf("%w: path=%q is not absolute: give the absolute path the file is renamed to", ErrBadRequest, p))
+			return
+		}
+		opts = append(opts, node.WithFinalName(filepath.Clean(p)))
+	}
 	c, err := a.resolveFetch(r.Context(), q.Get("cid"), o.SearchTimeout)
 	if err != nil {
 		a.fail(w, r, err)
@@ -84,7 +117,54 @@ func (a *api) handleFetchFile(w http.ResponseWriter, r *http.Request, n FileNode
 		a.fail(w, r, err)
 		return
 	}
-	a.streamFileWrite(w, r, n, t, f)
+	a.streamFileWrite(w, r, n, t, f, opts)
+}
+
+// handleFilePlaced: the client renamed the file fetchfile wrote for
+// ?cid= into place and sends it again (its descriptor, open for
+// reading); the store's references to its leaves follow it (node.FilePlaced).
+func (a *api) handleFilePlaced(w http.ResponseWriter, r *http.Request, n FileNode) {
+	f := a.requireFile(w, r, "fetchfile/placed", "placed file's")
+	if f == nil {
+		return
+	}
+	defer f.Close()
+	c, err := a.resolveFetch(r.Context(), r.URL.Query().Get("cid"), nil)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	k, err := n.FilePlaced(r.Context(), c.c, f)
+	if errors.Is(err, node.ErrNotWritten) {
+		err = fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, apiv1.Placed{Leaves: k})
+}
+
+// handleAddNoCopy shares the file whose descriptor (open for reading)
+// came with the request without copying it into the store
+// (node.AddFileNoCopy); ?name= as for /api/v1/add.
+func (a *api) handleAddNoCopy(w http.ResponseWriter, r *http.Request, n FileNode) {
+	f := a.requireFile(w, r, "addfile", "shared file's")
+	if f == nil {
+		return
+	}
+	defer f.Close()
+	name := r.URL.Query().Get("name")
+	if err := node.CheckName(name); err != nil {
+		writeError(w, http.StatusBadRequest, "name= "+err.Error())
+		return
+	}
+	res, err := n.AddFileNoCopy(r.Context(), f, node.WithName(name))
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("sharing without a copy: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, apiv1.AddResult{CID: res.CID.String(), Name: res.Name, Size: res.Size, Blocks: res.Blocks})
 }
 
 // fetchQuery reads the options of a fetch route: timeout= (a duration or
@@ -110,7 +190,7 @@ func fetchQuery(q url.Values) (node.FetchOptions, error) {
 
 // streamFileWrite runs the write and reports it: an error before the
 // first event is an ordinary error answer; after it, the last line.
-func (a *api) streamFileWrite(w http.ResponseWriter, r *http.Request, n FileNode, t *node.Transfer, f *os.File) {
+func (a *api) streamFileWrite(w http.ResponseWriter, r *http.Request, n FileNode, t *node.Transfer, f *os.File, opts []node.WriteOption) {
 	var written atomic.Uint64
 	type result struct {
 		n   uint64
@@ -118,7 +198,7 @@ func (a *api) streamFileWrite(w http.ResponseWriter, r *http.Request, n FileNode
 	}
 	done := make(chan result, 1)
 	go func() {
-		k, err := n.WriteFile(r.Context(), t, f, func(w uint64) { written.Store(w) })
+		k, err := n.WriteFile(r.Context(), t, f, func(w uint64) { written.Store(w) }, opts...)
 		done <- result{k, err}
 	}()
 	rc := http.NewResponseController(w)

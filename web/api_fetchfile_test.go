@@ -126,3 +126,71 @@ func TestFetchFileSocket(t *testing.T) {
 		t.Fatalf("no socket: %v, want ErrNoFileSocket", err)
 	}
 }
+
+// TestFileSocketSeedRoutes: over the real file socket and node, a file
+// fetched with fetchfile and renamed is taken back by fetchfile/placed
+// (the store references its leaves); a file the daemon did not write is
+// a bad request; addfile shares a file without a copy under the CID add
+// gives it, and refuses a relative path= for fetchfile.
+func TestFileSocketSeedRoutes(t *testing.T) {
+	ctx := context.Background()
+	n := startLoopbackNode(t)
+	data := randomBytes(3<<20+11, 5)
+	src := filepath.Join(t.TempDir(), "src.bin")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const addr, token = "127.0.0.1:5998", "s3cret"
+	sock := serveFileSocket(t, n, addr, token)
+	c, err := apiv1.NewClient(addr, token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, err := c.AddNoCopy(ctx, sock, sf, apiv1.AddOptions{Name: "src.bin"})
+	sf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := n.AddFile(ctx, bytes.NewReader(data)) // the same CID, now stored
+	if err != nil || added.CID != want.CID.String() || added.Size != uint64(len(data)) {
+		t.Fatalf("addfile gave %+v, add gives %s (%v)", added, want.CID, err)
+	}
+
+	dir := t.TempDir()
+	tmp, err := os.CreateTemp(dir, ".got.*.part")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tmp.Close()
+	if _, err := c.FetchFile(ctx, sock, added.CID, tmp, apiv1.FetchOptions{Path: "relative/got.bin"}, nil); !errors.Is(err, apiv1.ErrBadRequest) || !strings.Contains(err.Error(), "not absolute") {
+		t.Fatalf("fetchfile with a relative path=: %v, want a bad request", err)
+	}
+	final := filepath.Join(dir, "got.bin")
+	if _, err := c.FetchFile(ctx, sock, added.CID, tmp, apiv1.FetchOptions{Pin: true, Path: final}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		t.Fatal(err)
+	}
+	pf, err := os.Open(final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	placed, err := c.FilePlaced(ctx, sock, added.CID, pf)
+	if err != nil || placed.Leaves != 4 {
+		t.Fatalf("fetchfile/placed = %+v, %v; want the file's 4 leaves", placed, err)
+	}
+	sf, err = os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sf.Close()
+	if _, err := c.FilePlaced(ctx, sock, added.CID, sf); !errors.Is(err, apiv1.ErrBadRequest) || !strings.Contains(err.Error(), "not one the daemon wrote") {
+		t.Fatalf("fetchfile/placed of a file the daemon did not write: %v, want a bad request", err)
+	}
+}

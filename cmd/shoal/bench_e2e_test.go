@@ -129,6 +129,27 @@ func peakRSSMiB(b *testing.B, d *daemon) float64 {
 	return 0
 }
 
+// diskUsage is the bytes of the files under dir.
+func diskUsage(b testing.TB, dir string) int64 {
+	b.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, de os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return err
+		}
+		n += fi.Size()
+		return nil
+	})
+	if err != nil {
+		b.Fatalf("measuring %s: %v", dir, err)
+	}
+	return n
+}
+
 // ioWriteBytes is write_bytes of /proc/PID/io (0: this process, with the
 // children it has waited for): bytes the process caused to be written to
 // storage.
@@ -206,6 +227,7 @@ func BenchmarkDaemonFetch(b *testing.B) {
 				}
 				out := filepath.Join(b.TempDir(), "got.bin")
 				daemonW, cliW := ioWriteBytes(b, leech.cmd.Process.Pid), ioWriteBytes(b, 0)
+				home0 := diskUsage(b, leech.home)
 				b.StartTimer()
 				el := fetchFile(b, leech, c, out, want)
 				b.StopTimer()
@@ -213,14 +235,16 @@ func BenchmarkDaemonFetch(b *testing.B) {
 				// process's counts (Linux adds a waited-for child's I/O).
 				daemonW, cliW = ioWriteBytes(b, leech.cmd.Process.Pid)-daemonW, ioWriteBytes(b, 0)-cliW
 				disk := float64(daemonW+cliW) / float64(size)
+				homeMiB := float64(diskUsage(b, leech.home)-home0) / (1 << 20)
 				mbps := float64(size) / 1e6 / el.Seconds()
 				rss := peakRSSMiB(b, leech)
 				b.ReportMetric(mbps, "MB/s")
 				b.ReportMetric(mbps/raw, "of-raw")
 				b.ReportMetric(rss, "peak-RSS-MiB")
 				b.ReportMetric(disk, "disk-B/B")
-				b.Logf("%d seeder(s): %.0f MB/s = %.2f of raw; leecher peak RSS %.0f MiB; disk written per byte fetched %.2f (daemon %d, CLI %d bytes)",
-					seeders, mbps, mbps/raw, rss, disk, daemonW, cliW)
+				b.ReportMetric(homeMiB, "home-growth-MiB")
+				b.Logf("%d seeder(s): %.0f MB/s = %.2f of raw; leecher peak RSS %.0f MiB; disk written per byte fetched %.2f (daemon %d, CLI %d bytes); the leecher's home grew %.1f MiB",
+					seeders, mbps, mbps/raw, rss, disk, daemonW, cliW, homeMiB)
 				leech.stop()
 				b.StartTimer()
 			}

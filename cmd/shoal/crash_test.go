@@ -259,6 +259,11 @@ func TestCrashDuringFetch(t *testing.T) {
 	if res.BytesReceived >= uint64(len(data)) {
 		t.Fatalf("second fetch received %d bytes of %d: blocks stored before the crash were fetched again", res.BytesReceived, len(data))
 	}
+	// The interrupted fetch's part file (the seed of what it had written)
+	// is gone once the resumed fetch has copied it.
+	if parts, _ := filepath.Glob(filepath.Join(dir, ".resumed.bin.*")); len(parts) != 0 {
+		t.Fatalf("part files left beside the target after the resumed fetch: %v", parts)
+	}
 	if limit := uint64(len(data)) - done + 4<<20; res.BytesReceived > limit {
 		t.Fatalf("second fetch received %d bytes; %d were already stored, so at most %d should cross the network", res.BytesReceived, done, limit)
 	}

@@ -393,6 +393,15 @@ func writeFileAtomic(r io.Reader, target string, force bool, progress io.Writer,
 // 0644 is), syncs and closes it, and gives it target's name once the
 // ready checks pass. On failure tmp is removed.
 func placeFile(tmp *os.File, target string, force bool, ready []func() error) error {
+	err := placeFileKeep(tmp, target, force, ready)
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
+// placeFileKeep is placeFile leaving tmp in place when it fails.
+func placeFileKeep(tmp *os.File, target string, force bool, ready []func() error) error {
 	err := tmp.Chmod(0o644)
 	if err == nil {
 		err = tmp.Sync()
@@ -404,9 +413,6 @@ func placeFile(tmp *os.File, target string, force bool, ready []func() error) er
 		err = fmt.Errorf("writing %s: %w", tmp.Name(), err)
 	} else {
 		err = finishPart(tmp.Name(), target, force, false, ready)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
 	}
 	return err
 }

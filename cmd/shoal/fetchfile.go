@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -53,15 +54,21 @@ func fetchIntoFile(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, 
 	if err != nil {
 		return 0, api.Transfer{}, err
 	}
-	placed := false
+	// Held while this process runs: a part file nobody holds is left by
+	// an interrupted fetch (removeStaleParts).
+	lockPart(tmp)
+	placed, keep := false, false
 	defer func() {
 		if !placed {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			if !keep {
+				os.Remove(tmp.Name())
+			}
 		}
 	}()
 	timeout := o.timeout
-	ev, err := c.FetchFile(ctx, o.socket, cidStr, tmp, api.FetchOptions{Pin: true, Timeout: &timeout}, func(ev api.FileEvent) {
+	abs, _ := filepath.Abs(target)
+	ev, err := c.FetchFile(ctx, o.socket, cidStr, tmp, api.FetchOptions{Pin: true, Timeout: &timeout, Path: abs}, func(ev api.FileEvent) {
 		showFileEvent(bar, ev)
 	})
 	var final api.Transfer
@@ -69,7 +76,15 @@ func fetchIntoFile(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, 
 		if errors.Is(err, api.ErrNoFileSocket) {
 			return 0, final, err
 		}
-		return ev.Written, final, fmt.Errorf("fetching into %s: %w (nothing was written under that name)", target, err)
+		var ae *api.Error
+		if errors.As(err, &ae) && ev.Written == 0 {
+			return 0, final, fmt.Errorf("fetching into %s: %w (nothing was written under that name)", target, err)
+		}
+		// The daemon's store may reference what it wrote into the part
+		// (it is the seed): keep it, so fetching again moves only what
+		// is missing; that fetch removes it.
+		keep = true
+		return ev.Written, final, fmt.Errorf("fetching into %s: %w (nothing was written under that name; %s is kept so that fetching again resumes from it)", target, err, tmp.Name())
 	}
 	fi, err := tmp.Stat()
 	if err != nil {
@@ -84,8 +99,58 @@ func fetchIntoFile(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, 
 		final, err = waitTransfer(ctx, c, id)
 		return err
 	}
-	placed = true // placeFile removes it on failure
-	return ev.Size, final, placeFile(tmp, target, o.force, []func() error{ready})
+	placed = true
+	if err := placeFileKeep(tmp, target, o.force, []func() error{ready}); err != nil {
+		// The part holds the whole file and the daemon's store may
+		// reference it: fetching again takes it from there.
+		return ev.Size, final, fmt.Errorf("%w (%s holds the whole file and is kept: fetching again takes it from there)", err, tmp.Name())
+	}
+	tellPlaced(ctx, c, o.socket, cidStr, target)
+	removeStaleParts(target)
+	return ev.Size, final, nil
+}
+
+// tellPlaced hands the placed file back to the daemon, so the references
+// its store keeps to the file's leaves follow the rename and the file is
+// the seed. Failing that, the daemon fetches those blocks again when it
+// needs them: the fetch itself succeeded, so this only warns.
+func tellPlaced(ctx context.Context, c *api.Client, socket, cidStr, target string) {
+	f, err := os.Open(target)
+	if err == nil {
+		_, err = c.FilePlaced(ctx, socket, cidStr, f)
+		f.Close()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "shoal: warning: the daemon cannot serve %s from %s (%v): it keeps no copy, so peers are served the blocks only after it fetches them again\n", cidStr, target, err)
+	}
+}
+
+// removeStaleParts removes the part files of earlier, interrupted
+// fetches into target that no running fetch holds: the one that just
+// succeeded copied what they held.
+func removeStaleParts(target string) {
+	dir, base := filepath.Split(target)
+	if dir == "" {
+		dir = "."
+	}
+	parts, _ := filepath.Glob(filepath.Join(dir, "."+globEscape(base)+".*.part"))
+	for _, p := range parts {
+		if partAbandoned(p) {
+			os.Remove(p)
+		}
+	}
+}
+
+// globEscape quotes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(`*?[\`, s[i]) >= 0 {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }
 
 // showFileEvent moves the bar to what the daemon has written.

@@ -55,6 +55,9 @@ func printVerifyReport(cmd *cobra.Command, rep api.VerifyReport) {
 	for _, c := range rep.Vanished {
 		fmt.Fprintf(out, "vanished, forgotten: %s\n", c)
 	}
+	for _, c := range rep.RefsGone {
+		fmt.Fprintf(out, "its file no longer holds it (moved, truncated or edited), forgotten: %s\n", c)
+	}
 	for _, c := range rep.Relisted {
 		fmt.Fprintf(out, "pinned root put back in the catalogue: %s\n", c)
 	}

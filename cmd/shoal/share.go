@@ -17,18 +17,31 @@ import (
 
 func newShareCmd(g *globalFlags) *cobra.Command {
 	var name string
+	var noCopy bool
 	cmd := clientCommand("share PATH", "store, pin and announce a file or directory",
 		`share streams a file, or a directory tree (as a tar, symlinks kept as
 symlinks), to the daemon, which stores it, pins it and announces it in the
 DHT. The root CID is printed alone on the last line of stdout: the same CID
 that "shoal cid PATH" computes. The daemon keeps PATH's base name (or
 --name) with the root: "shoal ls" shows it and "shoal fetch CID" writes to
-it. "shoal share -" shares what it reads from stdin, named only by --name.`, cobra.ExactArgs(1),
+it. "shoal share -" shares what it reads from stdin, named only by --name.
+
+With --no-copy (a regular file, a daemon on this machine) the daemon keeps
+no copy of the file's bytes: its store references the file's ranges and
+serves peers from the file, hashing every block it reads. Moving,
+truncating or editing the file afterwards makes the blocks under the
+change missing (never wrong): "shoal repo verify" lists them.`, cobra.ExactArgs(1),
 		func(cmd *cobra.Command, c *api.Client, args []string) error {
 			if !cmd.Flags().Changed("name") {
 				name = shareName(args[0])
 			}
-			res, err := share(cmd.Context(), c, args[0], name, cmd.InOrStdin(), cmd.ErrOrStderr())
+			var res api.AddResult
+			var err error
+			if noCopy {
+				res, err = shareNoCopy(cmd.Context(), c, fileSocket(cmd), args[0], name)
+			} else {
+				res, err = share(cmd.Context(), c, args[0], name, cmd.InOrStdin(), cmd.ErrOrStderr())
+			}
 			if err != nil {
 				return err
 			}
@@ -39,7 +52,33 @@ it. "shoal share -" shares what it reads from stdin, named only by --name.`, cob
 			return err
 		})
 	cmd.Flags().StringVar(&name, "name", "", `the name kept with the root (default: PATH's base name; none for "-")`)
+	cmd.Flags().BoolVar(&noCopy, "no-copy", false, "keep no copy in the store: serve peers from PATH itself (a regular file; the daemon must run on this machine)")
 	return cmd
+}
+
+// shareNoCopy hands the daemon path's descriptor over its file socket,
+// and the daemon shares the file without copying it.
+func shareNoCopy(ctx context.Context, c *api.Client, socket, path, name string) (api.AddResult, error) {
+	if socket == "" {
+		return api.AddResult{}, fmt.Errorf("--no-copy needs the daemon on this machine (its file socket in the home): drop --api, or share without --no-copy")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return api.AddResult{}, fmt.Errorf("cannot read %s: %w (check the path and its permissions)", path, unwrapPathError(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return api.AddResult{}, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return api.AddResult{}, fmt.Errorf("--no-copy shares a regular file, and %s is a %s: share it without --no-copy", path, fi.Mode().Type())
+	}
+	res, err := c.AddNoCopy(ctx, socket, f, api.AddOptions{Name: name})
+	if err != nil {
+		return res, fmt.Errorf("sharing %s without a copy: %w", path, err)
+	}
+	return res, nil
 }
 
 // shareName is the name kept for path: its base name, none for stdin.
