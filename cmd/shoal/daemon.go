@@ -39,6 +39,7 @@ type daemonFlags struct {
 	logLevel    string
 	detach      bool
 	rpcAddr     string
+	clusterAddr string
 }
 
 func (f *daemonFlags) register(cmd *cobra.Command) {
@@ -57,6 +58,7 @@ func (f *daemonFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.swarmKey, "swarm-key", "", "path to a PSK file: join only the private swarm that shares it (TCP only)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.rpcAddr, "rpc-addr", "", "HOST:PORT for the Kubo-compatible RPC /api/v0 (IPFS Cluster, `ipfs --api`), such as 127.0.0.1:5001 (default off; the config's api.rpc_addr)")
+	fl.StringVar(&f.clusterAddr, "cluster-addr", "", "HOST:PORT of an IPFS Cluster peer's REST API, such as 127.0.0.1:9094: the dashboard shows the cluster's replication of each pin (default off; the config's cluster.rest_addr)")
 	fl.BoolVar(&f.detach, "detach", false, "run in the background (output in HOME/daemon.log) and return once the API answers; stop it with `shoal stop`")
 }
 
@@ -73,6 +75,9 @@ func (f *daemonFlags) apply(cfg *node.Config) {
 	}
 	if f.rpcAddr != "" {
 		cfg.API.RPCAddr = f.rpcAddr
+	}
+	if f.clusterAddr != "" {
+		cfg.Cluster.RESTAddr = f.clusterAddr
 	}
 	if f.noMDNS {
 		cfg.Network.MDNS = false

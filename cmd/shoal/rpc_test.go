@@ -53,3 +53,23 @@ func TestDaemonRPC(t *testing.T) {
 	stderr := failDaemon(t, "--home", filepath.Join(t.TempDir(), "h2"), "--listen", "/ip4/127.0.0.1/tcp/0", "--rpc-addr", "0.0.0.0:0")
 	wantStderr(t, stderr, "api.rpc_addr", "token")
 }
+
+// TestDaemonClusterAddr: `shoal daemon --cluster-addr` points the
+// dashboard's cluster view at an IPFS Cluster peer's REST API (here one
+// that is down: the API says 502 naming the address), and a value that is
+// not HOST:PORT is refused at startup naming the config key.
+func TestDaemonClusterAddr(t *testing.T) {
+	t.Setenv(tokenEnv, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	api, _ := startInProcessDaemon(t, filepath.Join(t.TempDir(), "home"), "--cluster-addr", dead)
+	if status, body := httpGet(t, api+"/api/v1/cluster", ""); status != http.StatusBadGateway || !strings.Contains(body, dead) {
+		t.Fatalf("GET /api/v1/cluster with the cluster down: %d %s, want 502 naming %s", status, body, dead)
+	}
+	stderr := failDaemon(t, "--home", filepath.Join(t.TempDir(), "h2"), "--listen", "/ip4/127.0.0.1/tcp/0", "--cluster-addr", "no-port")
+	wantStderr(t, stderr, "cluster.rest_addr", "no-port")
+}
