@@ -5,6 +5,10 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shoalnet/shoal/protocol"
 )
 
 // What a running node reports about itself for metrics and the dashboard,
@@ -169,11 +173,13 @@ func (c *fetchCounters) snapshot() FetchStats {
 // regular slots it has, which swarm peers it unchokes (the optimistic
 // one among them), and whether origin mode is on.
 type UploadSlots struct {
-	Slots      int      // regular slots (the optimistic one is extra)
-	Unchoked   []string // peer IDs of the swarm peers unchoked now
-	Optimistic string   // the optimistic unchoke, or ""
-	SwarmPeers int      // swarm peers known
-	Origin     bool     // origin mode: least-sent blocks first
+	Slots    int      // regular slots (the optimistic one is extra)
+	Unchoked []string // peer IDs of the swarm peers unchoked now
+	// SentTo is the block bytes sent so far to each peer of Unchoked.
+	SentTo     []uint64
+	Optimistic string // the optimistic unchoke, or ""
+	SwarmPeers int    // swarm peers known
+	Origin     bool   // origin mode: least-sent blocks first
 }
 
 // UploadSlots returns the upload-slot state now.
@@ -183,8 +189,13 @@ func (n *Node) UploadSlots() UploadSlots {
 	if st.Optimistic == "" {
 		u.Optimistic = ""
 	}
+	var ps map[peer.ID]protocol.PeerStats
+	if len(st.Unchoked) > 0 {
+		ps = n.server.PeerStats()
+	}
 	for _, p := range st.Unchoked {
 		u.Unchoked = append(u.Unchoked, p.String())
+		u.SentTo = append(u.SentTo, ps[p].BlockBytesSent)
 	}
 	return u
 }

@@ -196,17 +196,22 @@ func TestReportSlotUse(t *testing.T) {
 	var tally slotTally
 	// 4 samples of a node with 2+1 slots: all three held, one held, one
 	// held, none.
-	tally.add(2, []string{"A", "B", "C"}, true)
-	tally.add(2, []string{"A"}, true)
-	tally.add(2, []string{"A"}, false)
-	tally.add(2, nil, false)
+	tally.add(2, []string{"A", "B", "C"}, []uint64{1, 0, 5}, true)
+	tally.add(2, []string{"A"}, []uint64{1}, true)
+	tally.add(2, []string{"A"}, []uint64{9}, false)
+	tally.add(2, nil, nil, false)
 	u := tally.use(map[string]string{"A": "l-1"})
 	dt := slotSampleInterval.Seconds()
 	want := (1 + 1.0/3 + 1.0/3) / 4
+	// Served: A (3 samples held) and C (1) were sent bytes, B (1) not:
+	// 4 of the 4 × 3 slot samples.
+	if served := 4.0 / 12; abs(u.Served-served) > 1e-9 {
+		t.Fatalf("served = %.3f, want %.3f", u.Served, served)
+	}
 	if u.Slots != 2 || abs(u.Used-want) > 1e-9 || u.Busy != 0.75 || u.OriginS != 2*dt || u.SampledS != 4*dt {
 		t.Fatalf("use = %+v; want 2 slots, used %.3f, busy 0.75, origin %.2f s of %.2f", u, want, 2*dt, 4*dt)
 	}
-	if len(u.Holders) != 3 || u.Holders[0] != (SlotHolder{Peer: "l-1", Seconds: 3 * dt}) || u.Holders[1].Peer != "B" {
+	if len(u.Holders) != 3 || u.Holders[0] != (SlotHolder{Peer: "l-1", Seconds: 3 * dt, SentMiB: 9.0 / (1 << 20)}) || u.Holders[1].Peer != "B" {
 		t.Fatalf("holders = %+v; want l-1 (renamed) first with %.2f s, then B, C", u.Holders, 3*dt)
 	}
 	var none slotTally

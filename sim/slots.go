@@ -27,6 +27,11 @@ type SlotUse struct {
 	// Used is the mean share of its Slots+1 slots that were held by an
 	// unchoked swarm peer: 1 is every slot taken the whole time.
 	Used float64 `json:"used"`
+	// Served is the mean share of its Slots+1 slots held by a peer that
+	// was sent block bytes while it held them (the server counts a batch
+	// once it is sent, so this is by holder over the run, not per
+	// sample): Used − Served is slots given to peers that took nothing.
+	Served float64 `json:"served"`
 	// Busy is the share of samples in which at least one slot was held.
 	Busy float64 `json:"busy"`
 	// OriginS is the seconds origin mode (least-sent first) was on.
@@ -41,6 +46,8 @@ type SlotUse struct {
 type SlotHolder struct {
 	Peer    string  `json:"peer"`
 	Seconds float64 `json:"s"`
+	// SentMiB is the block bytes sent to it while it held the slot.
+	SentMiB float64 `json:"sent_mib"`
 }
 
 // UploadSplit is a node's upload by protocol (the wire bytes, BytesUp,
@@ -61,15 +68,35 @@ type slotTally struct {
 	used          float64
 	origin        int
 	slots         int
-	held          map[string]int // peer ID → samples unchoked
+	held          map[string]int    // peer ID → samples unchoked
+	sent          map[string]uint64 // peer ID → block bytes sent to it, at the last sample
+	sentHeld      map[string]uint64 // peer ID → block bytes sent to it while it held a slot
 }
 
-func (t *slotTally) add(slots int, unchoked []string, origin bool) {
+// add records one sample: the regular slots, the unchoked peers with the
+// block bytes sent to each so far (sentTo, in the same order; nil when
+// unknown), and whether origin mode is on.
+func (t *slotTally) add(slots int, unchoked []string, sentTo []uint64, origin bool) {
 	t.samples++
 	t.slots = slots
+	if t.sent == nil {
+		t.sent, t.sentHeld = map[string]uint64{}, map[string]uint64{}
+	}
 	if len(unchoked) > 0 {
 		t.busy++
 		t.used += min(1, float64(len(unchoked))/float64(slots+1))
+		for i, p := range unchoked {
+			if i < len(sentTo) {
+				// A swarm peer is sent blocks only while it holds a
+				// slot (and while a batch started then goes out), so
+				// the bytes since its last sample, or since the start,
+				// were sent for this hold.
+				if sentTo[i] > t.sent[p] {
+					t.sentHeld[p] += sentTo[i] - t.sent[p]
+				}
+				t.sent[p] = sentTo[i]
+			}
+		}
 	}
 	if origin {
 		t.origin++
@@ -89,12 +116,19 @@ func (t *slotTally) use(names map[string]string) *SlotUse {
 		return nil
 	}
 	dt := slotSampleInterval.Seconds()
+	servedSamples := 0
+	for p, n := range t.held {
+		if t.sentHeld[p] > 0 {
+			servedSamples += n
+		}
+	}
 	u := &SlotUse{
-		Slots: t.slots, Used: t.used / float64(t.samples), Busy: float64(t.busy) / float64(t.samples),
+		Slots: t.slots, Used: t.used / float64(t.samples),
+		Served: min(1, float64(servedSamples)/float64(t.samples*(t.slots+1))), Busy: float64(t.busy) / float64(t.samples),
 		OriginS: float64(t.origin) * dt, SampledS: float64(t.samples) * dt,
 	}
 	for p, n := range t.held {
-		u.Holders = append(u.Holders, SlotHolder{Peer: nameOr(names, p), Seconds: float64(n) * dt})
+		u.Holders = append(u.Holders, SlotHolder{Peer: nameOr(names, p), Seconds: float64(n) * dt, SentMiB: mib(int64(t.sentHeld[p]))})
 	}
 	sort.Slice(u.Holders, func(i, j int) bool {
 		a, b := u.Holders[i], u.Holders[j]
@@ -115,7 +149,7 @@ func (r *run) sampleSlots() {
 		sn.mu.Lock()
 		if sn.n != nil && !sn.left {
 			st := sn.n.UploadSlots()
-			sn.slots.add(st.Slots, st.Unchoked, st.Origin)
+			sn.slots.add(st.Slots, st.Unchoked, st.SentTo, st.Origin)
 		}
 		sn.mu.Unlock()
 	}
@@ -126,8 +160,9 @@ func (r *run) sampleSlots() {
 type GroupSlots struct {
 	Name                 string
 	Nodes                int     // nodes with slot samples
-	Used, Busy, LinkUse  float64 // means over those nodes
-	Wire, Blocks, Swarm  int64   // bytes up, summed
+	Used, Served         float64 // means over those nodes
+	Busy, LinkUse        float64
+	Wire, Blocks, Swarm  int64 // bytes up, summed
 	Bitswap              int64
 	Holders, HoldersMean float64 // distinct holders per node (≤ maxSlotHolders), mean
 }
@@ -143,6 +178,7 @@ func (res *Results) SlotSummaries() []GroupSlots {
 			}
 			s.Nodes++
 			s.Used += n.Slots.Used
+			s.Served += n.Slots.Served
 			s.Busy += n.Slots.Busy
 			s.Holders += float64(len(n.Slots.Holders))
 			s.Wire += n.BytesUp
@@ -157,7 +193,7 @@ func (res *Results) SlotSummaries() []GroupSlots {
 			continue
 		}
 		k := float64(s.Nodes)
-		s.Used, s.Busy, s.LinkUse, s.HoldersMean = s.Used/k, s.Busy/k, s.LinkUse/k, s.Holders/k
+		s.Used, s.Served, s.Busy, s.LinkUse, s.HoldersMean = s.Used/k, s.Served/k, s.Busy/k, s.LinkUse/k, s.Holders/k
 		out = append(out, s)
 	}
 	return out
