@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -21,28 +20,11 @@ func TestPlainSwarmLeechersServeEachOther(t *testing.T) {
 	defer cancel()
 	scfg := swarmConfig(false)
 	scfg.Transfer.UploadLimit = 4 << 20 // 8 MiB takes the seeder ~2 s per copy
-	seeder := startNode(t, scfg)
-	data := randomBytes(8<<20+1000, 33)
-	res, err := seeder.AddFile(ctx, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	boot := seeder.Info().Addresses[0]
-	var ls []*Node
-	for range 3 {
-		ls = append(ls, startNode(t, swarmConfig(false, boot)))
-	}
+	seeder, ls, res, data := seedCrowd(t, ctx, scfg, false, 3, 33)
 	for i, l := range ls {
 		t.Logf("leecher %d: %d peers before the fetch", i, len(l.Peers()))
 	}
-	var trs []*Transfer
-	for _, l := range ls {
-		tr, err := l.Fetch(ctx, res.CID, "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		trs = append(trs, tr)
-	}
+	trs := fetchAll(t, ctx, ls, res.CID)
 	seederID := seeder.host.ID().String()
 	var fromPeers, fromSeeder uint64
 	for i, tr := range trs {
