@@ -32,12 +32,9 @@ func (s *Scheduler) schedule(now time.Time) {
 			progress = true
 		}
 	}
-	// Stealing: once nothing is left unrequested (the endgame) any peer
-	// with a free window slot may take a block in flight elsewhere; before
-	// that, a peer that found nothing queued it could serve (stuck) may.
-	// A peer that holds only blocks already asked of a slower peer would
-	// otherwise sit idle with its uplink free until the queue empties.
-	s.endgame(now, func(i int) bool { return s.queued == 0 || stuck[i] })
+	if s.queued == 0 {
+		s.endgame(now)
+	}
 	s.probe(now)
 }
 
@@ -143,14 +140,11 @@ func (s *Scheduler) request(p *peerState, b *block, now time.Time) {
 	}
 }
 
-// endgame lets peers with free slots (those may(i) allows, by index in
-// s.peers) duplicate blocks in flight elsewhere when they are expected to
-// deliver them sooner.
-func (s *Scheduler) endgame(now time.Time, may func(i int) bool) {
-	for i, p := range s.peers {
-		if !may(i) {
-			continue
-		}
+// endgame lets peers with free slots duplicate blocks in flight elsewhere
+// when they are expected to deliver them sooner. Only called when nothing is
+// left unrequested.
+func (s *Scheduler) endgame(now time.Time) {
+	for _, p := range s.peers {
 		for len(p.reqs) < p.w.size() {
 			b, due := s.stealCandidate(p, now)
 			if b == nil {

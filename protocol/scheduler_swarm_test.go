@@ -165,29 +165,3 @@ func TestSchedulerSwarmTable(t *testing.T) {
 		})
 	}
 }
-
-// TestSchedulerStuckPeerSteals: the seeder S, measured slow (100 kB/s),
-// has its window full of leaves while the rest of the leaves wait in the
-// queue for it. A leecher L, measured fast, then announces one of the
-// leaves in flight at S. L can serve nothing queued, so before the
-// endgame it used to sit idle; now it is asked for that leaf at once (a
-// second copy, expected far sooner than S's).
-func TestSchedulerStuckPeerSteals(t *testing.T) {
-	d := makeDAG("stuck", 16, 256<<10, 1024)
-	h := newHarness(t, d, DefaultSchedulerConfig())
-	h.run(step{kind: "swarm", peer: "S"}, step{kind: "add", peer: "S"}, step{kind: "complete", peer: "S"},
-		step{kind: "swarm", peer: "L"}, step{kind: "add", peer: "L"})
-	h.s.PeerMap("L", PeerMap{}, simEpoch)
-	h.s.byID["S"].w.seed(1e5, 50*time.Millisecond)
-	h.s.byID["L"].w.seed(10e6, 10*time.Millisecond)
-	a := h.do(step{at: ms(1), kind: "block", peer: "S", c: d.root})
-	atS := filter(a, ActWantBlock, "S")
-	if len(atS) == 0 || len(atS) >= len(d.leaves) {
-		t.Fatalf("S was asked %d leaves; want its window's worth, the rest queued", len(atS))
-	}
-	k := atS[len(atS)-1] // the last in S's queue: expected latest
-	a = h.do(step{at: ms(2), kind: "haves", peer: "L", c: k})
-	if got := filter(a, ActWantBlock, "L"); !slices.Equal(got, []cid.Cid{k}) {
-		t.Fatalf("after L's HAVE for a leaf in flight at slow S: want-blocks to L %v, want [%s]", got, k)
-	}
-}
