@@ -5,6 +5,10 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shoalnet/shoal/protocol"
 )
 
 // What a running node reports about itself for metrics and the dashboard,
@@ -163,4 +167,57 @@ func (c *fetchCounters) snapshot() FetchStats {
 		s.Durations = Histogram{Bounds: FetchDurationBounds, Counts: make([]uint64, len(FetchDurationBounds)+1)}
 	}
 	return s
+}
+
+// UploadSlots is the block server's upload-slot state now: how many
+// regular slots it has, which swarm peers it unchokes (the optimistic
+// one among them), and whether origin mode is on.
+type UploadSlots struct {
+	Slots    int      // regular slots (the optimistic one is extra)
+	Unchoked []string // peer IDs of the swarm peers unchoked now
+	// SentTo is the block bytes sent so far to each peer of Unchoked.
+	SentTo     []uint64
+	Optimistic string // the optimistic unchoke, or ""
+	SwarmPeers int    // swarm peers known
+	Origin     bool   // origin mode: least-sent blocks first
+}
+
+// UploadSlots returns the upload-slot state now.
+func (n *Node) UploadSlots() UploadSlots {
+	st := n.server.Swarm()
+	u := UploadSlots{Slots: st.Slots, SwarmPeers: st.SwarmPeers, Origin: st.Origin, Optimistic: st.Optimistic.String()}
+	if st.Optimistic == "" {
+		u.Optimistic = ""
+	}
+	var ps map[peer.ID]protocol.PeerStats
+	if len(st.Unchoked) > 0 {
+		ps = n.server.PeerStats()
+	}
+	for _, p := range st.Unchoked {
+		u.Unchoked = append(u.Unchoked, p.String())
+		u.SentTo = append(u.SentTo, ps[p].BlockBytesSent)
+	}
+	return u
+}
+
+// Traffic splits the node's upload by protocol: Bitswap frames (blocks
+// and the rest: wants, presences) and the swarm extension's messages.
+// What a link carried beyond their sum is transport overhead, DHT and
+// identify.
+type Traffic struct {
+	BitswapBytesOut  uint64 // Bitswap frames written, prefix included
+	BlockBytesServed uint64 // block data in them
+	SwarmBytesOut    uint64 // swarm extension frame bodies written
+	SwarmMessagesOut uint64
+}
+
+// Traffic returns the upload split since start.
+func (n *Node) Traffic() Traffic {
+	srv, tr := n.server.Stats(), n.net.Traffic()
+	t := Traffic{BitswapBytesOut: tr.BytesSent, BlockBytesServed: srv.BlockBytesSent}
+	if n.swarm != nil {
+		st := n.swarm.Stats()
+		t.SwarmBytesOut, t.SwarmMessagesOut = st.BytesSent, st.MessagesSent
+	}
+	return t
 }

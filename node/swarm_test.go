@@ -50,17 +50,7 @@ func rootLinks(t *testing.T, ctx context.Context, n *Node, root cid.Cid) []cid.C
 func crowd(t *testing.T, ext bool) ([]*Node, uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	seeder := startNode(t, swarmConfig(ext))
-	data := randomBytes(8<<20+1000, 21)
-	res, err := seeder.AddFile(ctx, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	boot := seeder.Info().Addresses[0]
-	var ls []*Node
-	for range 3 {
-		ls = append(ls, startNode(t, swarmConfig(ext, boot)))
-	}
+	seeder, ls, res, data := seedCrowd(t, ctx, swarmConfig(ext), ext, 3, 21)
 	for i, a := range ls {
 		for _, b := range ls[i+1:] {
 			if err := a.Connect(ctx, b.Info().Addresses[0]); err != nil {
@@ -71,14 +61,7 @@ func crowd(t *testing.T, ext bool) ([]*Node, uint64) {
 	if ext {
 		waitSwarm(t, ctx, ls, seeder)
 	}
-	var trs []*Transfer
-	for _, l := range ls {
-		tr, err := l.Fetch(ctx, res.CID, "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		trs = append(trs, tr)
-	}
+	trs := fetchAll(t, ctx, ls, res.CID)
 	var wantHaves uint64
 	for i, tr := range trs {
 		<-tr.Done()
@@ -91,6 +74,38 @@ func crowd(t *testing.T, ext bool) ([]*Node, uint64) {
 		t.Logf("ext=%v leecher %d: %d block bytes in %d blocks on the wire for %d bytes; wants %+v", ext, i, tr.BlockBytesReceived, tr.BlocksReceived, len(data), ls[i].client.WantCounts())
 	}
 	return ls, wantHaves
+}
+
+// seedCrowd starts a seeder (scfg) sharing 8 MiB of random bytes from
+// seed and n leechers that bootstrap from it, with the extension on or off.
+func seedCrowd(t *testing.T, ctx context.Context, scfg Config, ext bool, n int, seed uint64) (*Node, []*Node, AddResult, []byte) {
+	t.Helper()
+	seeder := startNode(t, scfg)
+	data := randomBytes(8<<20+1000, seed)
+	res, err := seeder.AddFile(ctx, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot := seeder.Info().Addresses[0]
+	var ls []*Node
+	for range n {
+		ls = append(ls, startNode(t, swarmConfig(ext, boot)))
+	}
+	return seeder, ls, res, data
+}
+
+// fetchAll starts a fetch of root on every node of ls.
+func fetchAll(t *testing.T, ctx context.Context, ls []*Node, root cid.Cid) []*Transfer {
+	t.Helper()
+	var trs []*Transfer
+	for _, l := range ls {
+		tr, err := l.Fetch(ctx, root, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		trs = append(trs, tr)
+	}
+	return trs
 }
 
 // waitSwarm waits until every leecher runs the extension with every

@@ -30,6 +30,13 @@ const (
 	slotBytesPerSec = 5e6 / 8
 	minAutoSlots    = 4
 	maxAutoSlots    = 16
+	// idleUnchoke: an unchoked swarm peer that has had no want-block
+	// queued or served here for this long gives its slot back, and its
+	// declared interest alone does not make it a candidate again for
+	// idleCooldown (it fetches the root but needs nothing this node has:
+	// the extension's interest is per root, BitTorrent's per peer).
+	idleUnchoke  = 2 * interestGrace
+	idleCooldown = 5 * time.Second
 	// seedRoundRobin: a node that receives from none of its interested
 	// peers ranks them by the rate they take data (false) or rotates its
 	// slots among them (true). Chosen by measurement (bench/sim.md).
@@ -41,7 +48,9 @@ type swarmPeer struct {
 	unchoked     bool
 	lastUnchoked time.Time
 	lastServed   time.Time
-	declared     bool // said it is interested (PeerInterested)
+	unchokedAt   time.Time // when the current unchoke began
+	idleAt       time.Time // when it was last choked for not asking (idleUnchoke)
+	declared     bool      // said it is interested (PeerInterested)
 	tie          uint64
 	// Byte counters and the rates derived from them at each full round.
 	recvBase       uint64 // ReceivedFrom at the last round
@@ -316,7 +325,14 @@ func (s *Server) chokeInputs(now time.Time, full bool) (chokeParams, []chokeCand
 	cands := make([]chokeCandidate, 0, len(s.swarm))
 	seeding, interested := true, 0
 	for p, sp := range s.swarm {
-		c := chokeCandidate{ID: p, Unchoked: sp.unchoked, LastUnchoked: sp.lastUnchoked, Tie: sp.tie, Interested: sp.declared}
+		// Declared interest counts unless the peer left a slot of ours
+		// unused lately (idleUnchoke, idleCooldown).
+		idle := sp.unchoked && now.Sub(later(sp.unchokedAt, sp.lastServed)) >= idleUnchoke
+		if idle {
+			sp.idleAt = now
+		}
+		cooling := !sp.idleAt.IsZero() && now.Sub(sp.idleAt) < idleCooldown
+		c := chokeCandidate{ID: p, Unchoked: sp.unchoked, LastUnchoked: sp.lastUnchoked, Tie: sp.tie, Interested: sp.declared && !cooling}
 		if l := s.ledgers[p]; l != nil && !l.gone {
 			c.Busy = l.building || l.sending > 0
 			// An unchoked peer whose wants are all on their way is still
@@ -361,6 +377,8 @@ func (s *Server) applyChoke(now time.Time, unchoked []peer.ID) []chokeChange {
 		sp.unchoked = want[p]
 		if !sp.unchoked {
 			sp.lastUnchoked = now
+		} else {
+			sp.unchokedAt = now
 		}
 		if l := s.ledgers[p]; l != nil {
 			l.choked = !sp.unchoked
@@ -380,4 +398,11 @@ func (s *Server) unchokedCount() int {
 		}
 	}
 	return n
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

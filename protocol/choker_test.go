@@ -287,3 +287,60 @@ func TestServerPeerInterested(t *testing.T) {
 		}
 	})
 }
+
+// TestServerIdleUnchokeGivesSlotBack: swarm peers that declared interest
+// in a root but ask this node for nothing (they need none of its blocks)
+// hold its two slots (1 regular + the optimistic); a third that asks for
+// blocks waits. Within idleUnchoke plus a fill round — long before the
+// next full round — the idle two give their slots back, the asker is
+// unchoked and sent its blocks, and the idle two are not unchoked again
+// during idleCooldown on their declared interest alone (the asker, served,
+// may lose its slot too: it asks for nothing more).
+func TestServerIdleUnchokeGivesSlotBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		blks := seqBlocks(t, 4, 1000)
+		cfg := DefaultServerConfig()
+		cfg.UploadSlots = 1
+		snd := newChanSender()
+		s := bsTestServer(t, cfg, newMemStore(blks...), snd)
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []peer.ID{"idle1", "idle2", "asker"} {
+			s.SetSwarmPeer(p, true)
+		}
+		s.PeerInterested("idle1", true)
+		s.PeerInterested("idle2", true)
+		synctest.Wait()
+		if s.Choking("idle1") || s.Choking("idle2") {
+			t.Fatalf("idle1 choked %v, idle2 choked %v: both should hold a slot at first", s.Choking("idle1"), s.Choking("idle2"))
+		}
+		s.PeerInterested("asker", true)
+		s.ReceiveMessage(context.Background(), "asker", wantAll(blks))
+		time.Sleep(idleUnchoke + 2*chokeFillInterval)
+		synctest.Wait()
+		if cfg.ChokeInterval <= idleUnchoke+2*chokeFillInterval {
+			t.Fatalf("ChokeInterval %v: the test needs it longer than %v", cfg.ChokeInterval, idleUnchoke+2*chokeFillInterval)
+		}
+		if !s.Choking("idle1") || !s.Choking("idle2") {
+			t.Fatalf("after %v: idle1 choked %v, idle2 choked %v; want both choked", idleUnchoke+2*chokeFillInterval, s.Choking("idle1"), s.Choking("idle2"))
+		}
+		got := map[cid.Cid]bool{}
+		for _, m := range drain(snd) {
+			if m.to != "asker" && len(m.m.Blocks) > 0 {
+				t.Fatalf("sent %d blocks to %s, which asked for none", len(m.m.Blocks), m.to)
+			}
+			for _, b := range m.m.Blocks {
+				got[b.CID] = true
+			}
+		}
+		if len(got) != len(blks) {
+			t.Fatalf("the asker got %d of its %d blocks", len(got), len(blks))
+		}
+		time.Sleep(idleCooldown - idleUnchoke - 3*chokeFillInterval)
+		synctest.Wait()
+		if !s.Choking("idle1") || !s.Choking("idle2") {
+			t.Fatalf("idle1 choked %v, idle2 choked %v: re-unchoked within idleCooldown on declared interest alone", s.Choking("idle1"), s.Choking("idle2"))
+		}
+	})
+}

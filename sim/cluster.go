@@ -283,15 +283,10 @@ func memStore() blockstore.Store {
 	return blockstore.NewMemory(bcfg)
 }
 
-// startNode builds the node called name on sh with store and starts it,
-// bootstrapping from boot (a multiaddr) unless it is "", treating every
-// peer as a swarm peer if swarmAll (Options.SwarmAllPeers).
-func startNode(ctx context.Context, sh *simHost, store blockstore.Store, boot, name string, swarmAll bool, log *slog.Logger) (*node.Node, error) {
-	return startNodeWith(ctx, sh, store, boot, name, swarmAll, log, nil)
-}
-
-// startNodeWith is startNode whose edit, when not nil, changes the
-// configuration last.
+// startNodeWith builds the node called name on sh with store and starts
+// it, bootstrapping from boot (a multiaddr) unless it is "", treating
+// every peer as a swarm peer if swarmAll (Options.SwarmAllPeers); edit,
+// when not nil, changes the configuration last.
 func startNodeWith(ctx context.Context, sh *simHost, store blockstore.Store, boot, name string, swarmAll bool, log *slog.Logger, edit func(*node.Config)) (*node.Node, error) {
 	cfg := node.DefaultConfig("")
 	cfg.Network.Listen = []string{sh.host.Addrs()[0].String()}

@@ -76,6 +76,7 @@
 //	byzantine.go   the corrupting store of byzantine nodes
 //	heapprof.go    SHOAL_SIM_HEAPPROF: a heap profile at a run's peak
 //	results.go     Results (results.json), TMin (Kumar–Ross), percentiles
+//	slots.go       upload-slot use (sampled every 250 ms) and the upload split per node
 //	expect.go      checking expectations
 //	report.go      report.html and the terminal summary
 //	swarm.go       how the content got around: seeders' copies, wire ÷

@@ -212,6 +212,14 @@ func finishResults(p *Plan, res *Results, members []*member, creditUploads bool)
 		nr := m.res
 		m.mu.Unlock()
 		nr.BytesPerPeer = byName(nr.BytesPerPeer, names)
+		if nr.Slots != nil {
+			su := *nr.Slots
+			su.Holders = append([]SlotHolder(nil), su.Holders...)
+			for j := range su.Holders {
+				su.Holders[j].Peer = nameOr(names, su.Holders[j].Peer)
+			}
+			nr.Slots = &su
+		}
 		for name, b := range nr.BytesPerPeer {
 			up[name] += b
 		}

@@ -149,3 +149,41 @@ func FuzzParsePlan(f *testing.F) {
 		_ = TMin(p)
 	})
 }
+
+// TestPlanHetero: the shipped hetero plan is what issue 12 asks for —
+// datacenter, office and home links with uplinks from 5 to 100 Mbit/s,
+// fetchers in two regions with a latency between them — and its T_min
+// is the one its comment derives.
+func TestPlanHetero(t *testing.T) {
+	p, err := LoadPlan("plans/hetero.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	regions := map[string]bool{}
+	ups := map[float64]bool{}
+	lo, hi := math.Inf(1), 0.0
+	for _, g := range p.Groups {
+		if IsFetcherRole(g.Role) {
+			regions[g.Region] = true
+			ups[g.UpMbit] = true
+		}
+		lo, hi = min(lo, g.UpMbit), max(hi, g.UpMbit)
+	}
+	if len(regions) < 2 || len(ups) < 3 || lo != 5 || hi != 100 {
+		t.Fatalf("fetchers in regions %v with uplinks %v (range %g–%g): want two regions and three link classes spanning 5–100 Mbit/s", regions, ups, lo, hi)
+	}
+	if len(p.Latency) == 0 || p.Latency[0].MS <= 0 {
+		t.Fatalf("latency between regions %v: want one above 0", p.Latency)
+	}
+	want := 30 * float64(8<<20) * 8 / 810e6
+	if got := TMin(p); got == nil || math.Abs(*got-want) > 1e-9 {
+		t.Fatalf("T_min = %v, want %v (N·F/(u_s+Σu_i))", got, want)
+	}
+	var p50 bool
+	for _, e := range p.Expect {
+		p50 = p50 || (e.P50OverTminMax != nil && *e.P50OverTminMax == 1.5)
+	}
+	if !p50 {
+		t.Fatal("hetero.toml does not expect p50 ≤ 1.5 × T_min")
+	}
+}

@@ -169,6 +169,8 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"mib":   func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
 	"pct":   func(v float64) string { return fmt.Sprintf("%.0f", 100*v) },
 	"first": func(n int, fl []Flow) []Flow { return fl[:min(n, len(fl))] },
+	"add":   func(a, b int64) int64 { return a + b },
+	"sub":   func(a, b int64) int64 { return a - b },
 }).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>shoal sim: {{.R.Plan}}</title>
 <style>
@@ -206,6 +208,14 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 {{end}}</table>{{else}}<p>No node recorded blocks received from a peer.</p>{{end}}
 <h2>Bandwidth over time</h2>{{.BW}}
 {{if .Hops}}<h2>DHT lookup hops (histogram)</h2>{{.Hops}}{{end}}
+{{if .Slots}}<h2>Upload slots and what the uplinks carried</h2>
+<table><tr><th>group</th><th>nodes</th><th>slots used</th><th>by peers served</th><th>some slot held</th><th>uplink busy</th><th>MiB up</th><th>blocks</th><th>other Bitswap</th><th>swarm ext</th><th>transport, DHT</th></tr>
+{{range .Slots}}<tr><td>{{.Name}}</td><td>{{.Nodes}}</td><td>{{pct .Used}} %</td><td>{{pct .Served}} %</td><td>{{pct .Busy}} %</td><td>{{pct .LinkUse}} %</td><td>{{mib .Wire}}</td><td>{{mib .Blocks}}</td><td>{{mib (sub .Bitswap .Blocks)}}</td><td>{{mib .Swarm}}</td><td>{{mib (sub .Wire (add .Bitswap .Swarm))}}</td></tr>
+{{end}}</table>
+<p>Slots used: the mean share of a node's upload slots (regular + 1 optimistic) held by an unchoked swarm peer, sampled every {{.SlotEvery}} while the run lasted; by peers served: held by a peer that was sent block bytes since the sample before; uplink busy: its wire bytes up ÷ its uplink × that time.</p>
+<table><tr><th>node</th><th>MiB up / down</th><th>blocks served MiB</th><th>slots</th><th>used</th><th>served</th><th>uplink busy</th><th>origin s</th><th>held a slot longest (time held, block bytes sent meanwhile)</th></tr>
+{{range .R.Nodes}}{{if .Slots}}<tr><td>{{.ID}}</td><td>{{mib .BytesUp}} / {{mib .BytesDown}}</td><td>{{if .Upload}}{{mib .Upload.BlockBytes}}{{end}}</td><td>{{.Slots.Slots}}+1</td><td>{{pct .Slots.Used}} %</td><td>{{pct .Slots.Served}} %</td><td>{{if .Upload}}{{pct .Upload.LinkUse}} %{{end}}</td><td>{{printf "%.1f" .Slots.OriginS}}</td><td>{{range $i, $h := .Slots.Holders}}{{if $i}}, {{end}}{{$h.Peer}} {{printf "%.1f" $h.Seconds}} s ({{printf "%.1f" $h.SentMiB}} MiB){{end}}</td></tr>
+{{end}}{{end}}</table>{{end}}
 <h2>Groups</h2>
 <table><tr><th>group</th><th>nodes</th><th>completed</th><th>p50 s</th><th>p99 s</th><th>MiB up</th><th>MiB down</th></tr>
 {{range .Groups}}<tr><td>{{.Name}}</td><td>{{.Nodes}}</td><td>{{.Completed}}</td><td>{{f2 .P50}}</td><td>{{f2 .P99}}</td><td>{{mib .Up}}</td><td>{{mib .Down}}</td></tr>
@@ -261,7 +271,7 @@ func (res *Results) WriteReport(dir string) error {
 		"PeakMem": int64(res.PeakMemBytes), "MemPerNode": int64(res.MemPerNode),
 		"CDF": template.HTML(res.cdfChart()), "Served": template.HTML(res.servedChart()),
 		"BW": template.HTML(res.bandwidthChart()), "Hops": template.HTML(res.hopsChart()),
-		"Groups": res.GroupSummaries(),
+		"Groups": res.GroupSummaries(), "Slots": res.SlotSummaries(), "SlotEvery": slotSampleInterval.String(),
 	})
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -306,6 +316,10 @@ func (res *Results) WriteSummary(w io.Writer) {
 		sw = res.swarm()
 	}
 	sw.writeText(w, 5)
+	for _, g := range res.SlotSummaries() {
+		fmt.Fprintf(w, "upload %s: slots used %.0f %%, by peers served %.0f %% (some slot held %.0f %% of the time, %.1f holders/node), uplink busy %.0f %%; up %.1f MiB = blocks %.1f + other Bitswap %.1f + swarm ext %.1f + transport/DHT %.1f\n",
+			g.Name, 100*g.Used, 100*g.Served, 100*g.Busy, g.HoldersMean, 100*g.LinkUse, mib(g.Wire), mib(g.Blocks), mib(g.Bitswap-g.Blocks), mib(g.Swarm), mib(g.Wire-g.Bitswap-g.Swarm))
+	}
 	if counts, maxHops, _ := res.hops(); counts != nil {
 		var parts []string
 		for h := 0; h <= maxHops; h++ {

@@ -188,3 +188,64 @@ func TestReportStory(t *testing.T) {
 		t.Errorf("results.json swarm = %+v", m.Swarm)
 	}
 }
+
+// TestReportSlotUse: slot samples add up to the share of slots held, the
+// holders by time (named by node), and the report and summary show them
+// with the upload split.
+func TestReportSlotUse(t *testing.T) {
+	var tally slotTally
+	// 4 samples of a node with 2+1 slots: all three held, one held, one
+	// held, none.
+	tally.add(2, []string{"A", "B", "C"}, []uint64{1, 0, 5}, true)
+	tally.add(2, []string{"A"}, []uint64{1}, true)
+	tally.add(2, []string{"A"}, []uint64{9}, false)
+	tally.add(2, nil, nil, false)
+	u := tally.use(map[string]string{"A": "l-1"})
+	dt := slotSampleInterval.Seconds()
+	want := (1 + 1.0/3 + 1.0/3) / 4
+	// Served: A (3 samples held) and C (1) were sent bytes, B (1) not:
+	// 4 of the 4 × 3 slot samples.
+	if served := 4.0 / 12; abs(u.Served-served) > 1e-9 {
+		t.Fatalf("served = %.3f, want %.3f", u.Served, served)
+	}
+	if u.Slots != 2 || abs(u.Used-want) > 1e-9 || u.Busy != 0.75 || u.OriginS != 2*dt || u.SampledS != 4*dt {
+		t.Fatalf("use = %+v; want 2 slots, used %.3f, busy 0.75, origin %.2f s of %.2f", u, want, 2*dt, 4*dt)
+	}
+	if len(u.Holders) != 3 || u.Holders[0] != (SlotHolder{Peer: "l-1", Seconds: 3 * dt, SentMiB: 9.0 / (1 << 20)}) || u.Holders[1].Peer != "B" {
+		t.Fatalf("holders = %+v; want l-1 (renamed) first with %.2f s, then B, C", u.Holders, 3*dt)
+	}
+	var none slotTally
+	if none.use(nil) != nil {
+		t.Fatal("a node never sampled has no slot use")
+	}
+
+	res := sampleResults()
+	res.Nodes[0].Slots = u
+	res.Nodes[0].Upload = &UploadSplit{BlockBytes: 6 << 20, BitswapBytes: 6<<20 + 1<<19, SwarmBytes: 1 << 19, LinkUse: 0.5}
+	g := res.SlotSummaries()
+	if len(g) != 1 || g[0].Name != "seeder" || g[0].Wire != 8<<20 || g[0].LinkUse != 0.5 {
+		t.Fatalf("slot summaries = %+v; want the seeder group alone, 8 MiB up, link 0.5", g)
+	}
+	var sum bytes.Buffer
+	res.WriteSummary(&sum)
+	if !strings.Contains(sum.String(), "upload seeder: slots used 42 %") || !strings.Contains(sum.String(), "transport/DHT 1.0") {
+		t.Fatalf("summary lacks the slot line with 42 %% used and 1.0 MiB transport:\n%s", sum.String())
+	}
+	dir := t.TempDir()
+	if err := res.WriteReport(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "report.html"))
+	for _, w := range []string{"Upload slots", "2+1", "l-1 0.8", "42 %"} {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("report lacks %q", w)
+		}
+	}
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

@@ -76,6 +76,10 @@ type NodeResult struct {
 	// PeakMemBytes is, for a container, the peak RSS of its daemon
 	// (the in-process runner has one process: see Results.PeakMemBytes).
 	PeakMemBytes uint64 `json:"peak_mem_bytes,omitempty"`
+	// Upload splits BytesUp by protocol; Slots is how the node used its
+	// upload slots (both in-process runner only).
+	Upload *UploadSplit `json:"upload,omitempty"`
+	Slots  *SlotUse     `json:"slots,omitempty"`
 
 	servedTo map[string]int64 // byzantine: block bytes sent to each node
 }

@@ -32,6 +32,10 @@ type Options struct {
 	// upload slots (node's transfer.swarm_all_peers), to measure choking
 	// and origin mode before the swarm extension negotiates it.
 	SwarmAllPeers bool
+	// PlainBitswap turns the swarm extension off in every node, so peers
+	// speak plain Bitswap 1.2.0 to each other as Kubo peers do (the
+	// simulator runs it on by default).
+	PlainBitswap bool
 }
 
 // Progress is a snapshot of a running simulation for a progress line.
@@ -54,6 +58,7 @@ type simNode struct {
 	closed  bool
 	// up/down keep the wire counters of a node that left.
 	up, down int64
+	slots    slotTally
 }
 
 // run is the state of one simulation.
@@ -251,7 +256,11 @@ func (r *run) start(sn *simNode) error {
 		sn.corrupt = &corruptStore{Store: store}
 		store = sn.corrupt
 	}
-	n, err := startNode(r.ctx, sh, store, r.boot, sn.name, r.opts.SwarmAllPeers, r.log.With("node", sn.name))
+	var edit func(*node.Config)
+	if r.opts.PlainBitswap {
+		edit = func(c *node.Config) { c.Network.SwarmExtension = false }
+	}
+	n, err := startNodeWith(r.ctx, sh, store, r.boot, sn.name, r.opts.SwarmAllPeers, r.log.With("node", sn.name), edit)
 	if err != nil {
 		return err
 	}
@@ -390,20 +399,26 @@ func (r *run) partition() {
 func (r *run) sample() {
 	tick := time.NewTicker(seconds(r.plan.SampleS))
 	defer tick.Stop()
+	slots := time.NewTicker(slotSampleInterval)
+	defer slots.Stop()
 	deadline := time.NewTimer(seconds(r.plan.TimeoutS))
 	defer deadline.Stop()
 	for {
-		done := r.record()
-		if done {
+		if r.record() {
 			return
 		}
-		select {
-		case <-tick.C:
-		case <-deadline.C:
-			r.record()
-			return
-		case <-r.ctx.Done():
-			return
+		for next := false; !next; {
+			select {
+			case <-tick.C:
+				next = true
+			case <-slots.C:
+				r.sampleSlots()
+			case <-deadline.C:
+				r.record()
+				return
+			case <-r.ctx.Done():
+				return
+			}
 		}
 	}
 }
@@ -453,6 +468,15 @@ func (sn *simNode) snapshotLocked() {
 	}
 	sn.up, sn.down = sn.trafficLocked()
 	sn.res.BytesUp, sn.res.BytesDown = sn.up, sn.down
+	tr := sn.n.Traffic()
+	sn.res.Upload = &UploadSplit{
+		BlockBytes: int64(tr.BlockBytesServed), BitswapBytes: int64(tr.BitswapBytesOut),
+		SwarmBytes: int64(tr.SwarmBytesOut), SwarmMsgs: int64(tr.SwarmMessagesOut),
+	}
+	sn.res.Slots = sn.slots.use(nil)
+	if su := sn.res.Slots; su != nil && sn.link.upMbit > 0 {
+		sn.res.Upload.LinkUse = float64(sn.up) / (sn.link.upMbit * 1e6 / 8 * su.SampledS)
+	}
 	for _, t := range sn.n.Transfers() {
 		if sn.res.BytesPerPeer == nil {
 			sn.res.BytesPerPeer = map[string]int64{}

@@ -24,6 +24,7 @@ func newSimCmd(g *globalFlags) *cobra.Command {
 		runner   string
 		image    string
 		swarmAll bool
+		plain    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "sim PLAN",
@@ -80,7 +81,7 @@ or lookup nodes or latency matrices are refused.`,
 			stderr := cmd.ErrOrStderr()
 			prog := newSimProgress(stderr)
 			res, err := runSimPlan(cmd.Context(), p, runner, realTime, image, stderr, sim.Options{
-				Logger: log, Commit: buildVersion().Commit, Progress: prog.show, SwarmAllPeers: swarmAll,
+				Logger: log, Commit: buildVersion().Commit, Progress: prog.show, SwarmAllPeers: swarmAll, PlainBitswap: plain,
 			})
 			prog.finish()
 			if err != nil {
@@ -116,6 +117,7 @@ or lookup nodes or latency matrices are refused.`,
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "log every node's debug output to stderr")
 	cmd.Flags().StringVar(&runner, "runner", "process", "process (every node in this process, on simulated links) or docker (a container per node on shaped links; needs root)")
 	cmd.Flags().BoolVar(&swarmAll, "swarm-all-peers", false, "treat every peer as a shoal swarm peer for upload slots (choking, origin mode), as if every pair negotiated the swarm extension (--runner process)")
+	cmd.Flags().BoolVar(&plain, "plain-bitswap", false, "turn the shoal swarm extension off in every node: peers speak plain Bitswap 1.2.0 to each other, as with Kubo (--runner process)")
 	cmd.Flags().StringVar(&image, "image", "shoal:dev", "with --runner docker: the shoal image to run (make image builds shoal:dev)")
 	return cmd
 }
