@@ -1,0 +1,94 @@
+package swarm
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// racingChoker is a Choker that behaves as protocol's server does when
+// its choke round runs while a session starts: a new swarm peer starts
+// choked, and the round unchokes it (calling the OnChoke function from
+// the round's goroutine) after Choking has read "choked" and before the
+// caller acted on it. The interleaving is forced, not hoped for.
+type racingChoker struct {
+	mu       sync.Mutex
+	fn       func(peer.ID, bool)
+	unchoked map[peer.ID]bool
+	raced    chan struct{}
+}
+
+func (c *racingChoker) SetSwarmPeer(p peer.ID, yes bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !yes {
+		delete(c.unchoked, p)
+	}
+}
+
+func (c *racingChoker) OnChoke(fn func(peer.ID, bool)) {
+	c.mu.Lock()
+	c.fn = fn
+	c.mu.Unlock()
+}
+
+func (c *racingChoker) Choking(p peer.ID) bool {
+	c.mu.Lock()
+	choking := !c.unchoked[p]
+	fn := c.fn
+	c.mu.Unlock()
+	if choking {
+		// The round: decide, then tell (on its own goroutine, in order).
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.mu.Lock()
+			c.unchoked[p] = true
+			c.mu.Unlock()
+			fn(p, false)
+		}()
+		<-done
+		close(c.raced)
+	}
+	return choking
+}
+
+func (c *racingChoker) choking(p peer.ID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.unchoked[p]
+}
+
+// TestChokeStateAfterRoundAtSessionStart: the server unchokes a new swarm
+// peer while the session with it starts. The peer must end up believing
+// what the server decided (unchoked): with the initial "you are choked"
+// sent after the round's "unchoked" it believed itself choked while the
+// server kept its slot for it, and it never asked again (issue #12's
+// docker hang: a leecher whose peers it never asked, "no provider").
+func TestChokeStateAfterRoundAtSessionStart(t *testing.T) {
+	hs, hf := newTestHost(t), newTestHost(t)
+	choker := &racingChoker{unchoked: map[peer.ID]bool{}, raced: make(chan struct{})}
+	newTestService(t, hs, staticLocal{}, newRecorder(), choker)
+	fetchRec := newRecorder()
+	fetch := newTestService(t, hf, staticLocal{}, fetchRec, nil)
+	if err := hf.Connect(context.Background(), peer.AddrInfo{ID: hs.ID(), Addrs: hs.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	<-choker.raced
+	if choker.choking(hf.ID()) {
+		t.Fatal("the choker still chokes the fetcher")
+	}
+	// What the seeder sends arrives in order on one stream: once its
+	// answer to a map asked after the round has arrived, every choke
+	// message of the session start has too.
+	root := testCID(t, "choke-probe")
+	fetch.Fetching(root, true)
+	fetchRec.waitFor(t, "the seeder's map", func() bool { _, ok := fetchRec.maps[root]; return ok })
+	fetchRec.mu.Lock()
+	defer fetchRec.mu.Unlock()
+	if fetchRec.choked[hs.ID()] {
+		t.Fatal("the fetcher believes the seeder chokes it, but the seeder unchoked it: the round's unchoke was overtaken by the session's initial choke")
+	}
+}
