@@ -43,10 +43,8 @@ type NetworkConfig struct {
 	SwarmKey  string   `toml:"swarm_key"`
 	// SwarmExtension speaks shoal's swarm extension (/shoal/swarm/1.0.0)
 	// with peers that do: availability maps instead of probes, choking,
-	// peer exchange. Off, every peer is plain Bitswap. Off by default for
-	// now: the simulator runs with it (flash-crowd-30 p50 24× → 3.2×
-	// T_min), but in the six-container docker swarm test leechers were
-	// kept choked by their peers and never completed (issue #12).
+	// peer exchange. Off, every peer is plain Bitswap. On by default
+	// (Kubo, Helia and boxo peers see plain Bitswap either way).
 	SwarmExtension bool `toml:"swarm_extension"`
 }
 
@@ -141,7 +139,7 @@ func DefaultConfig(home string) Config {
 			MDNS:           true,
 			Network:        "shoal",
 			DHTMode:        "server",
-			SwarmExtension: false,
+			SwarmExtension: true,
 		},
 		API: APIConfig{
 			Addr:            "127.0.0.1:5080",
@@ -329,6 +327,10 @@ dht_mode = %q
 # Path to a pre-shared key file (libp2p PSK v1) for a private swarm.
 # A private swarm speaks TCP only: QUIC listen addresses are ignored.
 swarm_key = %q
+# Speak shoal's swarm extension (/shoal/swarm/1.0.0) with other shoal
+# nodes: availability maps instead of probes, upload slots (choking),
+# peer exchange. Kubo and other Bitswap peers see plain Bitswap either way.
+swarm_extension = %v
 
 [api]
 # HTTP API and dashboard. Keep it on loopback unless you set a token.
@@ -385,7 +387,7 @@ max_fds = %d
 conns_low = %d
 conns_high = %d
 `, q(cfg.Network.Listen), q(cfg.Network.Bootstrap), cfg.Network.MDNS, cfg.Network.Network,
-		cfg.Network.DHTMode, cfg.Network.SwarmKey, cfg.API.Addr, cfg.API.GatewayAddr, cfg.API.Token, cfg.API.TokenFile,
+		cfg.Network.DHTMode, cfg.Network.SwarmKey, cfg.Network.SwarmExtension, cfg.API.Addr, cfg.API.GatewayAddr, cfg.API.Token, cfg.API.TokenFile,
 		cfg.API.MaxConns, cfg.API.GatewayMaxConns,
 		cfg.Store.CapacityBytes, cfg.Store.Sync, cfg.Store.VerifyOnRead, cfg.Transfer.UploadLimit,
 		cfg.Transfer.UploadSlots, cfg.Transfer.AnnounceWhileFetching, cfg.Transfer.NoProgressTimeout.Duration.String(), cfg.Transfer.SearchTimeout.Duration.String(), cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs,
