@@ -92,3 +92,33 @@ func TestChokeStateAfterRoundAtSessionStart(t *testing.T) {
 		t.Fatal("the fetcher believes the seeder chokes it, but the seeder unchoked it: the round's unchoke was overtaken by the session's initial choke")
 	}
 }
+
+// TestChokeEndsWithTheSession: a server's session with a fetcher ends
+// (its stream to the fetcher failed) while the fetcher's own stream to it
+// stays up. The server no longer chokes the fetcher and will not say so;
+// the fetcher, told "choked" earlier, must stop believing it, or it never
+// asks that server again.
+func TestChokeEndsWithTheSession(t *testing.T) {
+	hs, hf := newTestHost(t), newTestHost(t)
+	choker := &fakeChoker{peers: map[peer.ID]bool{}}
+	seed := newTestService(t, hs, staticLocal{}, newRecorder(), choker)
+	fetchRec := newRecorder()
+	fetch := newTestService(t, hf, staticLocal{}, fetchRec, nil)
+	if err := hf.Connect(context.Background(), peer.AddrInfo{ID: hs.ID(), Addrs: hs.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	fetchRec.waitFor(t, "the session both ways", func() bool {
+		return fetch.IsSwarmPeer(hs.ID()) && seed.IsSwarmPeer(hf.ID())
+	})
+	choker.fn(hf.ID(), true)
+	fetchRec.waitFor(t, "the choke", func() bool { return fetchRec.choked[hs.ID()] })
+
+	seed.mu.Lock()
+	pc := seed.peers[hf.ID()]
+	seed.mu.Unlock()
+	pc.stop() // as a failed write ends it
+	fetchRec.waitFor(t, "the fetcher to stop believing it is choked", func() bool { return !fetchRec.choked[hs.ID()] })
+	if !fetch.IsSwarmPeer(hs.ID()) {
+		t.Fatal("the fetcher's own session with the server ended too; the test wants it up")
+	}
+}

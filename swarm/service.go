@@ -141,6 +141,7 @@ type Service struct {
 	mu       sync.Mutex
 	closed   bool
 	peers    map[peer.ID]*peerConn
+	inbound  map[peer.ID]int // streams from each peer being read
 	fetching map[cid.Cid]bool
 	notifee  *network.NotifyBundle
 	once     sync.Once
@@ -159,7 +160,7 @@ func New(h host.Host, cfg Config, local Local, ev Events, choker Choker) (*Servi
 	return &Service{
 		h: h, cfg: cfg, local: local, ev: ev, choker: choker, log: cfg.Logger,
 		ctx: ctx, cancel: cancel,
-		peers: make(map[peer.ID]*peerConn), fetching: make(map[cid.Cid]bool),
+		peers: make(map[peer.ID]*peerConn), inbound: make(map[peer.ID]int), fetching: make(map[cid.Cid]bool),
 	}, nil
 }
 
@@ -343,10 +344,34 @@ func (s *Service) handleStream(str network.Stream) {
 	p := str.Conn().RemotePeer()
 	s.mu.Lock()
 	pc := s.peerLocked(p)
-	ok := pc != nil && s.goLocked(func() { s.readLoop(pc, str) })
+	ok := pc != nil && s.goLocked(func() {
+		defer s.inboundEnded(p)
+		s.readLoop(pc, str)
+	})
+	if ok {
+		s.inbound[p]++
+	}
 	s.mu.Unlock()
 	if !ok {
 		_ = str.Reset()
+	}
+}
+
+// inboundEnded runs when a stream from p has been read to its end. The
+// peer's session, whose choke decisions came on it, is over: its server
+// no longer chokes this node, and will not say so. Unless another stream
+// from p (a new session) is being read, this node stops believing p
+// chokes it — or it would never ask p again.
+func (s *Service) inboundEnded(p peer.ID) {
+	s.mu.Lock()
+	s.inbound[p]--
+	last := s.inbound[p] <= 0
+	if last {
+		delete(s.inbound, p)
+	}
+	s.mu.Unlock()
+	if last && s.ctx.Err() == nil {
+		s.ev.PeerChoked(p, false)
 	}
 }
 
