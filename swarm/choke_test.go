@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -121,4 +122,36 @@ func TestChokeEndsWithTheSession(t *testing.T) {
 	if !fetch.IsSwarmPeer(hs.ID()) {
 		t.Fatal("the fetcher's own session with the server ended too; the test wants it up")
 	}
+}
+
+// TestSessionReopensWhenThePeerTalks: a fetcher's stream to a server
+// ended (a failed send) while the server's stream to it stays up and is
+// being read. The fetcher can no longer say it is interested, so a server
+// that chokes it would never unchoke it. When the server next talks to
+// it, the fetcher opens its stream again.
+func TestSessionReopensWhenThePeerTalks(t *testing.T) {
+	hs, hf := newTestHost(t), newTestHost(t)
+	choker := &fakeChoker{peers: map[peer.ID]bool{}}
+	seed := newTestService(t, hs, staticLocal{}, newRecorder(), choker)
+	fetchRec := newRecorder()
+	fetch := newTestService(t, hf, staticLocal{}, fetchRec, nil)
+	if err := hf.Connect(context.Background(), peer.AddrInfo{ID: hs.ID(), Addrs: hs.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	fetchRec.waitFor(t, "the session both ways", func() bool {
+		return fetch.IsSwarmPeer(hs.ID()) && seed.IsSwarmPeer(hf.ID())
+	})
+	// A first message, so the server's stream is open at the fetcher
+	// (libp2p negotiates a stream's protocol with its first write).
+	choker.fn(hf.ID(), false)
+	fetchRec.waitFor(t, "the unchoke", func() bool { _, ok := fetchRec.choked[hs.ID()]; return ok })
+	fetch.mu.Lock()
+	pc := fetch.peers[hs.ID()]
+	fetch.mu.Unlock()
+	pc.stop() // as a failed write ends it
+	fetchRec.waitFor(t, "the fetcher's stream to end", func() bool { return !fetch.IsSwarmPeer(hs.ID()) })
+	time.Sleep(reopenAfter)
+	choker.fn(hf.ID(), true)
+	fetchRec.waitFor(t, "the choke", func() bool { return fetchRec.choked[hs.ID()] })
+	fetchRec.waitFor(t, "the fetcher's stream to the server open again", func() bool { return fetch.IsSwarmPeer(hs.ID()) })
 }

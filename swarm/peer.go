@@ -48,6 +48,7 @@ type peerConn struct {
 	// it was set, chokeTold that the server set it during this session
 	// (then the state read at the session's start is stale).
 	choked, chokeDue, chokeTold bool
+	endedAt                     time.Time // when run ended; zero while it runs
 
 	wake chan struct{}
 	quit chan struct{}
@@ -155,6 +156,13 @@ func (pc *peerConn) setRoot(root cid.Cid, interested, holds bool) {
 	pc.mu.Lock()
 	pc.roots[root] = rootState{interested: interested, holds: holds}
 	pc.mu.Unlock()
+}
+
+// ended is when the sender stopped (zero while it runs).
+func (pc *peerConn) ended() time.Time {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.endedAt
 }
 
 func (pc *peerConn) isUp() bool {

@@ -269,6 +269,9 @@ func (s *Service) disconnected(p peer.ID) {
 
 // ended runs when pc's sender stops; if pc was up, the extension ends.
 func (s *Service) ended(pc *peerConn, wasUp bool) {
+	pc.mu.Lock()
+	pc.endedAt = time.Now()
+	pc.mu.Unlock()
 	s.mu.Lock()
 	if s.peers[pc.id] == pc {
 		delete(s.peers, pc.id)
@@ -397,8 +400,46 @@ func (s *Service) readLoop(pc *peerConn, str network.Stream) {
 			return
 		}
 		s.st.msgsRecv.Add(1)
+		pc = s.current(pc)
 		s.handle(pc, m)
 	}
+}
+
+// reopenAfter spaces the attempts to open the session again with a
+// peer that talks to this node while this node's stream to it is down.
+const reopenAfter = time.Second
+
+// current returns the peer's session that a message read on pc's stream
+// belongs to: pc, or the one that replaced it, or — when this node's
+// stream to the peer has ended (a failed open or send) while the peer
+// still talks to it — a new one, which opens the stream again. Without
+// it, this node could not say it is interested, and a peer that chokes it
+// would never unchoke it. What the peer said of its roots carries over.
+func (s *Service) current(pc *peerConn) *peerConn {
+	s.mu.Lock()
+	cur := s.peers[pc.id]
+	if cur == nil && !s.closed && time.Since(pc.ended()) >= reopenAfter &&
+		s.h.Network().Connectedness(pc.id) == network.Connected {
+		cur = s.peerLocked(pc.id)
+	}
+	s.mu.Unlock()
+	if cur == nil || cur == pc {
+		return pc
+	}
+	pc.mu.Lock()
+	roots := make(map[cid.Cid]rootState, len(pc.roots))
+	for r, st := range pc.roots {
+		roots[r] = st
+	}
+	pc.mu.Unlock()
+	cur.mu.Lock()
+	for r, st := range roots {
+		if _, ok := cur.roots[r]; !ok {
+			cur.roots[r] = st
+		}
+	}
+	cur.mu.Unlock()
+	return cur
 }
 
 // handle acts on one message from pc.
