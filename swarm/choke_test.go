@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -100,17 +101,8 @@ func TestChokeStateAfterRoundAtSessionStart(t *testing.T) {
 // the fetcher, told "choked" earlier, must stop believing it, or it never
 // asks that server again.
 func TestChokeEndsWithTheSession(t *testing.T) {
-	hs, hf := newTestHost(t), newTestHost(t)
-	choker := &fakeChoker{peers: map[peer.ID]bool{}}
-	seed := newTestService(t, hs, staticLocal{}, newRecorder(), choker)
-	fetchRec := newRecorder()
-	fetch := newTestService(t, hf, staticLocal{}, fetchRec, nil)
-	if err := hf.Connect(context.Background(), peer.AddrInfo{ID: hs.ID(), Addrs: hs.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	fetchRec.waitFor(t, "the session both ways", func() bool {
-		return fetch.IsSwarmPeer(hs.ID()) && seed.IsSwarmPeer(hf.ID())
-	})
+	x := newSessionPair(t)
+	hs, hf, choker, seed, fetch, fetchRec := x.hs, x.hf, x.choker, x.seed, x.fetch, x.fetchRec
 	choker.fn(hf.ID(), true)
 	fetchRec.waitFor(t, "the choke", func() bool { return fetchRec.choked[hs.ID()] })
 
@@ -130,17 +122,8 @@ func TestChokeEndsWithTheSession(t *testing.T) {
 // that chokes it would never unchoke it. When the server next talks to
 // it, the fetcher opens its stream again.
 func TestSessionReopensWhenThePeerTalks(t *testing.T) {
-	hs, hf := newTestHost(t), newTestHost(t)
-	choker := &fakeChoker{peers: map[peer.ID]bool{}}
-	seed := newTestService(t, hs, staticLocal{}, newRecorder(), choker)
-	fetchRec := newRecorder()
-	fetch := newTestService(t, hf, staticLocal{}, fetchRec, nil)
-	if err := hf.Connect(context.Background(), peer.AddrInfo{ID: hs.ID(), Addrs: hs.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	fetchRec.waitFor(t, "the session both ways", func() bool {
-		return fetch.IsSwarmPeer(hs.ID()) && seed.IsSwarmPeer(hf.ID())
-	})
+	x := newSessionPair(t)
+	hs, hf, choker, fetch, fetchRec := x.hs, x.hf, x.choker, x.fetch, x.fetchRec
 	// A first message, so the server's stream is open at the fetcher
 	// (libp2p negotiates a stream's protocol with its first write).
 	choker.fn(hf.ID(), false)
@@ -154,4 +137,27 @@ func TestSessionReopensWhenThePeerTalks(t *testing.T) {
 	choker.fn(hf.ID(), true)
 	fetchRec.waitFor(t, "the choke", func() bool { return fetchRec.choked[hs.ID()] })
 	fetchRec.waitFor(t, "the fetcher's stream to the server open again", func() bool { return fetch.IsSwarmPeer(hs.ID()) })
+}
+
+// sessionPair is a server (with a choker the test drives) and a fetcher,
+// connected, the extension up both ways.
+type sessionPair struct {
+	hs, hf      host.Host
+	choker      *fakeChoker
+	seed, fetch *Service
+	fetchRec    *recorder
+}
+
+func newSessionPair(t *testing.T) sessionPair {
+	t.Helper()
+	x := sessionPair{hs: newTestHost(t), hf: newTestHost(t), choker: &fakeChoker{peers: map[peer.ID]bool{}}, fetchRec: newRecorder()}
+	x.seed = newTestService(t, x.hs, staticLocal{}, newRecorder(), x.choker)
+	x.fetch = newTestService(t, x.hf, staticLocal{}, x.fetchRec, nil)
+	if err := x.hf.Connect(context.Background(), peer.AddrInfo{ID: x.hs.ID(), Addrs: x.hs.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	x.fetchRec.waitFor(t, "the session both ways", func() bool {
+		return x.fetch.IsSwarmPeer(x.hs.ID()) && x.seed.IsSwarmPeer(x.hf.ID())
+	})
+	return x
 }
