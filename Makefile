@@ -5,7 +5,7 @@ STATICCHECK := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.7.0
 FUZZTIME    ?= 10s
 
-.PHONY: all build demo test lint tools bench bench-store fuzz fuzz-ci clean image
+.PHONY: all build demo test lint tools bench bench-store fuzz fuzz-ci clean image cluster-image
 
 all: build
 
@@ -71,6 +71,24 @@ IMAGE ?= shoal:dev
 image:
 	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '-s -w' -o bin/linux/shoal ./cmd/shoal
 	DOCKER_BUILDKIT=0 docker build -q -t $(IMAGE) .
+
+# cluster-image: ipfs-cluster:v1.1.6-local, a stand-in for the
+# ipfs/ipfs-cluster:v1.1.6 image where no registry is reachable (see
+# deploy/image/cluster/Dockerfile). Builds IPFS Cluster from the Go module
+# proxy in a temporary module (about 7-12 min on 2 cores); needs Debian's
+# busybox-static for the image's shell.
+CLUSTER_VERSION ?= v1.1.6
+cluster-image:
+	@test -x /bin/busybox || { echo "cluster-image: install busybox-static (apt-get install busybox-static)"; exit 1; }
+	mkdir -p bin/cluster
+	tmp=$$(mktemp -d) && cd $$tmp && $(GO) mod init clusterbuild >/dev/null 2>&1 && \
+	  GOFLAGS=-mod=mod $(GO) get github.com/ipfs-cluster/ipfs-cluster/cmd/ipfs-cluster-service@$(CLUSTER_VERSION) github.com/ipfs-cluster/ipfs-cluster/cmd/ipfs-cluster-ctl@$(CLUSTER_VERSION) && \
+	  CGO_ENABLED=0 GOOS=linux GOFLAGS=-mod=mod $(GO) build -trimpath -ldflags '-s -w' -o $(CURDIR)/bin/cluster/ \
+	    github.com/ipfs-cluster/ipfs-cluster/cmd/ipfs-cluster-service github.com/ipfs-cluster/ipfs-cluster/cmd/ipfs-cluster-ctl && \
+	  rm -rf $$tmp
+	cp /bin/busybox deploy/image/cluster/entrypoint.sh bin/cluster/
+	cp deploy/image/rootfs/etc/passwd deploy/image/rootfs/etc/group bin/cluster/
+	DOCKER_BUILDKIT=0 docker build -q -t ipfs-cluster:$(CLUSTER_VERSION)-local -f deploy/image/cluster/Dockerfile bin/cluster
 
 clean:
 	rm -rf bin

@@ -5,8 +5,12 @@
 //   - compose.yaml, compose-demo.sh: a bootstrap node and N peers on a
 //     private Docker network; the script shares a file on one node and
 //     fetches it on all the others.
+//   - compose-fleet.yaml: three shoal daemons, each with an
+//     ipfs-cluster-service in its network namespace driving it through
+//     the Kubo RPC on loopback (IPFS Cluster decides what lives where).
 //   - shoal.service: a sandboxed systemd unit.
-//   - k8s/: a DaemonSet with a bootstrap Service (and its StatefulSet).
+//   - k8s/: a DaemonSet with a bootstrap Service (and its StatefulSet);
+//     fleet.yaml, the fleet as a StatefulSet of shoal + cluster pods.
 //   - image/: the files the Dockerfile (at the module root) copies besides
 //     the binary.
 //
@@ -20,8 +24,11 @@
 //   - swarm_test.go: multi-host scenarios — share and fetch on six nodes
 //     through DHT lookups, a seeder killed and another paused mid-transfer,
 //     a network partition and its healing, a rolling restart.
-//   - manifests_test.go: structural checks of the Kubernetes manifests and
-//     the systemd unit (no cluster runs here).
+//   - manifests_test.go: structural checks of the Kubernetes manifests,
+//     the fleet's compose file (and `docker-compose config` where
+//     installed) and the systemd unit (no Kubernetes runs here). The
+//     fleet itself runs on real processes in cmd/shoal's
+//     TestClusterReplicatesOnShoal.
 //
 // The Docker tests skip, saying why, when `docker info` fails, and fail
 // when the image cannot be built. SHOAL_DEPLOY_IMAGE=name:tag uses an

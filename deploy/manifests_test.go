@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -297,5 +298,230 @@ func TestParseUnit(t *testing.T) {
 	}
 	if _, err := parseUnit(strings.NewReader("[A]\nnonsense\n")); err == nil {
 		t.Fatal("a line without = was accepted")
+	}
+}
+
+// envOf maps a container's env names to their values, or to
+// "secret:NAME/KEY", "configmap:NAME/KEY" and "field:PATH" for references.
+func envOf(c object) map[string]string {
+	env := map[string]string{}
+	for _, e := range c.list("env") {
+		eo := object(e.(map[string]any))
+		name := eo.str("name")
+		switch {
+		case eo.get("valueFrom", "secretKeyRef") != nil:
+			env[name] = "secret:" + eo.str("valueFrom", "secretKeyRef", "name") + "/" + eo.str("valueFrom", "secretKeyRef", "key")
+		case eo.get("valueFrom", "configMapKeyRef") != nil:
+			env[name] = "configmap:" + eo.str("valueFrom", "configMapKeyRef", "name") + "/" + eo.str("valueFrom", "configMapKeyRef", "key")
+		case eo.get("valueFrom", "fieldRef") != nil:
+			env[name] = "field:" + eo.str("valueFrom", "fieldRef", "fieldPath")
+		default:
+			env[name] = eo.str("value")
+		}
+	}
+	return env
+}
+
+// rpcFlag is the value of --rpc-addr in a shoal command line (either
+// "--rpc-addr X" or "--rpc-addr=X").
+func rpcFlag(args []string) string {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--rpc-addr="); ok {
+			return v
+		}
+		if a == "--rpc-addr" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+// checkSidecar holds the pairing of one shoal daemon and its cluster
+// peer: the RPC is on loopback (tokenless, which only the shared network
+// namespace makes safe), the cluster's connector points at exactly that
+// port, its REST API stays on loopback, every peer trusts the same
+// secret's cluster and repins when a peer dies.
+func checkSidecar(t *testing.T, where string, shoalArgs []string, env map[string]string, secret string) {
+	t.Helper()
+	rpc := rpcFlag(shoalArgs)
+	host, port, ok := strings.Cut(rpc, ":")
+	if !ok || host != "127.0.0.1" {
+		t.Errorf("%s: shoal's --rpc-addr is %q; want 127.0.0.1:PORT (the cluster cannot send a token)", where, rpc)
+	}
+	if want := "/ip4/127.0.0.1/tcp/" + port; env["CLUSTER_IPFSHTTP_NODEMULTIADDRESS"] != want {
+		t.Errorf("%s: the cluster's connector points at %q; shoal's RPC is %s", where, env["CLUSTER_IPFSHTTP_NODEMULTIADDRESS"], want)
+	}
+	if !strings.HasPrefix(env["CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS"], "/ip4/127.0.0.1/") {
+		t.Errorf("%s: the cluster's REST API listens on %q; keep it on loopback (it has no auth here)", where, env["CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS"])
+	}
+	want := map[string]string{"CLUSTER_SECRET": secret, "CLUSTER_CRDT_TRUSTEDPEERS": "*", "CLUSTER_DISABLEREPINNING": "false",
+		"CLUSTER_REPLICATIONFACTORMIN": "2", "CLUSTER_REPLICATIONFACTORMAX": "2"}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("%s: %s = %q, want %q", where, k, env[k], v)
+		}
+	}
+	for _, k := range []string{"CLUSTER_MONITORPINGINTERVAL", "CLUSTER_PUBSUBMON_CHECKINTERVAL"} {
+		if env[k] == "" {
+			t.Errorf("%s: no %s: the defaults (15 s pings and checks) leave a dead peer's pins unplaced for 30-45 s", where, k)
+		}
+	}
+}
+
+// TestFleetManifest: the Kubernetes fleet example runs each shoal daemon
+// with its cluster peer in one pod, pod 0 bootstrapping the cluster under
+// the Service's DNS name, each container on its own volume.
+func TestFleetManifest(t *testing.T) {
+	objs := loadManifests(t)
+	sts, svc := objs["StatefulSet/shoal-fleet"], objs["Service/shoal-fleet"]
+	if sts == nil || svc == nil {
+		t.Fatalf("manifests lack StatefulSet/shoal-fleet or Service/shoal-fleet (have %v)", mapsKeys(objs))
+	}
+	checkWorkload(t, sts)
+	containers := sts.list("spec", "template", "spec", "containers")
+	if len(containers) != 2 {
+		t.Fatalf("the fleet pod has %d containers, want shoal and ipfs-cluster", len(containers))
+	}
+	shoal, cluster := object(containers[0].(map[string]any)), object(containers[1].(map[string]any))
+	if shoal.str("name") != "shoal" || cluster.str("name") != "ipfs-cluster" || !strings.HasPrefix(cluster.str("image"), "ipfs/ipfs-cluster:v1.1.6") {
+		t.Fatalf("containers %q (%s), %q (%s); want shoal and ipfs-cluster (ipfs/ipfs-cluster:v1.1.6)", shoal.str("name"), shoal.str("image"), cluster.str("name"), cluster.str("image"))
+	}
+	env := envOf(cluster)
+	checkSidecar(t, "StatefulSet/shoal-fleet", toStrings(shoal.list("args")), env, "secret:ipfs-cluster/CLUSTER_SECRET")
+	if env["CLUSTER_PEERNAME"] != "field:metadata.name" {
+		t.Errorf("CLUSTER_PEERNAME = %q, want the pod's name", env["CLUSTER_PEERNAME"])
+	}
+
+	// The script bootstraps to pod 0 by the Service's per-pod DNS name
+	// and the cluster port the Service and the container declare.
+	ns, name := sts.str("metadata", "namespace"), sts.str("metadata", "name")
+	if sts.str("spec", "serviceName") != svc.str("metadata", "name") {
+		t.Errorf("serviceName %q, Service %q", sts.str("spec", "serviceName"), svc.str("metadata", "name"))
+	}
+	script := strings.Join(toStrings(cluster.list("args")), "\n")
+	boot := fmt.Sprintf("/dns4/%s-0.%s.%s.svc.cluster.local/tcp/9096/p2p/$BOOTSTRAP_PEER_ID", name, svc.str("metadata", "name"), ns)
+	for _, want := range []string{boot, `CLUSTER_ID="$BOOTSTRAP_PEER_ID"`, `CLUSTER_PRIVATEKEY="$BOOTSTRAP_PEER_PRIV_KEY"`, "init --consensus crdt", `daemon --bootstrap "$boot"`} {
+		if !strings.Contains(script, want) {
+			t.Errorf("the cluster container's script lacks %q:\n%s", want, script)
+		}
+	}
+	for _, k := range []string{"BOOTSTRAP_PEER_ID", "BOOTSTRAP_PEER_PRIV_KEY"} {
+		if env[k] != "secret:ipfs-cluster/"+k {
+			t.Errorf("%s = %q, want it from Secret ipfs-cluster", k, env[k])
+		}
+	}
+	svcPorts := map[string]bool{}
+	for _, p := range svc.list("spec", "ports") {
+		po := object(p.(map[string]any))
+		svcPorts[fmt.Sprintf("%v/%s", po.get("port"), po.str("protocol"))] = true
+	}
+	for _, want := range []string{"4040/TCP", "4040/UDP", "9096/TCP"} {
+		if !svcPorts[want] {
+			t.Errorf("Service/shoal-fleet ports %v lack %s", svcPorts, want)
+		}
+	}
+	sel, _ := svc.get("spec", "selector").(map[string]any)
+	labels, _ := sts.get("spec", "template", "metadata", "labels").(map[string]any)
+	for k, v := range sel {
+		if labels[k] != v {
+			t.Errorf("Service/shoal-fleet selects %s=%v; the pods have %v", k, v, labels[k])
+		}
+	}
+
+	// Each container keeps its state on its own claim.
+	claims := map[string]bool{}
+	for _, c := range sts.list("spec", "volumeClaimTemplates") {
+		claims[object(c.(map[string]any)).str("metadata", "name")] = true
+	}
+	mountOf := func(c object, path string) string {
+		for _, m := range c.list("volumeMounts") {
+			mo := object(m.(map[string]any))
+			if mo.str("mountPath") == path {
+				return mo.str("name")
+			}
+		}
+		return ""
+	}
+	sv, cv := mountOf(shoal, "/data"), mountOf(cluster, env["IPFS_CLUSTER_PATH"])
+	if !claims[sv] || !claims[cv] || sv == cv {
+		t.Errorf("shoal keeps /data on %q, the cluster %s on %q; want two volume claims of %v", sv, env["IPFS_CLUSTER_PATH"], cv, claims)
+	}
+}
+
+// TestFleetCompose: in the compose fleet each cluster peer shares its
+// shoal daemon's network namespace and drives that daemon's RPC, with a
+// volume of its own; and docker-compose, where installed, accepts it.
+func TestFleetCompose(t *testing.T) {
+	b, err := os.ReadFile("compose-fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Services map[string]struct {
+			Image       string            `yaml:"image"`
+			Command     []string          `yaml:"command"`
+			Environment map[string]string `yaml:"environment"`
+			NetworkMode string            `yaml:"network_mode"`
+			Networks    []string          `yaml:"networks"`
+			Volumes     []string          `yaml:"volumes"`
+		} `yaml:"services"`
+		Volumes map[string]any `yaml:"volumes"`
+	}
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		t.Fatalf("compose-fleet.yaml: %v", err)
+	}
+	secret := "${CLUSTER_SECRET:?set CLUSTER_SECRET to 64 hex digits, the same for every peer}"
+	volumes := map[string]string{}
+	pairs := 0
+	for name, s := range f.Services {
+		for _, v := range s.Volumes {
+			vol, _, _ := strings.Cut(v, ":")
+			if other, dup := volumes[vol]; dup {
+				t.Errorf("%s and %s share volume %s", name, other, vol)
+			}
+			volumes[vol] = name
+			if _, ok := f.Volumes[vol]; !ok {
+				t.Errorf("%s mounts %s, which is not a named volume of the file", name, vol)
+			}
+		}
+		n, ok := strings.CutPrefix(name, "cluster")
+		if !ok {
+			continue
+		}
+		pairs++
+		sh, ok := f.Services["shoal"+n]
+		if !ok {
+			t.Fatalf("%s has no shoal%s beside it", name, n)
+		}
+		if s.NetworkMode != "service:shoal"+n {
+			t.Errorf("%s: network_mode %q, want service:shoal%s (the shared loopback its RPC is on)", name, s.NetworkMode, n)
+		}
+		if !strings.Contains(s.Image, "ipfs-cluster:v1.1.6") || !strings.HasPrefix(sh.Image, "${SHOAL_IMAGE:-shoal:dev}") {
+			t.Errorf("images %q and %q: want ipfs-cluster v1.1.6 beside shoal:dev", s.Image, sh.Image)
+		}
+		if len(sh.Networks) == 0 {
+			t.Errorf("shoal%s is on no network: the swarm needs one", n)
+		}
+		checkSidecar(t, name, sh.Command, s.Environment, secret)
+		if s.Environment["CLUSTER_PEERNAME"] != name {
+			t.Errorf("%s: CLUSTER_PEERNAME %q", name, s.Environment["CLUSTER_PEERNAME"])
+		}
+	}
+	if pairs < 3 {
+		t.Fatalf("%d shoal + cluster pairs; IPFS Cluster needs 3 to show replication 2 healing after a loss", pairs)
+	}
+	if _, err := exec.LookPath("docker-compose"); err != nil {
+		t.Log("docker-compose not installed: the file was parsed but not validated by compose")
+		return
+	}
+	cmd := exec.Command("docker-compose", "-f", "compose-fleet.yaml", "config", "-q")
+	cmd.Env = append(os.Environ(), "CLUSTER_SECRET="+strings.Repeat("ab", 32))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	}
+	cmd = exec.Command("docker-compose", "-f", "compose-fleet.yaml", "config", "-q")
+	cmd.Env = append(os.Environ(), "CLUSTER_SECRET=")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "CLUSTER_SECRET") {
+		t.Fatalf("docker-compose config without CLUSTER_SECRET: %v %s; want a refusal naming it", err, out)
 	}
 }

@@ -10,7 +10,8 @@
 // objects {"Message","Code","Type":"error"} (500, or 400 for a client
 // error), and "404 page not found" for commands shoal does not have.
 // docs/kubo-rpc.md is the route table and how each route was checked
-// against a real Kubo.
+// against a real Kubo, and against real IPFS Cluster peers
+// (cmd/shoal's TestClusterReplicatesOnShoal).
 //
 // Every answer comes from the node's real operations (share, fetch, pin,
 // GC, the store's counters); where shoal differs from Kubo (it pins only
@@ -21,7 +22,8 @@
 // (query options and arguments), routes_node.go (id, version, swarm, repo,
 // config), routes_pin.go (pin), routes_data.go (block, add, cat, resolve).
 //
-// kuborpc may import node, content and api of this project, nothing else
-// (no web: the guard's rules are shoal's API's, restated here for Kubo's
-// error shapes).
+// kuborpc may import node, content, api and internal/httpguard of this
+// project, nothing else (no web: the guard's Host, Origin and token rules
+// are shoal's API's, shared with web through internal/httpguard and
+// answered here in Kubo's error shapes).
 package kuborpc

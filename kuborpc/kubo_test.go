@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shoalnet/shoal/internal/testbin"
 )
 
 // kuboVersion is the Kubo the compatibility tests hold shoal's RPC to.
@@ -22,90 +24,39 @@ var (
 	kuboErr  error
 )
 
-// kuboBinary returns a Kubo built from the Go module proxy, cached in
+// kuboSpec is Kubo from the Go module proxy, cached in
 // os.UserCacheDir()/shoal-test/kubo-VERSION/ipfs between runs. The first
-// build is large (48 minutes on a loaded 2-core machine), so it runs only
-// when SHOAL_KUBO_BUILD=1 asks for it, bounded by the test's deadline; the
-// test skips, saying why, if there is no binary.
+// build is large (48 minutes on a loaded 2-core machine: more than the
+// whole suite's budget), so it runs only when SHOAL_KUBO_BUILD=1 asks for
+// it; the comparison runs wherever the binary is cached.
+var kuboSpec = testbin.Spec{
+	Name: "kubo-" + kuboVersion, Module: "github.com/ipfs/kubo", Version: kuboVersion,
+	Commands: []string{"cmd/ipfs"},
+	OptIn:    "SHOAL_KUBO_BUILD", Cost: "48 min",
+	Rerun: "SHOAL_KUBO_BUILD=1 go test -timeout 90m -run Kubo ./kuborpc/",
+}
+
+// kuboBinary returns the cached Kubo, building it when asked to (bounded
+// by the test's deadline); the test skips, saying why, if there is none.
 func kuboBinary(t *testing.T) string {
 	t.Helper()
-	kuboOnce.Do(func() { kuboBin, kuboErr = buildKubo(t) })
+	kuboOnce.Do(func() {
+		ctx := context.Background()
+		if d, ok := t.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, d.Add(-30*time.Second))
+			defer cancel()
+		}
+		var bins []string
+		bins, kuboErr = testbin.Build(ctx, kuboSpec, t.Logf)
+		if kuboErr == nil {
+			kuboBin = bins[0]
+		}
+	})
 	if kuboErr != nil {
 		t.Skipf("no Kubo %s to compare with: %v", kuboVersion, kuboErr)
 	}
 	return kuboBin
-}
-
-func buildKubo(t *testing.T) (string, error) {
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no user cache directory: %w", err)
-	}
-	dir := filepath.Join(cache, "shoal-test", "kubo-"+kuboVersion)
-	bin := filepath.Join(dir, "ipfs")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	// Building Kubo took 48 min on this project's 2-core machine under
-	// load: more than the whole test suite's budget. The comparison runs
-	// wherever the binary is cached; building it is asked for explicitly.
-	if os.Getenv("SHOAL_KUBO_BUILD") != "1" {
-		return "", fmt.Errorf("%s is not built (building it takes up to an hour on 2 cores): build it once with SHOAL_KUBO_BUILD=1 go test -timeout 90m -run Kubo ./kuborpc/", bin)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	ctx := context.Background()
-	if d, ok := t.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d.Add(-30*time.Second))
-		defer cancel()
-	}
-	mod := t.TempDir()
-	start := time.Now()
-	run := func(args ...string) error {
-		if nice, err := exec.LookPath("nice"); err == nil {
-			args = append([]string{nice, "-n", "19"}, args...)
-		}
-		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-		cmd.Dir = mod
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("building Kubo did not finish before the test deadline (run once with -timeout 60m to cache it in %s): %w", dir, ctx.Err())
-			}
-			return fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, lastLines(out, 20))
-		}
-		return nil
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return "", errors.New("no go command on PATH to build Kubo with")
-	}
-	tmp := bin + ".tmp"
-	for _, step := range [][]string{
-		{goBin, "mod", "init", "kubobuild"},
-		{goBin, "get", "github.com/ipfs/kubo/cmd/ipfs@" + kuboVersion},
-		{goBin, "build", "-o", tmp, "github.com/ipfs/kubo/cmd/ipfs"},
-	} {
-		if err := run(step...); err != nil {
-			return "", err
-		}
-	}
-	if err := os.Rename(tmp, bin); err != nil {
-		return "", err
-	}
-	t.Logf("built Kubo %s in %s into %s", kuboVersion, time.Since(start).Round(time.Second), bin)
-	return bin, nil
-}
-
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // emptyDirV0 is the empty UnixFS directory as CIDv0, which `ipfs init`

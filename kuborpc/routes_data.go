@@ -2,6 +2,7 @@ package kuborpc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -95,36 +96,16 @@ func (s *server) blockPut(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = a.boolOpt("allow-big-block", false)
 	}
-	var mr *multipart.Reader
-	if err == nil {
-		mr, err = parts(r)
-	}
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	ctx := r.Context()
-	st := s.newStream(w)
-	for {
-		p, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			st.end(badRequest("reading the multipart body: %v", err))
-			return
-		}
+	s.eachPart(w, r, err, func(ctx context.Context, p *multipart.Part, emit func(any) error) error {
 		if isDirPart(p) {
-			continue
+			return nil
 		}
 		data, err := io.ReadAll(io.LimitReader(p, maxBlock+1))
 		if err != nil {
-			st.end(fmt.Errorf("reading a block from the request: %w", err))
-			return
+			return fmt.Errorf("reading a block from the request: %w", err)
 		}
 		if len(data) > maxBlock {
-			st.end(errors.New("produced block is over 2MiB: big blocks can't be exchanged with other peers (shoal holds none): use `add` to chunk a bigger file"))
-			return
+			return errors.New("produced block is over 2MiB: big blocks can't be exchanged with other peers (shoal holds none): use `add` to chunk a bigger file")
 		}
 		c, err := prefix.Sum(data)
 		if err == nil {
@@ -134,31 +115,79 @@ func (s *server) blockPut(w http.ResponseWriter, r *http.Request) {
 			err = s.n.Pin(ctx, c)
 		}
 		if err != nil {
-			st.end(err)
+			return err
+		}
+		return emit(blockStat{Key: c.String(), Size: len(data)})
+	})
+}
+
+// errGone marks an answer whose client stopped reading: nothing more can
+// be said to it.
+var errGone = errors.New("kuborpc: the client stopped reading")
+
+// eachPart answers a multipart upload (block/put, add) as a stream: unless
+// optErr (from the command's options) refuses the request, it hands fn
+// each part of the body in order, with emit to send a line of the answer,
+// and ends the stream with the first error, fn's or the body's.
+func (s *server) eachPart(w http.ResponseWriter, r *http.Request, optErr error, fn func(ctx context.Context, p *multipart.Part, emit func(any) error) error) {
+	body, err := (*multipart.Reader)(nil), optErr
+	if err == nil {
+		body, err = parts(r)
+	}
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	// The answer streams while the body is still being read (IPFS
+	// Cluster sends a whole DAG as one chunked block/put). Without full
+	// duplex, Go's HTTP/1 server discards up to 256 KiB of the unread body
+	// when the first line is flushed, and the next block read is corrupt.
+	if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+		s.log.Warn("rpc: uploads cannot stream answers on this connection", "err", err)
+	}
+	st := s.newStream(w)
+	emit := func(v any) error {
+		if err := st.emit(v); err != nil {
+			return fmt.Errorf("%w: %v", errGone, err)
+		}
+		return nil
+	}
+	for {
+		p, err := body.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			st.end(badRequest("reading the multipart body: %v", err))
 			return
 		}
-		if err := st.emit(blockStat{Key: c.String(), Size: len(data)}); err != nil {
+		if err := fn(r.Context(), p, emit); err != nil {
+			if !errors.Is(err, errGone) {
+				st.end(err)
+			}
 			return
 		}
 	}
 	st.end(nil)
 }
 
-// blockArg reads block get/stat's argument: a CID or an /ipfs/ path.
-func (s *server) blockArg(r *http.Request) (cid.Cid, error) {
+// requestedBlock reads block get/stat's argument (a CID or an /ipfs/
+// path) and the block it names.
+func (s *server) requestedBlock(r *http.Request) (cid.Cid, []byte, error) {
 	got, err := argsOf(r).need("cid")
 	if err != nil {
-		return cid.Undef, err
+		return cid.Undef, nil, err
 	}
-	return s.resolveArg(r.Context(), got[0])
+	c, err := s.resolveArg(r.Context(), got[0])
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	data, err := s.n.Block(r.Context(), c)
+	return c, data, err
 }
 
 func (s *server) blockGet(w http.ResponseWriter, r *http.Request) {
-	c, err := s.blockArg(r)
-	var data []byte
-	if err == nil {
-		data, err = s.n.Block(r.Context(), c)
-	}
+	_, data, err := s.requestedBlock(r)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -167,11 +196,7 @@ func (s *server) blockGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) blockStat(w http.ResponseWriter, r *http.Request) {
-	c, err := s.blockArg(r)
-	var data []byte
-	if err == nil {
-		data, err = s.n.Block(r.Context(), c)
-	}
+	c, data, err := s.requestedBlock(r)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -210,29 +235,10 @@ func (s *server) add(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		progress, err = a.boolOpt("progress", false)
 	}
-	var mr *multipart.Reader
-	if err == nil {
-		mr, err = parts(r)
-	}
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	ctx := r.Context()
-	st := s.newStream(w)
 	n := 0
-	for {
-		p, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			st.end(badRequest("reading the multipart body: %v", err))
-			return
-		}
+	s.eachPart(w, r, err, func(ctx context.Context, p *multipart.Part, emit func(any) error) error {
 		if isDirPart(p) || n > 0 {
-			st.end(badRequest("shoal's RPC adds one file per request (directories: `shoal share DIR`)"))
-			return
+			return badRequest("shoal's RPC adds one file per request (directories: `shoal share DIR`)")
 		}
 		n++
 		cr := &countingReader{r: p}
@@ -245,21 +251,17 @@ func (s *server) add(w http.ResponseWriter, r *http.Request) {
 			ds, err = s.n.WalkLocal(ctx, res.CID, nil)
 		}
 		if err != nil {
-			st.end(err)
-			return
+			return err
 		}
 		name := p.FileName()
 		if name == "" {
 			name = res.CID.String()
 		}
 		if progress {
-			_ = st.emit(addEvent{Name: name, Bytes: cr.n})
+			_ = emit(addEvent{Name: name, Bytes: cr.n})
 		}
-		if err := st.emit(addEvent{Name: name, Hash: res.CID.String(), Size: strconv.FormatUint(ds.Bytes, 10)}); err != nil {
-			return
-		}
-	}
-	st.end(nil)
+		return emit(addEvent{Name: name, Hash: res.CID.String(), Size: strconv.FormatUint(ds.Bytes, 10)})
+	})
 }
 
 type countingReader struct {

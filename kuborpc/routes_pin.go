@@ -132,6 +132,11 @@ func (s *server) fetchProgress(paths []string) (int, uint64) {
 	return blocks, bytes
 }
 
+// pinMany pins each path, fetching what is missing. A pin whose fetch
+// fails or is cancelled (IPFS Cluster cancels one that stops progressing)
+// is taken back unless it was there before, as Kubo has no pin until the
+// whole DAG is held: pin/ls must not tell the cluster a DAG is pinned
+// here while blocks of it are missing.
 func (s *server) pinMany(ctx context.Context, paths []string) ([]string, error) {
 	pins := make([]string, 0, len(paths))
 	for _, p := range paths {
@@ -139,7 +144,16 @@ func (s *server) pinMany(ctx context.Context, paths []string) ([]string, error) 
 		if err != nil {
 			return nil, err
 		}
+		had, err := s.isRoot(ctx, c)
+		if err != nil {
+			return nil, err
+		}
 		if err := s.n.Pin(ctx, c); err != nil {
+			if !had {
+				if uerr := s.n.Unpin(context.WithoutCancel(ctx), c); uerr != nil && !errors.Is(uerr, node.ErrNotPinned) {
+					s.log.Warn("rpc: taking back a failed pin", "cid", c, "err", uerr)
+				}
+			}
 			return nil, fmt.Errorf("pin: %w", err)
 		}
 		pins = append(pins, c.String())
