@@ -47,10 +47,8 @@ type NetworkConfig struct {
 	SwarmKey  string   `toml:"swarm_key"`
 	// SwarmExtension speaks shoal's swarm extension (/shoal/swarm/1.0.0)
 	// with peers that do: availability maps instead of probes, choking,
-	// peer exchange. Off, every peer is plain Bitswap. Off by default for
-	// now: the simulator runs with it (flash-crowd-30 p50 24× → 3.2×
-	// T_min), but in the six-container docker swarm test leechers were
-	// kept choked by their peers and never completed (issue #12).
+	// peer exchange. Off, every peer is plain Bitswap. On by default
+	// (Kubo, Helia and boxo peers see plain Bitswap either way).
 	SwarmExtension bool `toml:"swarm_extension"`
 }
 
@@ -155,7 +153,7 @@ func DefaultConfig(home string) Config {
 			MDNS:           true,
 			Network:        "shoal",
 			DHTMode:        "server",
-			SwarmExtension: false,
+			SwarmExtension: true,
 		},
 		API: APIConfig{
 			Addr:            "127.0.0.1:5080",
@@ -335,6 +333,10 @@ dht_mode = %q
 # Path to a pre-shared key file (libp2p PSK v1) for a private swarm.
 # A private swarm speaks TCP only: QUIC listen addresses are ignored.
 swarm_key = %q
+# Speak shoal's swarm extension (/shoal/swarm/1.0.0) with other shoal
+# nodes: availability maps instead of probes, upload slots (choking),
+# peer exchange. Kubo and other Bitswap peers see plain Bitswap either way.
+swarm_extension = %v
 
 [api]
 # HTTP API and dashboard. Keep it on loopback unless you set a token.
@@ -402,7 +404,7 @@ conns_high = %d
 # shows the cluster's replication of each pin. "" = no cluster.
 rest_addr = %q
 `, q(cfg.Network.Listen), q(cfg.Network.Bootstrap), cfg.Network.MDNS, cfg.Network.Network,
-		cfg.Network.DHTMode, cfg.Network.SwarmKey, cfg.API.Addr, cfg.API.GatewayAddr, cfg.API.Token, cfg.API.TokenFile,
+		cfg.Network.DHTMode, cfg.Network.SwarmKey, cfg.Network.SwarmExtension, cfg.API.Addr, cfg.API.GatewayAddr, cfg.API.Token, cfg.API.TokenFile,
 		cfg.API.MaxConns, cfg.API.GatewayMaxConns, rpcAddrLine(cfg.API.RPCAddr),
 		cfg.Store.CapacityBytes, cfg.Store.Sync, cfg.Store.VerifyOnRead, cfg.Transfer.UploadLimit,
 		cfg.Transfer.UploadSlots, cfg.Transfer.AnnounceWhileFetching, cfg.Transfer.NoProgressTimeout.Duration.String(), cfg.Transfer.SearchTimeout.Duration.String(), cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs,

@@ -253,3 +253,64 @@ func waitHas(t *testing.T, ctx context.Context, n *Node, c cid.Cid) {
 		}
 	}
 }
+
+// TestSwarmLeecherWithStaleChokeIsServed: a leecher fetches from a seeder
+// that has unchoked it; then the leecher comes to believe the seeder
+// chokes it (a choke message that overtook the unchoke, as the session
+// start could send them: issue #12's docker hang). It asks the seeder for
+// nothing, and the seeder, which keeps it unchoked, has no reason to send
+// another choke message: before the fix the fetch never completed. The
+// seeder now says every peer's state again at each choke round, and the
+// fetch completes with the right bytes.
+func TestSwarmLeecherWithStaleChokeIsServed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	scfg := swarmConfig(true)
+	scfg.Transfer.UploadLimit = 512 << 10 // 4 MiB in 8 s: still under way when the leecher is misled
+	seeder := startNode(t, scfg)
+	data := randomBytes(4<<20+3, 24)
+	res, err := seeder.AddFile(ctx, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leecher := startNode(t, swarmConfig(true, seeder.Info().Addresses[0]))
+	waitSwarm(t, ctx, []*Node{leecher}, seeder)
+	tr, err := leecher.Fetch(ctx, res.CID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Cancel()
+	// Once a first leaf is in, the seeder's unchoke (sent before the
+	// blocks it let go) is in too.
+	waitAnyLeaf(t, ctx, leecher, rootLinks(t, ctx, seeder, res.CID))
+	time.Sleep(200 * time.Millisecond)
+	if seeder.server.Choking(leecher.host.ID()) {
+		t.Fatal("the seeder chokes its only leecher")
+	}
+	leecher.client.PeerChoked(seeder.host.ID(), true)
+	select {
+	case <-tr.Done():
+	case <-ctx.Done():
+		t.Fatal("the leecher, believing itself choked by a seeder that unchoked it, never completed")
+	}
+	if err := tr.Err(); err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	readSwarmFile(t, ctx, leecher, res.CID, data)
+}
+
+func waitAnyLeaf(t *testing.T, ctx context.Context, n *Node, leaves []cid.Cid) {
+	t.Helper()
+	for {
+		for _, c := range leaves {
+			if ok, _ := n.store.Has(ctx, c); ok {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("node %s got none of %d leaves", n.host.ID(), len(leaves))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

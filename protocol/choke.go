@@ -200,26 +200,23 @@ func pickOptimistic(par chokeParams, peers []chokeCandidate, regular []*chokeCan
 }
 
 // admit returns the target peers that may upload now: peers that stay
-// unchoked keep their slot; peers choked now that are still sending
-// (Busy) hold theirs; new ones fill what is left, in target order.
+// unchoked keep their slot; peers still sending (Busy) that do not stay
+// unchoked hold one each — a busy peer of the target is unchoked again in
+// the slot it holds; new ones fill what is left, in target order.
 func admit(par chokeParams, peers []chokeCandidate, target []*chokeCandidate) []peer.ID {
-	held := 0
+	room := par.Slots + 1
 	for i := range peers {
-		if c := &peers[i]; c.Busy && !slices.Contains(target, c) {
-			held++
-		}
-	}
-	room := par.Slots + 1 - held
-	for _, c := range target {
-		if c.Unchoked {
+		c := &peers[i]
+		if c.Unchoked && slices.Contains(target, c) || c.Busy {
 			room--
 		}
 	}
 	out := make([]peer.ID, 0, len(target))
 	for _, c := range target {
-		if c.Unchoked {
+		switch {
+		case c.Unchoked || c.Busy:
 			out = append(out, c.ID)
-		} else if room > 0 {
+		case room > 0:
 			out = append(out, c.ID)
 			room--
 		}

@@ -151,6 +151,17 @@ func TestDecideChoke(t *testing.T) {
 			want: []peer.ID{"a"}, wantOpt: "b", optAt: sec(100),
 		},
 		{
+			name: "a busy peer of the target that is not admitted still holds a slot: it is unchoked in it, the newcomer waits",
+			par:  full(sec(100), 2),
+			peers: []c{
+				{ID: "a", Interested: true, Rate: 9, Unchoked: true},
+				{ID: "y", Unchoked: true, Busy: true},
+				{ID: "w", Interested: true, Rate: 5},
+				{ID: "z", Interested: true, Busy: true, LastUnchoked: sec(1)},
+			},
+			want: []peer.ID{"a", "z"}, wantOpt: "z", optAt: sec(100),
+		},
+		{
 			name: "nobody interested: everybody choked",
 			par:  full(sec(100), 4),
 			st:   chokeState{Optimistic: "a", OptimisticSince: sec(99)},

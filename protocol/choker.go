@@ -151,9 +151,14 @@ func (s *Server) PeerInterested(p peer.ID, yes bool) {
 }
 
 // OnChoke sets f, called when the server's choke decision for a swarm peer
-// changes (choked true: this node stopped uploading to p). f is called from
-// the server's choker goroutine, in order, never with a lock held; it
-// should not block (a slow f delays the next decision, not the uploads).
+// changes (choked true: this node stopped uploading to p), and again with
+// the unchanged decision for every swarm peer at each full round, and for
+// a choked peer that asks for blocks at the next round: a peer that missed
+// a message (or got two in the wrong order) believes the server again
+// within a round, so it neither waits for blocks a choking server holds
+// back nor stops asking a server that keeps its slot. f is called from the
+// server's choker goroutine, in order, never with a lock held; it should
+// not block (a slow f delays the next decision, not the uploads).
 func (s *Server) OnChoke(f func(p peer.ID, choked bool)) {
 	s.mu.Lock()
 	s.onChoke = f
@@ -265,6 +270,8 @@ func (s *Server) rechoke(full bool) {
 	}
 	s.mu.Lock()
 	now := time.Now()
+	// The first round, at Start, has told nobody anything yet.
+	retellAll := full && !s.lastRound.IsZero()
 	if full {
 		s.measure(now, recv)
 	}
@@ -277,6 +284,7 @@ func (s *Server) rechoke(full bool) {
 	res := decideChoke(par, s.chokeSt, cands)
 	s.chokeSt = res.State
 	changes := s.applyChoke(now, res.Unchoked)
+	changes = s.retellChoke(retellAll, changes)
 	f := s.onChoke
 	s.mu.Unlock()
 	if f != nil {
@@ -387,6 +395,38 @@ func (s *Server) applyChoke(now time.Time, unchoked []peer.ID) []chokeChange {
 		changes = append(changes, chokeChange{p: p, choked: !sp.unchoked})
 	}
 	return changes
+}
+
+// retellChoke adds to changes the decisions to say again: every swarm
+// peer's (all: a full round), else those of the choked peers that asked for
+// blocks since the last round. Caller holds s.mu.
+func (s *Server) retellChoke(all bool, changes []chokeChange) []chokeChange {
+	told := make(map[peer.ID]bool, len(changes))
+	for _, c := range changes {
+		told[c.p] = true
+	}
+	for p, sp := range s.swarm {
+		if !told[p] && (all || (s.retell[p] && !sp.unchoked)) {
+			changes = append(changes, chokeChange{p: p, choked: !sp.unchoked})
+		}
+	}
+	clear(s.retell)
+	return changes
+}
+
+// askedChoked records that choked swarm peer l asked for blocks: it may not
+// know it is choked, and is told again at the next round. Caller holds s.mu.
+func (s *Server) askedChoked(l *ledger, m *Message) {
+	if !l.swarm || !l.choked || s.retell[l.p] {
+		return
+	}
+	for _, e := range m.Wants {
+		if !e.Cancel && e.WantType == WantBlock {
+			s.retell[l.p] = true
+			s.pokeChoker()
+			return
+		}
+	}
 }
 
 // unchokedCount is how many swarm peers are unchoked. Caller holds s.mu.

@@ -344,3 +344,66 @@ func TestServerIdleUnchokeGivesSlotBack(t *testing.T) {
 		}
 	})
 }
+
+// TestServerRetellsChoke: a choked swarm peer that asks for blocks does
+// not know it is choked (its choke message was lost or overtaken); it is
+// told again at the next round. At a full round every swarm peer is told
+// its state again, so a peer that thinks itself choked while it holds a
+// slot, or unchoked while it waits, believes the server within a round.
+func TestServerRetellsChoke(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		blks := seqBlocks(t, 4, 1000)
+		cfg := DefaultServerConfig()
+		cfg.UploadSlots = 1
+		var mu sync.Mutex
+		told := map[peer.ID][]bool{}
+		s := bsTestServer(t, cfg, newMemStore(blks...), newChanSender())
+		s.OnChoke(func(p peer.ID, choked bool) {
+			mu.Lock()
+			told[p] = append(told[p], choked)
+			mu.Unlock()
+		})
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		peers := []peer.ID{"a", "b", "c"}
+		for _, p := range peers {
+			s.SetSwarmPeer(p, true)
+			s.PeerInterested(p, true)
+		}
+		time.Sleep(chokeFillInterval)
+		synctest.Wait()
+		var choked peer.ID
+		for _, p := range peers {
+			if s.Choking(p) {
+				choked = p
+			}
+		}
+		if choked == "" || len(s.Swarm().Unchoked) != 2 {
+			t.Fatalf("swarm state %+v: want 1+1 of 3 interested peers unchoked", s.Swarm())
+		}
+		mu.Lock()
+		clear(told)
+		mu.Unlock()
+
+		s.ReceiveMessage(context.Background(), choked, wantAll(blks))
+		synctest.Wait()
+		mu.Lock()
+		if got := told[choked]; !slices.Equal(got, []bool{true}) {
+			t.Fatalf("choked peer %s asked for blocks; told %v, want [true] (choked, again)", choked, got)
+		}
+		clear(told)
+		mu.Unlock()
+
+		time.Sleep(cfg.ChokeInterval)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range peers {
+			got := told[p]
+			if len(got) == 0 || got[len(got)-1] != s.Choking(p) {
+				t.Fatalf("after a full round %s was told %v; want its state (choked=%v) said again", p, got, s.Choking(p))
+			}
+		}
+	})
+}

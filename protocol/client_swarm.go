@@ -175,13 +175,14 @@ func (c *Client) ensurePeer(p peer.ID, now time.Time) {
 }
 
 // addPeerTo makes p a candidate of f with what the client knows of its
-// swarm state (on the loop).
+// swarm state (on the loop). A peer added again after it left keeps the
+// choke state it had then; what it said since is in c.choked.
 func (c *Client) addPeerTo(f *Fetch, p peer.ID, now time.Time) {
 	if c.swarm[p] {
 		f.s.SetSwarmPeer(p, true, now)
 	}
-	if f.s.AddPeer(p, now) && c.choked[p] {
-		f.s.PeerChoked(p, true, now)
+	if f.s.AddPeer(p, now) {
+		f.s.PeerChoked(p, c.choked[p], now)
 	}
 }
 

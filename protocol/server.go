@@ -152,6 +152,7 @@ type Server struct {
 	// Upload slots (choker.go) and origin mode (origin.go).
 	swarm     map[peer.ID]*swarmPeer
 	declared  map[peer.ID]bool // interest said before SetSwarmPeer (PeerInterested)
+	retell    map[peer.ID]bool // choked peers that asked for blocks: tell them again
 	chokeSt   chokeState
 	onChoke   func(peer.ID, bool)
 	chokeWake chan struct{}
@@ -180,6 +181,7 @@ func NewServer(cfg ServerConfig, bs Blockstore, sender MessageSender) (*Server, 
 		sendSlots: make(chan struct{}, cfg.MaxInflightSends),
 		swarm:     make(map[peer.ID]*swarmPeer),
 		declared:  make(map[peer.ID]bool),
+		retell:    make(map[peer.ID]bool),
 		chokeWake: make(chan struct{}, 1),
 		tieSeed:   maphash.MakeSeed(),
 		origin:    newSentCounts(),
@@ -255,6 +257,7 @@ func (s *Server) ReceiveMessage(_ context.Context, from peer.ID, m *Message) {
 	s.total.WantsRefused += l.stats.WantsRefused - refusedBefore
 	s.schedule(l)
 	s.wantSlot(l)
+	s.askedChoked(l, m)
 }
 
 // newLedger makes and registers p's ledger, a swarm peer's choked unless

@@ -295,7 +295,7 @@ func startNodeWith(ctx context.Context, sh *simHost, store blockstore.Store, boo
 		cfg.Network.Bootstrap = []string{boot}
 	}
 	cfg.Store.Sync = false
-	cfg.Network.SwarmExtension = true // off in daemons by default (node/config.go says why)
+	cfg.Network.SwarmExtension = true // the default; a test's Config edit may turn it off
 	cfg.Transfer.SwarmAllPeers = swarmAll
 	cfg.Transfer.MaxInflightSends = simInflightSends
 	cfg.Logger = log

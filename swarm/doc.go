@@ -25,7 +25,11 @@
 //     to it for that root when it stops).
 //   - choke: the sender chokes or unchokes the receiver (all roots). The
 //     block server decides (Choker); the fetcher then asks a choking peer
-//     for nothing, and moves what it had asked elsewhere.
+//     for nothing, and moves what it had asked elsewhere. Only the latest
+//     decision is sent (a value per session, never a stale one after a
+//     newer), the server says it again at each choke round, and it lasts
+//     as long as the stream it came on: when that ends, the receiver no
+//     longer counts itself choked.
 //   - peers: peer exchange — up to MaxExchange peers that fetch or hold a
 //     root, with their addresses, sent to a peer that says it fetches the
 //     root; the receiver dials them and adds them to its fetch.

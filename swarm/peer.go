@@ -42,6 +42,13 @@ type peerConn struct {
 	nHaves    int
 	firstHave time.Time
 	roots     map[cid.Cid]rootState
+	// The choke state this node's server has for the peer. Only the
+	// latest one matters, so it is a value, not a queued message: choked
+	// is what to tell the peer, chokeDue that it has not been sent since
+	// it was set, chokeTold that the server set it during this session
+	// (then the state read at the session's start is stale).
+	choked, chokeDue, chokeTold bool
+	endedAt                     time.Time // when run ended; zero while it runs
 
 	wake chan struct{}
 	quit chan struct{}
@@ -99,8 +106,32 @@ func (pc *peerConn) queueInterest(root cid.Cid, yes bool) {
 	pc.push(outItem{m: &Message{Kind: KindInterest, Root: root, Interested: yes}}, true)
 }
 
+// queueChoke tells the peer the server's choke decision (sent before
+// anything queued, replacing a decision not yet sent).
 func (pc *peerConn) queueChoke(choked bool) {
-	pc.push(outItem{m: &Message{Kind: KindChoke, Choked: choked}}, true)
+	pc.mu.Lock()
+	ok := pc.up && !pc.stopped
+	if ok {
+		pc.choked, pc.chokeDue, pc.chokeTold = choked, true, true
+	}
+	pc.mu.Unlock()
+	if ok {
+		pc.poke()
+	}
+}
+
+// startChoke sets the state the session starts with, read from the
+// server once it knows the peer, unless the server has decided since: a
+// choke round may run between the read and this call, and its decision
+// is the newer one. A peer starts out thinking itself unchoked, so only
+// "choked" needs a message.
+func (pc *peerConn) startChoke(choked bool) {
+	pc.mu.Lock()
+	if !pc.chokeTold {
+		pc.choked, pc.chokeDue = choked, choked
+	}
+	pc.mu.Unlock()
+	pc.poke()
 }
 
 // queueHave adds c to the next HAVE batch for root, if the peer fetches root.
@@ -125,6 +156,13 @@ func (pc *peerConn) setRoot(root cid.Cid, interested, holds bool) {
 	pc.mu.Lock()
 	pc.roots[root] = rootState{interested: interested, holds: holds}
 	pc.mu.Unlock()
+}
+
+// ended is when the sender stopped (zero while it runs).
+func (pc *peerConn) ended() time.Time {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.endedAt
 }
 
 func (pc *peerConn) isUp() bool {
@@ -161,6 +199,10 @@ func (pc *peerConn) take(now time.Time) ([]outItem, time.Duration) {
 	defer pc.mu.Unlock()
 	out := pc.items
 	pc.items = nil
+	if pc.chokeDue {
+		pc.chokeDue = false
+		out = append([]outItem{{m: &Message{Kind: KindChoke, Choked: pc.choked}}}, out...)
+	}
 	if pc.nHaves == 0 {
 		return out, 0
 	}
@@ -205,8 +247,8 @@ func (pc *peerConn) run() {
 		s.choker.SetSwarmPeer(pc.id, true)
 	}
 	s.ev.SwarmPeer(pc.id, true)
-	if s.choker != nil && s.choker.Choking(pc.id) {
-		pc.queueChoke(true)
+	if s.choker != nil {
+		pc.startChoke(s.choker.Choking(pc.id))
 	}
 	s.mu.Lock()
 	for root := range s.fetching {

@@ -142,6 +142,7 @@ type Service struct {
 	mu       sync.Mutex
 	closed   bool
 	peers    map[peer.ID]*peerConn
+	inbound  map[peer.ID]int // streams from each peer being read
 	fetching map[cid.Cid]bool
 	notifee  *network.NotifyBundle
 	once     sync.Once
@@ -160,7 +161,7 @@ func New(h host.Host, cfg Config, local Local, ev Events, choker Choker) (*Servi
 	return &Service{
 		h: h, cfg: cfg, local: local, ev: ev, choker: choker, log: cfg.Logger,
 		ctx: ctx, cancel: cancel,
-		peers: make(map[peer.ID]*peerConn), fetching: make(map[cid.Cid]bool),
+		peers: make(map[peer.ID]*peerConn), inbound: make(map[peer.ID]int), fetching: make(map[cid.Cid]bool),
 	}, nil
 }
 
@@ -269,6 +270,9 @@ func (s *Service) disconnected(p peer.ID) {
 
 // ended runs when pc's sender stops; if pc was up, the extension ends.
 func (s *Service) ended(pc *peerConn, wasUp bool) {
+	pc.mu.Lock()
+	pc.endedAt = time.Now()
+	pc.mu.Unlock()
 	s.mu.Lock()
 	if s.peers[pc.id] == pc {
 		delete(s.peers, pc.id)
@@ -345,10 +349,34 @@ func (s *Service) handleStream(str network.Stream) {
 	p := str.Conn().RemotePeer()
 	s.mu.Lock()
 	pc := s.peerLocked(p)
-	ok := pc != nil && s.goLocked(func() { s.readLoop(pc, str) })
+	ok := pc != nil && s.goLocked(func() {
+		defer s.inboundEnded(p)
+		s.readLoop(pc, str)
+	})
+	if ok {
+		s.inbound[p]++
+	}
 	s.mu.Unlock()
 	if !ok {
 		_ = str.Reset()
+	}
+}
+
+// inboundEnded runs when a stream from p has been read to its end. The
+// peer's session, whose choke decisions came on it, is over: its server
+// no longer chokes this node, and will not say so. Unless another stream
+// from p (a new session) is being read, this node stops believing p
+// chokes it — or it would never ask p again.
+func (s *Service) inboundEnded(p peer.ID) {
+	s.mu.Lock()
+	s.inbound[p]--
+	last := s.inbound[p] <= 0
+	if last {
+		delete(s.inbound, p)
+	}
+	s.mu.Unlock()
+	if last && s.ctx.Err() == nil {
+		s.ev.PeerChoked(p, false)
 	}
 }
 
@@ -374,8 +402,46 @@ func (s *Service) readLoop(pc *peerConn, str network.Stream) {
 			return
 		}
 		s.st.msgsRecv.Add(1)
+		pc = s.current(pc)
 		s.handle(pc, m)
 	}
+}
+
+// reopenAfter spaces the attempts to open the session again with a
+// peer that talks to this node while this node's stream to it is down.
+const reopenAfter = time.Second
+
+// current returns the peer's session that a message read on pc's stream
+// belongs to: pc, or the one that replaced it, or — when this node's
+// stream to the peer has ended (a failed open or send) while the peer
+// still talks to it — a new one, which opens the stream again. Without
+// it, this node could not say it is interested, and a peer that chokes it
+// would never unchoke it. What the peer said of its roots carries over.
+func (s *Service) current(pc *peerConn) *peerConn {
+	s.mu.Lock()
+	cur := s.peers[pc.id]
+	if cur == nil && !s.closed && time.Since(pc.ended()) >= reopenAfter &&
+		s.h.Network().Connectedness(pc.id) == network.Connected {
+		cur = s.peerLocked(pc.id)
+	}
+	s.mu.Unlock()
+	if cur == nil || cur == pc {
+		return pc
+	}
+	pc.mu.Lock()
+	roots := make(map[cid.Cid]rootState, len(pc.roots))
+	for r, st := range pc.roots {
+		roots[r] = st
+	}
+	pc.mu.Unlock()
+	cur.mu.Lock()
+	for r, st := range roots {
+		if _, ok := cur.roots[r]; !ok {
+			cur.roots[r] = st
+		}
+	}
+	cur.mu.Unlock()
+	return cur
 }
 
 // handle acts on one message from pc.
