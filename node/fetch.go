@@ -22,6 +22,7 @@ func (n *Node) newClient() (*protocol.Client, error) {
 	ccfg.SearchTimeout = n.cfg.Transfer.SearchTimeout.Duration
 	ccfg.OnFetching = n.swarmFetching
 	ccfg.OnVerified = n.swarmVerified
+	ccfg.OnInterest = n.swarmWants
 	c, err := protocol.NewClient(ccfg, protocol.HostNetwork(n.net, n.host), clientStore{n}, n.router)
 	if err != nil {
 		return nil, err

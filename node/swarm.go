@@ -30,8 +30,9 @@ func (n *Node) newSwarm() (*swarm.Service, error) {
 }
 
 // serverChoker lets the block server choke swarm peers. The extension
-// says interest per root; the server's upload slots go to peers, so a
-// peer is interested while it is interested in any root.
+// says interest per root (a peer that needs a block of root this node
+// holds; swarm.InterestListener); the server's upload slots go to peers,
+// so a peer is interested while it is interested in any root.
 type serverChoker struct {
 	*protocol.Server
 	mu       sync.Mutex
@@ -78,6 +79,14 @@ func (c *serverChoker) SetSwarmPeer(p peer.ID, yes bool) {
 func (n *Node) swarmFetching(root cid.Cid, active bool) {
 	if n.swarm != nil {
 		n.swarm.Fetching(root, active)
+	}
+}
+
+// swarmWants is the client's OnInterest hook: this node's interest in a
+// swarm peer for root (the peer holds a block a fetch still needs).
+func (n *Node) swarmWants(p peer.ID, root cid.Cid, yes bool) {
+	if n.swarm != nil {
+		n.swarm.Wants(p, root, yes)
 	}
 }
 

@@ -102,6 +102,11 @@ type ClientConfig struct {
 	// extension queues its messages).
 	OnFetching func(root cid.Cid, active bool)
 	OnVerified func(root, c cid.Cid)
+	// OnInterest, when set, hears that this node became interested in
+	// swarm peer p for root (p is known to hold a block of root that a
+	// running fetch still needs: BitTorrent's interest) or stopped being
+	// so. Called on the client's loop; it must not block.
+	OnInterest func(p peer.ID, root cid.Cid, interested bool)
 }
 
 // DefaultClientConfig returns the defaults; Links must still be set.
@@ -179,6 +184,9 @@ type Client struct {
 	swarm    map[peer.ID]bool // peers that speak the swarm extension
 	choked   map[peer.ID]bool // swarm peers that choke us
 	fetching map[cid.Cid]int  // running recursive fetches per root
+	// interest counts, per root and swarm peer, the running fetches
+	// interested in the peer (OnInterest).
+	interest map[cid.Cid]map[peer.ID]int
 
 	sentWants wantCounters
 }
@@ -206,6 +214,7 @@ func NewClient(cfg ClientConfig, net ClientNetwork, store Blocks, providers Prov
 		swarm:    make(map[peer.ID]bool),
 		choked:   make(map[peer.ID]bool),
 		fetching: make(map[cid.Cid]int),
+		interest: make(map[cid.Cid]map[peer.ID]int),
 	}
 	c.cfg.Scheduler.Scores = c.scores
 	c.putVerified = store.Put
@@ -330,6 +339,7 @@ func (c *Client) flush(now time.Time) {
 		if f.s.HasReady() {
 			c.route(f.s.Ready(), now)
 		}
+		c.takeInterest(f, false)
 		if f.s.Done() || f.s.Err() != nil {
 			c.finish(f, now)
 		}

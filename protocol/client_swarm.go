@@ -206,3 +206,39 @@ func (c *Client) fetchingChanged(f *Fetch, delta int) {
 		c.cfg.OnFetching(f.root, false)
 	}
 }
+
+// takeInterest applies f's interest changes to the per-root counts and
+// tells OnInterest when a peer's count leaves or reaches zero (on the
+// loop). ended: f is over, so every peer it was interested in is dropped.
+func (c *Client) takeInterest(f *Fetch, ended bool) {
+	changes := f.s.Interest()
+	if ended {
+		for _, p := range f.s.InterestedPeers() {
+			changes = append(changes, PeerInterest{Peer: p, Interested: false})
+		}
+	}
+	for _, ch := range changes {
+		counts := c.interest[f.root]
+		if counts == nil {
+			counts = make(map[peer.ID]int)
+			c.interest[f.root] = counts
+		}
+		n := counts[ch.Peer]
+		switch {
+		case ch.Interested:
+			counts[ch.Peer] = n + 1
+		case n > 1:
+			counts[ch.Peer] = n - 1
+		case n == 1:
+			delete(counts, ch.Peer)
+		default:
+			continue // not counted: nothing was said
+		}
+		if len(counts) == 0 {
+			delete(c.interest, f.root)
+		}
+		if c.cfg.OnInterest != nil && (ch.Interested && n == 0 || !ch.Interested && n == 1) {
+			c.cfg.OnInterest(ch.Peer, f.root, ch.Interested)
+		}
+	}
+}

@@ -144,6 +144,7 @@ func (c *Client) finish(f *Fetch, now time.Time) {
 	if f.s.HasReady() {
 		c.route(f.s.Ready(), now)
 	}
+	c.takeInterest(f, true)
 	pr := f.s.Progress()
 	res := FetchResult{
 		Root: f.root, Blocks: pr.BlocksDone, BlocksLocal: pr.BlocksLocal,

@@ -153,6 +153,7 @@ type Scheduler struct {
 	seq       uint64 // blocks discovered so far
 	searching bool
 	actions   []Action
+	interest  []PeerInterest // interest changes not yet taken (Interest)
 	done      bool
 	err       error
 	stats     counters

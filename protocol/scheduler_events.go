@@ -152,6 +152,11 @@ func (s *Scheduler) finish(b *block, links []cid.Cid) {
 	if b.urgent {
 		s.urgent = slices.DeleteFunc(s.urgent, func(x *block) bool { return x == b })
 	}
+	for id, a := range b.avail {
+		if q := s.byID[id]; q != nil && a == availHave {
+			q.needs--
+		}
+	}
 	b.avail, b.timedOut = nil, nil
 	s.remaining--
 	s.stats.blocksDone++

@@ -7,6 +7,7 @@ import (
 // schedule fills every peer's free window slots, then (at the tail) steals,
 // then probes non-optimistic peers with want-have.
 func (s *Scheduler) schedule(now time.Time) {
+	defer s.updateInterest()
 	if s.finished() || len(s.peers) == 0 {
 		return
 	}

@@ -46,10 +46,16 @@ func (b *block) setState(p *peerState, a availability) {
 	}
 	if old == availHave && a != availHave {
 		b.haves--
+		if !b.done {
+			p.needs--
+		}
 	}
 	if a == availHave && old != availHave {
 		b.haves++
 		p.haves = append(p.haves, b)
+		if !b.done {
+			p.needs++
+		}
 	}
 	b.avail[p.id] = a
 }
@@ -99,6 +105,11 @@ type peerState struct {
 	// mapped: its availability map arrived; complete: the map says it
 	// holds the whole DAG; choked: it will not serve us now.
 	swarm, mapped, complete, choked bool
+	// needs counts the blocks not yet received here that the peer is
+	// known to hold (availHave); wantSaid is the interest last reported
+	// for it (Scheduler.Interest).
+	needs    int
+	wantSaid bool
 
 	answered bool  // it sent any presence or block to this fetch
 	bytes    int64 // all block bytes received, duplicates included

@@ -172,15 +172,9 @@ func (s *Scheduler) PeerChoked(p peer.ID, choked bool, now time.Time) {
 // applyPendingSegments hands the map segments kept for b to their peers
 // once b is done (its links are known).
 func (s *Scheduler) applyPendingSegments(b *block) {
-	segs, ok := s.pendSeg[b.c]
-	if !ok {
-		return
-	}
-	delete(s.pendSeg, b.c)
-	s.pendN -= len(segs)
-	for _, ps := range segs {
-		if q := s.byID[ps.p]; q != nil && q.active {
-			s.applySegment(q, b.c, ps.bits)
+	for _, seg := range takePending(s, s.pendSeg, b.c) {
+		if q := s.activePeer(seg.p); q != nil {
+			s.applySegment(q, b.c, seg.bits)
 		}
 	}
 }
@@ -188,17 +182,31 @@ func (s *Scheduler) applyPendingSegments(b *block) {
 // applyPendingHaves hands the HAVE deltas kept for b to their peers once
 // b is discovered.
 func (s *Scheduler) applyPendingHaves(b *block) {
-	ps, ok := s.pendHave[b.c]
-	if !ok {
-		return
-	}
-	delete(s.pendHave, b.c)
-	s.pendN -= len(ps)
-	for _, p := range ps {
-		if q := s.byID[p]; q != nil && q.active && !b.done {
+	for _, p := range takePending(s, s.pendHave, b.c) {
+		if q := s.activePeer(p); q != nil && !b.done {
 			s.peerHas(q, b)
 		}
 	}
+}
+
+// takePending removes and returns what was kept for c in one of the
+// pending tables (pendSeg, pendHave), releasing its share of maxPending.
+func takePending[T any](s *Scheduler, kept map[cid.Cid][]T, c cid.Cid) []T {
+	v, ok := kept[c]
+	if !ok {
+		return nil
+	}
+	delete(kept, c)
+	s.pendN -= len(v)
+	return v
+}
+
+// activePeer returns p's state if p is a candidate of the fetch now.
+func (s *Scheduler) activePeer(p peer.ID) *peerState {
+	if q := s.byID[p]; q != nil && q.active {
+		return q
+	}
+	return nil
 }
 
 // swarmMayHave is mayHave for a swarm peer: what its map and deltas say,
@@ -211,4 +219,52 @@ func (s *Scheduler) swarmMayHave(q *peerState, b *block) bool {
 		return true
 	}
 	return q.complete || (!q.mapped && s.root.state(q) != availDontHave)
+}
+
+// PeerInterest is a change of this fetch's interest in a swarm peer, in
+// BitTorrent's meaning: Interested while the peer is known (from its map
+// and HAVE deltas) to hold a block of the DAG this node has not received.
+type PeerInterest struct {
+	Peer       peer.ID
+	Interested bool
+}
+
+// Interest returns the interest changes since the last call, in the
+// order they happened: a peer becomes interesting when its map or a HAVE
+// names a block still needed here, and stops being so when the last such
+// block arrives (from anyone), when it leaves the fetch or the extension,
+// and when the fetch ends.
+func (s *Scheduler) Interest() []PeerInterest {
+	out := s.interest
+	s.interest = nil
+	return out
+}
+
+// interestedIn reports whether p holds a block this fetch still needs.
+func (s *Scheduler) interestedIn(p *peerState) bool {
+	return !s.finished() && p.active && p.swarm && (p.needs > 0 || p.complete)
+}
+
+// updateInterest records the peers whose interest changed (after every
+// event, from schedule).
+func (s *Scheduler) updateInterest() {
+	for _, p := range s.all {
+		if want := s.interestedIn(p); want != p.wantSaid {
+			p.wantSaid = want
+			s.interest = append(s.interest, PeerInterest{Peer: p.id, Interested: want})
+		}
+	}
+}
+
+// InterestedPeers returns the peers whose last reported interest
+// (Interest) is true, and forgets it: the caller is ending the fetch.
+func (s *Scheduler) InterestedPeers() []peer.ID {
+	var out []peer.ID
+	for _, p := range s.all {
+		if p.wantSaid {
+			p.wantSaid = false
+			out = append(out, p.id)
+		}
+	}
+	return out
 }

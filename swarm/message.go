@@ -49,6 +49,13 @@ const (
 	// KindPeers: peer exchange — peers fetching or holding Root, with
 	// their addresses.
 	KindPeers Kind = 5
+	// KindWant: the sender is (Interested) or is no longer interested in
+	// the receiver for Root — BitTorrent's interest: the receiver holds a
+	// block of Root the sender still needs. Only a sender whose maps say
+	// SaysWant sends it; a receiver of version 1 without it skips the
+	// kind (unknown kinds are skipped) and goes on reading KindInterest
+	// as interest.
+	KindWant Kind = 6
 )
 
 func (k Kind) String() string {
@@ -63,6 +70,8 @@ func (k Kind) String() string {
 		return "choke"
 	case KindPeers:
 		return "peers"
+	case KindWant:
+		return "want"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -88,7 +97,11 @@ type Message struct {
 	Complete   bool // map
 	Interested bool // map, interest
 	Ask        bool // map
-	Segments   []Segment
+	// SaysWant (map): the sender tells its interest in the receiver with
+	// KindWant messages; until one says Interested, it wants nothing the
+	// receiver holds, whatever Interested says of its fetch.
+	SaysWant bool
+	Segments []Segment
 
 	CIDs []cid.Cid // have
 
@@ -112,6 +125,7 @@ const (
 	flagComplete = 1 << iota
 	flagInterested
 	flagAsk
+	flagSaysWant
 )
 
 // Encode appends m's body (without the frame length) to b.
@@ -132,6 +146,9 @@ func (m *Message) Encode(b []byte) []byte {
 		if m.Ask {
 			f |= flagAsk
 		}
+		if m.SaysWant {
+			f |= flagSaysWant
+		}
 		b = append(b, f)
 		b = binary.AppendUvarint(b, uint64(len(m.Segments)))
 		for _, s := range m.Segments {
@@ -143,7 +160,7 @@ func (m *Message) Encode(b []byte) []byte {
 		for _, c := range m.CIDs {
 			b = appendCID(b, c)
 		}
-	case KindInterest:
+	case KindInterest, KindWant:
 		b = append(b, boolByte(m.Interested))
 	case KindChoke:
 		b = append(b, boolByte(m.Choked))
@@ -262,7 +279,7 @@ func Decode(body []byte) (*Message, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
-	if m.Kind < KindMap || m.Kind > KindPeers {
+	if m.Kind < KindMap || m.Kind > KindWant {
 		return nil, fmt.Errorf("%w %d", ErrUnknownKind, uint8(m.Kind))
 	}
 	if m.Kind != KindChoke {
@@ -271,7 +288,7 @@ func Decode(body []byte) (*Message, error) {
 	switch m.Kind {
 	case KindMap:
 		f := d.byte1("flags")
-		m.Complete, m.Interested, m.Ask = f&flagComplete != 0, f&flagInterested != 0, f&flagAsk != 0
+		m.Complete, m.Interested, m.Ask, m.SaysWant = f&flagComplete != 0, f&flagInterested != 0, f&flagAsk != 0, f&flagSaysWant != 0
 		n := d.uvarint("segment count", MaxSegments)
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			s := Segment{Parent: d.cid("segment parent")}
@@ -283,7 +300,7 @@ func Decode(body []byte) (*Message, error) {
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			m.CIDs = append(m.CIDs, d.cid("have CID"))
 		}
-	case KindInterest:
+	case KindInterest, KindWant:
 		m.Interested = d.flag("interested")
 	case KindChoke:
 		m.Choked = d.flag("choked")

@@ -38,6 +38,9 @@ func testMessages(t testing.TB) []*Message {
 		{Kind: KindChoke, Choked: true},
 		{Kind: KindChoke},
 		{Kind: KindPeers, Root: root, Peers: []peer.AddrInfo{{ID: id, Addrs: []ma.Multiaddr{addr}}, {ID: id}}},
+		{Kind: KindMap, Root: root, Interested: true, SaysWant: true, Segments: []Segment{{Parent: root, Bits: []byte{0x02}}}},
+		{Kind: KindWant, Root: root, Interested: true},
+		{Kind: KindWant, Root: root},
 	}
 }
 

@@ -17,6 +17,16 @@ const segmentsPerMessage = 1024
 type rootState struct {
 	interested bool // it fetches the root: it wants our HAVEs
 	holds      bool // its map or HAVEs named blocks of the root
+	// saysWant: its maps say it tells its interest in us with KindWant;
+	// wants: the last KindWant said it is interested in us.
+	saysWant, wants bool
+}
+
+// wantsUs is what the choker hears of the peer's interest in this node
+// for the root: BitTorrent's (KindWant) from a peer that says it, else
+// that it fetches the root (a peer that does not send KindWant).
+func (r rootState) wantsUs() bool {
+	return r.interested && (!r.saysWant || r.wants)
 }
 
 // outItem is one message for the sender; build: a map message whose
@@ -42,6 +52,7 @@ type peerConn struct {
 	nHaves    int
 	firstHave time.Time
 	roots     map[cid.Cid]rootState
+	wantTold  map[cid.Cid]bool // roots this node told the peer it wants its blocks of (KindWant)
 	// The choke state this node's server has for the peer. Only the
 	// latest one matters, so it is a value, not a queued message: choked
 	// is what to tell the peer, chokeDue that it has not been sent since
@@ -57,7 +68,7 @@ type peerConn struct {
 
 func newPeerConn(s *Service, p peer.ID) *peerConn {
 	return &peerConn{
-		s: s, id: p, haves: make(map[cid.Cid][]cid.Cid), roots: make(map[cid.Cid]rootState),
+		s: s, id: p, haves: make(map[cid.Cid][]cid.Cid), roots: make(map[cid.Cid]rootState), wantTold: make(map[cid.Cid]bool),
 		wake: make(chan struct{}, 1), quit: make(chan struct{}),
 	}
 }
@@ -152,9 +163,43 @@ func (pc *peerConn) queueHave(root, c cid.Cid) {
 	}
 }
 
-func (pc *peerConn) setRoot(root cid.Cid, interested, holds bool) {
+// updateRoot applies f to what the peer told us of root and reports
+// whether its interest in this node (rootState.wantsUs) changed, and to what.
+func (pc *peerConn) updateRoot(root cid.Cid, f func(*rootState)) (changed, wantsUs bool) {
 	pc.mu.Lock()
-	pc.roots[root] = rootState{interested: interested, holds: holds}
+	defer pc.mu.Unlock()
+	st, seen := pc.roots[root]
+	before := st.wantsUs()
+	f(&st)
+	pc.roots[root] = st
+	return !seen || st.wantsUs() != before, st.wantsUs()
+}
+
+// queueWant tells the peer whether this node wants its blocks of root
+// (KindWant), if that differs from what it was last told. A "no" is sent
+// only after a "yes": the peer starts out assuming none.
+func (pc *peerConn) queueWant(root cid.Cid, yes bool) {
+	pc.mu.Lock()
+	send := pc.up && !pc.stopped && pc.wantTold[root] != yes
+	if send {
+		if yes {
+			pc.wantTold[root] = true
+		} else {
+			delete(pc.wantTold, root)
+		}
+		pc.items = append(pc.items, outItem{m: &Message{Kind: KindWant, Root: root, Interested: yes}})
+	}
+	pc.mu.Unlock()
+	if send {
+		pc.poke()
+	}
+}
+
+// forgetWant: this node stopped fetching root, which the peer hears as
+// an interest message that ends any want too.
+func (pc *peerConn) forgetWant(root cid.Cid) {
+	pc.mu.Lock()
+	delete(pc.wantTold, root)
 	pc.mu.Unlock()
 }
 
@@ -175,12 +220,6 @@ func (pc *peerConn) interestedIn(root cid.Cid) bool {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	return pc.roots[root].interested
-}
-
-func (pc *peerConn) holdsRoot(root cid.Cid) bool {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	return pc.roots[root].holds
 }
 
 // sharesRoot reports whether the peer fetches or holds root, and the
@@ -315,7 +354,7 @@ func (pc *peerConn) expand(it outItem) []*Message {
 	for first := true; first || len(segs) > 0; first = false {
 		n := min(len(segs), segmentsPerMessage)
 		out = append(out, &Message{Kind: KindMap, Root: m.Root, Complete: m.Complete, Interested: m.Interested,
-			Ask: first && m.Ask, Segments: segs[:n:n]})
+			Ask: first && m.Ask, SaysWant: true, Segments: segs[:n:n]})
 		segs = segs[n:]
 	}
 	return out

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,8 +104,11 @@ type HaveListener interface {
 	PeerHas(p peer.ID, c cid.Cid)
 }
 
-// InterestListener is an optional Choker method: a swarm peer started or
-// stopped fetching root.
+// InterestListener is an optional Choker method: a swarm peer became or
+// stopped being interested in this node for root. A peer whose maps say
+// SaysWant is interested while its last KindWant says so (this node holds
+// a block of root it needs: BitTorrent's interest); any other peer while
+// it fetches root.
 type InterestListener interface {
 	PeerInterested(p peer.ID, root cid.Cid, yes bool)
 }
@@ -301,8 +305,24 @@ func (s *Service) Fetching(root cid.Cid, yes bool) {
 		if yes {
 			pc.queueMap(root)
 		} else {
+			pc.forgetWant(root)
 			pc.queueInterest(root, false)
 		}
+	}
+}
+
+// Wants tells the service that this node is (yes) or no longer is
+// interested in peer p for root, in BitTorrent's meaning: p holds a
+// block of root a fetch here still needs. p hears it (KindWant) when it
+// differs from what p was last told; its server ranks for an upload slot
+// only peers that want its blocks. It does not block.
+func (s *Service) Wants(p peer.ID, root cid.Cid, yes bool) {
+	s.mu.Lock()
+	pc := s.peers[p]
+	fetching := s.fetching[root]
+	s.mu.Unlock()
+	if pc != nil && (fetching || !yes) {
+		pc.queueWant(root, yes)
 	}
 }
 
@@ -429,16 +449,17 @@ func (s *Service) current(pc *peerConn) *peerConn {
 		return pc
 	}
 	pc.mu.Lock()
-	roots := make(map[cid.Cid]rootState, len(pc.roots))
-	for r, st := range pc.roots {
-		roots[r] = st
-	}
+	roots := maps.Clone(pc.roots)
+	told := maps.Clone(pc.wantTold)
 	pc.mu.Unlock()
 	cur.mu.Lock()
 	for r, st := range roots {
 		if _, ok := cur.roots[r]; !ok {
 			cur.roots[r] = st
 		}
+	}
+	for r := range told {
+		cur.wantTold[r] = true // the peer carries over what we said, too
 	}
 	cur.mu.Unlock()
 	return cur
@@ -449,9 +470,14 @@ func (s *Service) handle(pc *peerConn, m *Message) {
 	switch m.Kind {
 	case KindMap:
 		s.st.maps.Add(1)
-		pc.setRoot(m.Root, m.Interested, m.Complete || len(m.Segments) > 0)
+		changed, wants := pc.updateRoot(m.Root, func(r *rootState) {
+			r.interested, r.holds, r.saysWant = m.Interested, m.Complete || len(m.Segments) > 0, m.SaysWant
+			r.wants = r.wants && m.Interested
+		})
 		s.view.gotMap(pc.id, m)
-		s.interest(pc.id, m.Root, m.Interested)
+		if changed {
+			s.interest(pc.id, m.Root, wants)
+		}
 		s.ev.PeerMap(pc.id, m.Root, m.Complete, m.Segments)
 		if m.Ask {
 			pc.queueReply(m.Root)
@@ -461,7 +487,7 @@ func (s *Service) handle(pc *peerConn, m *Message) {
 		}
 	case KindHave:
 		s.st.haves.Add(uint64(len(m.CIDs)))
-		pc.setRoot(m.Root, pc.interestedIn(m.Root), true)
+		pc.updateRoot(m.Root, func(r *rootState) { r.holds = true })
 		s.view.gotHaves(pc.id, m.Root, m.CIDs)
 		s.ev.PeerHaves(pc.id, m.Root, m.CIDs)
 		if hl, ok := s.choker.(HaveListener); ok {
@@ -470,9 +496,22 @@ func (s *Service) handle(pc *peerConn, m *Message) {
 			}
 		}
 	case KindInterest:
-		pc.setRoot(m.Root, m.Interested, pc.holdsRoot(m.Root))
+		// A peer that stops fetching root wants none of it.
+		changed, wants := pc.updateRoot(m.Root, func(r *rootState) {
+			r.interested = m.Interested
+			r.wants = r.wants && m.Interested
+		})
 		s.view.gotInterest(pc.id, m.Root, m.Interested)
-		s.interest(pc.id, m.Root, m.Interested)
+		if changed {
+			s.interest(pc.id, m.Root, wants)
+		}
+	case KindWant:
+		changed, wants := pc.updateRoot(m.Root, func(r *rootState) {
+			r.saysWant, r.wants = true, m.Interested
+		})
+		if changed {
+			s.interest(pc.id, m.Root, wants)
+		}
 	case KindChoke:
 		s.view.gotChoke(pc.id, m.Choked)
 		s.ev.PeerChoked(pc.id, m.Choked)
