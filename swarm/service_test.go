@@ -238,3 +238,99 @@ func TestServicePlainPeer(t *testing.T) {
 		t.Fatalf("SwarmPeer events for a plain peer: %v", rec.swarm)
 	}
 }
+
+// interestChoker is a fakeChoker that records what it hears of each
+// peer's interest (InterestListener), in order.
+type interestChoker struct {
+	fakeChoker
+	said []string
+	wake chan struct{}
+}
+
+func (c *interestChoker) PeerInterested(p peer.ID, _ cid.Cid, yes bool) {
+	c.mu.Lock()
+	c.said = append(c.said, fmt.Sprintf("%s=%v", p.ShortString(), yes))
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// waitSaid waits until the choker has heard want (and nothing else) since
+// the last call.
+func (c *interestChoker) waitSaid(t *testing.T, want ...string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		c.mu.Lock()
+		got := append([]string(nil), c.said...)
+		c.mu.Unlock()
+		if len(got) >= len(want) {
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("choker heard %v, want %v", got, want)
+			}
+			c.mu.Lock()
+			c.said = c.said[len(want):]
+			c.mu.Unlock()
+			return
+		}
+		select {
+		case <-c.wake:
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("choker heard %v, waiting for %v", got, want)
+		}
+	}
+}
+
+// TestServiceWantIsPerPeer: a holder's choker hears a fetcher as
+// interested only while the fetcher says it wants the holder's blocks
+// (KindWant, BitTorrent's interest), not because it fetches the root;
+// the fetcher's completion (it stops fetching) ends the interest. A peer
+// whose map does not say SaysWant (an older shoal) is heard as before:
+// interested while it fetches the root.
+func TestServiceWantIsPerPeer(t *testing.T) {
+	root := testCID(t, "want-root")
+	hh, hf, ho := newTestHost(t), newTestHost(t), newTestHost(t)
+	choker := &interestChoker{fakeChoker: fakeChoker{peers: map[peer.ID]bool{}}, wake: make(chan struct{}, 1)}
+	newTestService(t, hh, staticLocal{root: []Segment{{Parent: root, Bits: []byte{0x01}}}}, newRecorder(), choker)
+	fetchRec := newRecorder()
+	fetch := newTestService(t, hf, staticLocal{}, fetchRec, nil)
+	ctx := context.Background()
+	fetch.Fetching(root, true)
+	if err := hf.Connect(ctx, peer.AddrInfo{ID: hh.ID(), Addrs: hh.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	fetchRec.waitFor(t, "the holder's map", func() bool { return fetchRec.maps[root] != nil })
+	f := hf.ID().ShortString()
+	choker.waitSaid(t, f+"=false") // its map: fetching, wanting nothing yet
+
+	fetch.Wants(hh.ID(), root, true)
+	choker.waitSaid(t, f+"=true")
+	fetch.Wants(hh.ID(), root, true) // unchanged: not sent again
+	fetch.Wants(hh.ID(), root, false)
+	choker.waitSaid(t, f+"=false")
+	fetch.Wants(hh.ID(), root, true)
+	choker.waitSaid(t, f+"=true")
+	fetch.Fetching(root, false) // complete
+	choker.waitSaid(t, f+"=false")
+	fetch.Wants(hh.ID(), root, true) // not fetching root: nothing to want
+	fetch.Fetching(root, true)       // a new fetch: its map says it wants nothing yet
+	fetch.Wants(hh.ID(), root, true)
+	choker.waitSaid(t, f+"=true")
+
+	// An older peer: a map with Interested and without SaysWant.
+	if err := ho.Connect(ctx, peer.AddrInfo{ID: hh.ID(), Addrs: hh.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	str, err := ho.NewStream(ctx, hh.ID(), ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer str.Reset()
+	if err := WriteMessage(str, &Message{Kind: KindMap, Root: root, Interested: true}); err != nil {
+		t.Fatal(err)
+	}
+	choker.waitSaid(t, ho.ID().ShortString()+"=true")
+}
