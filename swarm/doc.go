@@ -10,19 +10,32 @@
 //
 // Each message is a uvarint length (at most MaxMessageSize) and a body:
 // a version byte (Version), a kind byte, then the kind's fields
-// (message.go). Five kinds:
+// (message.go). Six kinds:
 //
 //   - map: what the sender holds of a root's DAG — Complete, or
-//     segments — whether it fetches the root (Interested), and whether it
-//     asks for the receiver's map in return (Ask). Sent once per root and
-//     peer when a fetch starts or a peer connects during one, and as the
-//     reply to an Ask.
+//     segments — whether it fetches the root (Interested), whether it
+//     asks for the receiver's map in return (Ask), and whether it says
+//     its interest in the receiver with want messages (SaysWant). Sent
+//     once per root and peer when a fetch starts or a peer connects
+//     during one, and as the reply to an Ask.
 //   - have: blocks of a root the sender has verified since its map, sent
 //     only to peers that fetch the root, batched per peer (Config.
 //     BatchDelay, BatchMax): one message carries every HAVE of 50 ms, so a
 //     1 MiB block costs its 36-byte CID per interested peer, not a message.
 //   - interest: the sender starts or stops fetching a root (no more HAVEs
-//     to it for that root when it stops).
+//     to it for that root when it stops, and no want either).
+//   - want: the sender is, or is no longer, interested in the receiver
+//     for a root in BitTorrent's meaning — the receiver's map and HAVEs
+//     name a block of the root the sender still needs. The fetch
+//     scheduler decides (protocol's Scheduler.Interest); it changes on
+//     the receiver's map, on its HAVEs, when the last such block arrives
+//     from anyone, and when the fetch ends. The receiver's block server
+//     ranks for an upload slot only peers that want its blocks, so a slot
+//     is not held by a peer that fetches the root but needs nothing this
+//     node has. A peer whose maps lack SaysWant (an older shoal) sends no
+//     want messages and counts as interested while it fetches the root;
+//     an older receiver skips the kind (unknown kinds are skipped) and
+//     ignores the map flag, so the version stays 1.
 //   - choke: the sender chokes or unchokes the receiver (all roots). The
 //     block server decides (Choker); the fetcher then asks a choking peer
 //     for nothing, and moves what it had asked elsewhere. Only the latest

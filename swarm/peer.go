@@ -293,6 +293,9 @@ func (pc *peerConn) run() {
 	for root := range s.fetching {
 		pc.queueMap(root)
 	}
+	for root := range s.wants[pc.id] {
+		pc.queueWant(root, true)
+	}
 	s.mu.Unlock()
 	pc.sendLoop(str)
 }

@@ -148,8 +148,11 @@ type Service struct {
 	peers    map[peer.ID]*peerConn
 	inbound  map[peer.ID]int // streams from each peer being read
 	fetching map[cid.Cid]bool
-	notifee  *network.NotifyBundle
-	once     sync.Once
+	// wants: the peers and roots this node is interested in (Wants), said
+	// again to a peer whose session starts after it was decided.
+	wants   map[peer.ID]map[cid.Cid]bool
+	notifee *network.NotifyBundle
+	once    sync.Once
 }
 
 // New returns a Service on h. choker may be nil (every peer is served
@@ -166,6 +169,7 @@ func New(h host.Host, cfg Config, local Local, ev Events, choker Choker) (*Servi
 		h: h, cfg: cfg, local: local, ev: ev, choker: choker, log: cfg.Logger,
 		ctx: ctx, cancel: cancel,
 		peers: make(map[peer.ID]*peerConn), inbound: make(map[peer.ID]int), fetching: make(map[cid.Cid]bool),
+		wants: make(map[peer.ID]map[cid.Cid]bool),
 	}, nil
 }
 
@@ -309,6 +313,14 @@ func (s *Service) Fetching(root cid.Cid, yes bool) {
 			pc.queueInterest(root, false)
 		}
 	}
+	if !yes {
+		for p, roots := range s.wants {
+			delete(roots, root)
+			if len(roots) == 0 {
+				delete(s.wants, p)
+			}
+		}
+	}
 }
 
 // Wants tells the service that this node is (yes) or no longer is
@@ -319,9 +331,21 @@ func (s *Service) Fetching(root cid.Cid, yes bool) {
 func (s *Service) Wants(p peer.ID, root cid.Cid, yes bool) {
 	s.mu.Lock()
 	pc := s.peers[p]
-	fetching := s.fetching[root]
+	yes = yes && s.fetching[root]
+	roots := s.wants[p]
+	switch {
+	case yes && roots == nil:
+		s.wants[p] = map[cid.Cid]bool{root: true}
+	case yes:
+		roots[root] = true
+	default:
+		delete(roots, root)
+		if len(roots) == 0 {
+			delete(s.wants, p)
+		}
+	}
 	s.mu.Unlock()
-	if pc != nil && (fetching || !yes) {
+	if pc != nil {
 		pc.queueWant(root, yes)
 	}
 }
