@@ -34,7 +34,7 @@
 //     walked from the blockstore), its Events (maps, HAVE deltas, chokes
 //     into the protocol client; peers learned by exchange into
 //     Client.AddProviders), the server as its Choker when the server has
-//     the methods, and the client's OnFetching/OnVerified hooks feeding
+//     the methods, and the client's OnFetching/OnVerified/OnInterest hooks feeding
 //     it.
 //   - swarm_view.go: Swarm, the dashboard's swarm view — each running
 //     transfer's and shared root's availability bar (walk order, from

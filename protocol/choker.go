@@ -33,8 +33,9 @@ const (
 	// idleUnchoke: an unchoked swarm peer that has had no want-block
 	// queued or served here for this long gives its slot back, and its
 	// declared interest alone does not make it a candidate again for
-	// idleCooldown (it fetches the root but needs nothing this node has:
-	// the extension's interest is per root, BitTorrent's per peer).
+	// idleCooldown (it needs a block this node has but asks another
+	// holder for it; a peer of an older shoal, whose interest is per
+	// root, may need nothing this node has).
 	idleUnchoke  = 2 * interestGrace
 	idleCooldown = 5 * time.Second
 	// seedRoundRobin: a node that receives from none of its interested

@@ -36,7 +36,9 @@
 //   - scheduler_swarm.go, client_swarm.go: what shoal's swarm extension
 //     (package swarm, wired by node) tells a fetch — a peer's availability
 //     map and HAVE deltas, that it chokes us — and the client's hooks
-//     back (OnFetching, OnVerified), peer-exchange dials (AddProviders)
+//     back (OnFetching, OnVerified, and OnInterest: the fetch is
+//     interested in a swarm peer while its map and HAVEs name a block not
+//     yet here, Scheduler.Interest), peer-exchange dials (AddProviders)
 //     and its want counters (WantCounts). A swarm peer is never probed
 //     with want-have and is asked want-block only for what its map names;
 //     a peer that chokes us is asked nothing.
