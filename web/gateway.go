@@ -228,10 +228,7 @@ func (g *gateway) serveUnixFSFile(w http.ResponseWriter, r *http.Request, c cid.
 	if name == "/" || name == "." {
 		name = ""
 	}
-	want := requestedBytes(r, `"`+c.String()+`"`, f.Size())
-	if want.part {
-		f.Expect(want.from, want.end)
-	}
+	want := expectRange(r, f, `"`+c.String()+`"`)
 	// ServeContent would sniff the type by reading the file's start with
 	// Read, which fetches the whole DAG: decide it here instead.
 	if err := g.contentType(w, r, c, f, name, want); err != nil {
@@ -295,6 +292,16 @@ func (g *gateway) contentType(w http.ResponseWriter, r *http.Request, c cid.Cid,
 	}
 	h.Set("Content-Type", http.DetectContentType(buf[:k]))
 	return nil
+}
+
+// expectRange tells f the bytes a Range request will read of it, so it
+// fetches only those (node.File.Expect), and returns them.
+func expectRange(r *http.Request, f node.File, etag string) wantedBytes {
+	want := requestedBytes(r, etag, f.Size())
+	if want.part {
+		f.Expect(want.from, want.end)
+	}
+	return want
 }
 
 // wantedBytes is what a request asks of a file: part is true for a Range

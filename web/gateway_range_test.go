@@ -102,7 +102,8 @@ func (d *treeDAG) covering(from, to uint64) map[cid.Cid]bool {
 // sniff reads the first leaf): never the whole DAG. The bytes are the
 // file's, for ranges at the start, in the middle across an internal
 // node's boundary, at the end, a suffix range, an open-ended one; a
-// range past the end is 416 and fetches only the root.
+// range past the end is 416 and fetches only the root. A Range of the
+// API's cat fetches exactly the range's blocks.
 func TestGatewayRangeOfPeerHeldFile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -151,6 +152,19 @@ func TestGatewayRangeOfPeerHeldFile(t *testing.T) {
 			checkFetched(t, gwNode, d, d.covering(tc.from, tc.to), 4, before)
 		})
 	}
+	t.Run("API cat", func(t *testing.T) {
+		if _, err := gwNode.GC(ctx); err != nil {
+			t.Fatal(err)
+		}
+		api := newTestAPI(t, gwNode, nil)
+		before := gwNode.Stats().Exchange.BlocksReceived
+		from, to := size/3, size/3+3*mib+77
+		status, _, body := call(t, "GET", api.URL+"/api/v1/cat/"+d.root.String(), nil, map[string]string{"Range": "bytes=" + u(from) + "-" + u(to-1)})
+		if status != http.StatusPartialContent || !bytes.Equal(body, data[from:to]) {
+			t.Fatalf("API cat of a range: %d, %d bytes, equal=%v", status, len(body), bytes.Equal(body, data[from:to]))
+		}
+		checkFetched(t, gwNode, d, d.covering(from, to), 0, before) // typed: no sniff
+	})
 	t.Run("beyond EOF", func(t *testing.T) {
 		if _, err := gwNode.GC(ctx); err != nil {
 			t.Fatal(err)
@@ -164,9 +178,13 @@ func TestGatewayRangeOfPeerHeldFile(t *testing.T) {
 	})
 }
 
-// checkFetched fails t unless n holds every block of want, at most extra
-// other blocks of d, started no whole-DAG fetch, and received no more
-// blocks than that since the counter read before.
+// checkFetched fails t unless n holds every block of want and at most
+// extra other blocks of d, and started no whole-DAG fetch. The store
+// says exactly which distinct blocks were fetched; the received counter
+// (since before) also counts the exchange's re-requests of a block left
+// unanswered past its stall timeout (≥ 1 s, which happens under -race on
+// a loaded machine), so it is held to twice that, far below the whole
+// DAG.
 func checkFetched(t *testing.T, n *node.Node, d *treeDAG, want map[cid.Cid]bool, extra int, before uint64) {
 	t.Helper()
 	ctx := context.Background()
@@ -185,7 +203,7 @@ func checkFetched(t *testing.T, n *node.Node, d *treeDAG, want map[cid.Cid]bool,
 	}
 	got := n.Stats().Exchange.BlocksReceived - before
 	t.Logf("the range needs %d blocks; the gateway's node fetched %d others, received %d", len(want), more, got)
-	if missing > 0 || more > extra || got > uint64(len(want)+extra) {
+	if missing > 0 || more > extra || got > uint64(2*(len(want)+extra)) {
 		t.Errorf("the gateway's node holds %d of the %d blocks the range needs and %d others (at most %d allowed); it received %d blocks",
 			len(want)-missing, len(want), more, extra, got)
 	}

@@ -85,12 +85,12 @@ BenchmarkGatewayRange-2 1 1 ns/op 4 blocks-fetched 1 extra-blocks 23 ms-TTFB-ran
 		}
 	}
 	want := []string{
-		"exchange in process, TCP, 1 seeder(s)|700 MB/s raw stream 1000 MB/s 0.70 ≥ 0.6 of raw met",
-		"exchange in process, TCP, 1 seeder(s)|700 MB/s boxo Bitswap 500 MB/s 1.40 ≥ 1.5 × boxo missed",
-		"exchange in process, TCP, 1 seeder(s), CPU both ends|6 ms/MiB raw + sha256 5 ms/MiB 1.20 ≤ 1.3 × met",
+		"exchange in process, TCP, 1 seeder(s)|700 MB/s raw stream 1000 MB/s 0.7 ≥ 0.6 of raw met",
+		"exchange in process, TCP, 1 seeder(s)|700 MB/s boxo Bitswap 500 MB/s 1.4 ≥ 1.5 × boxo missed",
+		"exchange in process, TCP, 1 seeder(s), CPU both ends|6 ms/MiB raw + sha256 5 ms/MiB 1.2 ≤ 1.3 × met",
 		"exchange in process, TCP, 1 seeder(s), heap allocated|0.05 B per B — — ≤ 0.1 met",
 		"exchange in process, TCP, 3 seeder(s)|not in this run ≥ 0.8 of raw",
-		"daemons, `shoal fetch -o`, 1 seeder(s)|400 MB/s raw TCP stream 1000 MB/s 0.40 ≥ 0.5 of raw missed",
+		"daemons, `shoal fetch -o`, 1 seeder(s)|400 MB/s raw TCP stream 1000 MB/s 0.4 ≥ 0.5 of raw missed",
 		"daemons, `shoal fetch -o`, 1 seeder(s), disk written per byte fetched|2 B per B — — ≤ 1.05 missed",
 		"gateway 1 MiB Range of a peer-held file, first byte|23 ms — — ≤ 50 ms met",
 		"gateway 1 MiB Range, blocks fetched beyond the range|1 blocks — — ≤ 4 met",

@@ -148,7 +148,7 @@ func printTable(w io.Writer, m map[key][]float64) {
 		if rw.ratio {
 			ref = fmt.Sprintf("%s %.4g %s", rw.refWhat, rw.ref, rw.unit)
 			judged = rw.value / rw.ref
-			ratio = fmt.Sprintf("%.2f", judged)
+			ratio = fmt.Sprintf("%.3g", judged)
 		}
 		verdict := ""
 		if rw.goal.ok != nil {
