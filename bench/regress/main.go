@@ -39,33 +39,28 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	want := 2
 	if *table {
-		if flag.NArg() != 1 {
-			flag.Usage()
-			os.Exit(2)
-		}
-		cur, err := parseFile(flag.Arg(0))
+		want = 1
+	}
+	if flag.NArg() != want {
+		flag.Usage()
+		os.Exit(2)
+	}
+	runs := make([]map[key][]float64, want)
+	for i := range runs {
+		m, err := parseFile(flag.Arg(i))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "regress:", err)
 			os.Exit(2)
 		}
-		printTable(os.Stdout, cur)
+		runs[i] = m
+	}
+	if *table {
+		printTable(os.Stdout, runs[0])
 		return
 	}
-	if flag.NArg() != 2 {
-		flag.Usage()
-		os.Exit(2)
-	}
-	base, err := parseFile(flag.Arg(0))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "regress:", err)
-		os.Exit(2)
-	}
-	cur, err := parseFile(flag.Arg(1))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "regress:", err)
-		os.Exit(2)
-	}
+	base, cur := runs[0], runs[1]
 	bad := compare(os.Stdout, base, cur, *maxDrop)
 	if bad > 0 {
 		fmt.Printf("\n%d metric(s) worse than the baseline by more than %.0f%%, or missing\n", bad, *maxDrop*100)
