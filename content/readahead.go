@@ -16,6 +16,7 @@ type readAhead struct {
 	blocks  int    // how many blocks beyond the one being read; 0: off
 	from    uint64 // only blocks holding bytes of [from, end) are fetched ahead
 	end     uint64
+	held    func(cid.Cid) bool // blocks the getter has at hand: not worth fetching ahead
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -37,13 +38,15 @@ type pendingBlock struct {
 // order and hold bytes of [from, end), when the byte it reads is in
 // there: a reader that says what it will read (a Range request) gets no
 // block it will not read, and a read elsewhere (the first bytes, to sniff
-// a content type) fetches nothing ahead. Internal nodes count
-// as blocks: past the last leaf of a node the next node is fetched, and
-// its leaves once the reader reaches it. blocks 0 turns read-ahead off.
-// Blocks fetched ahead and not read are dropped when the reader moves
-// away from them and at Close; the BlockGetter has them (a store keeps
-// them as cache).
-func (r *FileReader) ReadAhead(blocks int, from, end uint64) {
+// a content type) fetches nothing ahead. Internal nodes count as blocks:
+// past the last leaf of a node the next node is fetched, and its leaves
+// once the reader reaches it. blocks 0 turns read-ahead off. held, when
+// not nil, says which blocks the getter has at hand (a store's index):
+// they count in the window but are not fetched ahead, since reading them
+// when the reader gets there costs no round trip. Blocks fetched ahead
+// and not read are dropped when the reader moves away from them and at
+// Close; the BlockGetter has them (a store keeps them as cache).
+func (r *FileReader) ReadAhead(blocks int, from, end uint64, held func(cid.Cid) bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a := &r.ahead
@@ -51,7 +54,7 @@ func (r *FileReader) ReadAhead(blocks int, from, end uint64) {
 		a.ctx, a.cancel = context.WithCancel(r.ctx)
 		a.pending = map[cid.Cid]*pendingBlock{}
 	}
-	a.blocks, a.from, a.end = max(blocks, 0), from, end
+	a.blocks, a.from, a.end, a.held = max(blocks, 0), from, end, held
 }
 
 // Close stops the read-ahead's fetches and waits for them to end. The
@@ -130,7 +133,7 @@ func (r *FileReader) readAhead(frames []frame, off uint64) {
 		}
 	}
 	for _, c := range a.window {
-		if a.pending[c] == nil && !r.onPath(c) {
+		if a.pending[c] == nil && !r.onPath(c) && (a.held == nil || !a.held(c)) {
 			r.fetchAhead(c)
 		}
 	}

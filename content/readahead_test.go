@@ -40,7 +40,7 @@ func TestFileReaderReadAheadStaysInRange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.ReadAhead(4, uint64(off), uint64(off+ln))
+		r.ReadAhead(4, uint64(off), uint64(off+ln), nil)
 		before := st.gets.Load()
 		if _, err := r.Seek(off, io.SeekStart); err != nil {
 			t.Fatal(err)
@@ -69,7 +69,7 @@ func TestFileReaderReadAheadStaysInRange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.ReadAhead(4, 500, 600)
+	r.ReadAhead(4, 500, 600, nil)
 	before := st.gets.Load()
 	var sniff [16]byte
 	if _, err := r.ReadAt(sniff[:], 0); err != nil || !bytes.Equal(sniff[:], data[:16]) {
@@ -86,7 +86,7 @@ func TestFileReaderReadAheadStaysInRange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.ReadAhead(4, 0, r.Size())
+	r.ReadAhead(4, 0, r.Size(), nil)
 	before = st.gets.Load()
 	var out bytes.Buffer
 	if _, err := io.CopyBuffer(&out, struct{ io.Reader }{r}, make([]byte, 7)); err != nil {
@@ -138,7 +138,7 @@ func TestFileReaderReadAheadClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.ReadAhead(4, 0, r.Size())
+	r.ReadAhead(4, 0, r.Size(), nil)
 	buf := make([]byte, 10)
 	if _, err := r.Read(buf); err != nil || !bytes.Equal(buf, data[:10]) {
 		t.Fatalf("first read: %v", err)
@@ -164,4 +164,32 @@ func mustGet(t *testing.T, g content.BlockGetter, c cid.Cid) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestFileReaderReadAheadSkipsHeld: blocks the held function names are
+// not fetched ahead (a stored block costs no round trip).
+func TestFileReaderReadAheadSkipsHeld(t *testing.T) {
+	data := patternBytes(3*mib+5, "seq251", 3)
+	st, res := importInto(t, data, 0, 0)
+	links, err := content.Links(res.CID, mustGet(t, st, res.CID))
+	if err != nil || len(links) != 4 {
+		t.Fatalf("root links %d (%v), want 4", len(links), err)
+	}
+	g := &stallGetter{g: st, quick: map[cid.Cid]bool{res.CID: true, links[0]: true}, started: make(chan struct{}, 8)}
+	r, err := content.NewFileReader(context.Background(), g, res.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ReadAhead(4, 0, r.Size(), func(c cid.Cid) bool { return c != links[2] })
+	buf := make([]byte, 10)
+	if _, err := r.Read(buf); err != nil || !bytes.Equal(buf, data[:10]) {
+		t.Fatalf("first read: %v", err)
+	}
+	<-g.started // leaf 2, the one not held
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(g.started); n != 0 {
+		t.Fatalf("%d more blocks fetched ahead; want only the one not held", n)
+	}
 }

@@ -269,11 +269,13 @@ const readAheadBlocks = 4
 // openFile streams a file, reading ahead as transfer.ReadAhead decides:
 // the first read from the start of the file fetches its whole DAG, unless
 // this node holds it all already or the reader said it stops earlier
-// (Expect). Every read also fetches the next readAheadBlocks blocks.
+// (Expect). Every read also fetches the next readAheadBlocks blocks that
+// are not stored here.
 type openFile struct {
 	*content.FileReader
 	ra      *transfer.ReadAhead
-	partial atomic.Bool // Expect was told less than the whole file
+	held    func(cid.Cid) bool // stored here: not fetched ahead
+	partial atomic.Bool        // Expect was told less than the whole file
 	closed  atomic.Bool
 }
 
@@ -283,8 +285,11 @@ func (n *Node) Open(ctx context.Context, c cid.Cid) (File, error) {
 	if err != nil {
 		return nil, contentErr(c, err)
 	}
-	r.ReadAhead(readAheadBlocks, 0, r.Size())
-	f := &openFile{FileReader: r}
+	f := &openFile{FileReader: r, held: func(c cid.Cid) bool {
+		has, err := n.store.Has(n.ctx, c)
+		return err == nil && has
+	}}
+	r.ReadAhead(readAheadBlocks, 0, r.Size(), f.held)
 	f.ra = transfer.NewReadAhead(r, func() {
 		if !f.partial.Load() {
 			n.fetchUnlessHeld(c)
@@ -307,7 +312,7 @@ func (n *Node) fetchUnlessHeld(c cid.Cid) {
 func (f *openFile) Expect(from, end uint64) {
 	end = min(end, f.Size())
 	f.partial.Store(from > 0 || end < f.Size())
-	f.FileReader.ReadAhead(readAheadBlocks, from, end)
+	f.FileReader.ReadAhead(readAheadBlocks, from, end, f.held)
 }
 
 func (f *openFile) Read(p []byte) (int, error) { return f.ra.Read(p) }
