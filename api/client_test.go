@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,5 +160,26 @@ func TestClientTransfers(t *testing.T) {
 	}
 	if _, err := c.Fetch(ctx, absent, api.FetchOptions{Wait: true, Timeout: new(50 * time.Millisecond)}); !errors.Is(err, api.ErrTimeout) {
 		t.Fatalf("Fetch(wait, 50ms) of %s = %v; want api.ErrTimeout", absent, err)
+	}
+}
+
+// TestClientSwarmAndCluster: the swarm view of a node with the extension
+// off and one connected peer; the cluster view of a node without a
+// cluster is ErrNotFound naming the setting.
+func TestClientSwarmAndCluster(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newClient(t)
+	other := startNode(t)
+	if _, err := c.Connect(ctx, other.Info().Addresses[0]); err != nil {
+		t.Fatal(err)
+	}
+	sw, err := c.Swarm(ctx)
+	if err != nil || sw.Extension || len(sw.Peers) != 1 || sw.Peers[0].Peer != other.Info().ID || sw.Peers[0].AmChoking || len(sw.Roots) != 0 {
+		t.Fatalf("Swarm = %+v, %v; want the extension off and the one peer, not choked", sw, err)
+	}
+	_, err = c.Cluster(ctx)
+	var e *api.Error
+	if !errors.Is(err, api.ErrNotFound) || !errors.As(err, &e) || e.Status != 404 || !strings.Contains(e.Message, "cluster.rest_addr") {
+		t.Fatalf("Cluster without a cluster: %v", err)
 	}
 }

@@ -3,7 +3,6 @@ package api_test
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"maps"
 	"net"
@@ -16,31 +15,12 @@ import (
 
 	"github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/node"
+	"github.com/shoalnet/shoal/sim"
 	"github.com/shoalnet/shoal/web"
 )
 
-// startNode starts an in-memory node on loopback.
-func startNode(t *testing.T) *node.Node {
-	t.Helper()
-	cfg := node.DefaultConfig("")
-	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.Network.MDNS = false
-	cfg.Store.Sync = false
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		n.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := n.Close(); err != nil {
-			t.Errorf("closing node: %v", err)
-		}
-	})
-	return n
-}
+// startNode starts an in-memory node on loopback (sim.LoopbackNode).
+func startNode(t *testing.T) *node.Node { return sim.LoopbackNode(t, node.Parts{}) }
 
 // serveAPI serves web's API for n on a loopback port (with token, when
 // not empty) and returns its base URL.

@@ -197,6 +197,16 @@ func (ps *pinSet) recomputeLocked(e *engine) {
 	ps.wanted, ps.links = wanted, links
 }
 
+// setRoot adds root (key k) to the pin roots, or with on false removes
+// it; the caller saves the roots and updates the pinned set.
+func (ps *pinSet) setRoot(k string, root cid.Cid, on bool) {
+	if on {
+		ps.roots[k] = root
+	} else {
+		delete(ps.roots, k)
+	}
+}
+
 func (ps *pinSet) sortedRoots() []cid.Cid {
 	out := make([]cid.Cid, 0, len(ps.roots))
 	for _, r := range ps.roots {
@@ -207,36 +217,27 @@ func (ps *pinSet) sortedRoots() []cid.Cid {
 }
 
 // Pin implements Store.
-func (e *engine) Pin(ctx context.Context, root cid.Cid) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if !root.Defined() {
-		return fmt.Errorf("blockstore: pin: undefined CID")
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err := e.beginLocked(); err != nil {
-		return err
-	}
-	defer e.ops.Done()
-	k := root.KeyString()
-	if _, ok := e.pins.roots[k]; ok {
-		return nil
-	}
-	e.pins.roots[k] = root
-	if err := e.be.savePins(e.pins.sortedRoots()); err != nil {
-		delete(e.pins.roots, k)
-		return fmt.Errorf("blockstore: pin %s: saving pins: %w", root, err)
-	}
-	e.pins.markLocked(e, root, nil)
-	return nil
-}
+func (e *engine) Pin(ctx context.Context, root cid.Cid) error { return e.changeRoot(ctx, root, true) }
 
 // Unpin implements Store.
 func (e *engine) Unpin(ctx context.Context, root cid.Cid) error {
+	return e.changeRoot(ctx, root, false)
+}
+
+// changeRoot makes root a pin root (pin) or no longer one, saves the
+// roots and updates what they reach; a failed save undoes the change.
+// Pinning a root twice is no error; unpinning a CID that is not a root is
+// ErrNotPinned.
+func (e *engine) changeRoot(ctx context.Context, root cid.Cid, pin bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	op := "unpin"
+	if pin {
+		op = "pin"
+		if !root.Defined() {
+			return fmt.Errorf("blockstore: pin: undefined CID")
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -245,15 +246,22 @@ func (e *engine) Unpin(ctx context.Context, root cid.Cid) error {
 	}
 	defer e.ops.Done()
 	k := root.KeyString()
-	if _, ok := e.pins.roots[k]; !ok {
+	if _, isRoot := e.pins.roots[k]; isRoot == pin {
+		if pin {
+			return nil
+		}
 		return fmt.Errorf("%w: %s is not a pin root (see Pins)", ErrNotPinned, root)
 	}
-	delete(e.pins.roots, k)
+	e.pins.setRoot(k, root, pin)
 	if err := e.be.savePins(e.pins.sortedRoots()); err != nil {
-		e.pins.roots[k] = root
-		return fmt.Errorf("blockstore: unpin %s: saving pins: %w", root, err)
+		e.pins.setRoot(k, root, !pin)
+		return fmt.Errorf("blockstore: %s %s: saving pins: %w", op, root, err)
 	}
-	e.pins.recomputeLocked(e)
+	if pin {
+		e.pins.markLocked(e, root, nil) // only root's DAG gains pins
+	} else {
+		e.pins.recomputeLocked(e) // what root reached another root may reach
+	}
 	return nil
 }
 

@@ -21,7 +21,8 @@
 // (query options and arguments), routes_node.go (id, version, swarm, repo,
 // config), routes_pin.go (pin), routes_data.go (block, add, cat, resolve).
 //
-// kuborpc may import node, content and api of this project, nothing else
-// (no web: the guard's rules are shoal's API's, restated here for Kubo's
-// error shapes).
+// kuborpc may import node, content, api and internal/httpguard of this
+// project, nothing else (no web: the guard's Host, Origin and token rules
+// are shoal's API's, shared with web through internal/httpguard and
+// answered here in Kubo's error shapes).
 package kuborpc

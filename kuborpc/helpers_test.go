@@ -13,35 +13,20 @@ import (
 	"time"
 
 	"github.com/shoalnet/shoal/node"
+	"github.com/shoalnet/shoal/sim"
 )
 
 // startShoal starts an in-memory node on loopback and its RPC on a
 // loopback port; it returns the node and the RPC's HOST:PORT.
 func startShoal(t *testing.T, token string) (*node.Node, string) {
 	t.Helper()
-	cfg := node.DefaultConfig("")
-	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.Network.MDNS = false
-	cfg.Store.Sync = false
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		n.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := n.Close(); err != nil {
-			t.Errorf("closing node: %v", err)
-		}
-	})
+	n := sim.LoopbackNode(t, node.Parts{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, err := New(Config{Addr: ln.Addr().String(), Token: token, Version: "test", RepoPath: t.TempDir(),
-		SwarmAddrs: cfg.Network.Listen, GatewayAddr: "127.0.0.1:8080"}, n)
+		SwarmAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, GatewayAddr: "127.0.0.1:8080"}, n)
 	if err != nil {
 		t.Fatal(err)
 	}

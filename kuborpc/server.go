@@ -2,7 +2,6 @@ package kuborpc
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,11 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/shoalnet/shoal/internal/httpguard"
 	"github.com/shoalnet/shoal/node"
 )
 
@@ -66,7 +65,7 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("%w: rpc address %q is not HOST:PORT: %v", ErrConfig, c.Addr, err)
 	}
-	if !node.IsLoopbackAddr(c.Addr) && c.Token == "" {
+	if !httpguard.IsLoopbackAddr(c.Addr) && c.Token == "" {
 		return fmt.Errorf("%w: rpc address %q is not a loopback address: set an API token so strangers cannot drive this node", ErrConfig, c.Addr)
 	}
 	return nil
@@ -76,6 +75,7 @@ type server struct {
 	cfg    Config
 	n      Node
 	log    *slog.Logger
+	check  httpguard.Guard
 	routes map[string]http.HandlerFunc
 }
 
@@ -87,7 +87,7 @@ func New(cfg Config, n Node) (http.Handler, error) {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	s := &server{cfg: cfg, n: n, log: cfg.Logger}
+	s := &server{cfg: cfg, n: n, log: cfg.Logger, check: httpguard.New(cfg.Addr, cfg.Token)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -134,78 +134,28 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h(w, r)
 }
 
-// guard holds shoal's API rules on this listener: the Host must be the
-// listener's (DNS rebinding), a browser's Origin must be the listener's
-// own (cross-site requests), and a configured token must come with the
-// request. Refusals use Kubo's plain-text 403 (401 for the token, as
-// shoal's API answers, with what to do).
+// guard holds shoal's API rules (package httpguard) on this listener:
+// the Host must be the listener's (DNS rebinding), a browser's Origin must
+// be the listener's own (cross-site requests), and a configured token
+// must come with the request. Refusals use Kubo's plain-text 403 (401 for
+// the token, as shoal's API answers, with what to do).
 func (s *server) guard(w http.ResponseWriter, r *http.Request) bool {
-	listenHost, listenPort, _ := net.SplitHostPort(s.cfg.Addr) // validated
-	if !allowedHost(r.Host, listenHost, listenPort) {
+	switch s.check.Check(r) {
+	case httpguard.WrongHost:
 		s.log.Warn("rpc: refused a request for another host", "host", r.Host)
 		http.Error(w, fmt.Sprintf("%s: host %q is not this RPC's address %s", textForbidden, r.Host, s.cfg.Addr), http.StatusForbidden)
 		return false
-	}
-	if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) {
+	case httpguard.ForeignOrigin:
+		origin := r.Header.Get("Origin")
 		s.log.Warn("rpc: refused a cross-origin request", "origin", origin)
 		http.Error(w, fmt.Sprintf("%s: cross-origin request from %s refused", textForbidden, origin), http.StatusForbidden)
 		return false
-	}
-	if s.cfg.Token != "" {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="shoal"`)
-			http.Error(w, "401 - Unauthorized: this shoal RPC needs the API token: ipfs --api-auth bearer:TOKEN, or the header Authorization: Bearer TOKEN", http.StatusUnauthorized)
-			return false
-		}
+	case httpguard.BadToken:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="shoal"`)
+		http.Error(w, "401 - Unauthorized: this shoal RPC needs the API token: ipfs --api-auth bearer:TOKEN, or the header Authorization: Bearer TOKEN", http.StatusUnauthorized)
+		return false
 	}
 	return true
-}
-
-// allowedHost accepts the listen host itself and, when listening on
-// loopback, the loopback names; always with the listen port. A wildcard
-// listen address accepts any host: a token guards it.
-func allowedHost(hostHeader, listenHost, listenPort string) bool {
-	host, port, err := net.SplitHostPort(hostHeader)
-	if err != nil {
-		host, port = hostHeader, "80"
-	}
-	if port != listenPort || host == "" {
-		return false
-	}
-	if ip := net.ParseIP(listenHost); ip != nil && ip.IsUnspecified() {
-		return true
-	}
-	if strings.EqualFold(host, listenHost) {
-		return true
-	}
-	return isLoopback(listenHost) && isLoopback(host)
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
-}
-
-// sameOrigin reports whether origin is http://<host> for the request's
-// (already checked) Host.
-func sameOrigin(origin, host string) bool {
-	u, err := url.Parse(origin)
-	if err != nil || u.Scheme != "http" || u.Path != "" && u.Path != "/" {
-		return false
-	}
-	uh := u.Host
-	if u.Port() == "" {
-		uh = net.JoinHostPort(u.Hostname(), "80")
-	}
-	h := host
-	if _, _, err := net.SplitHostPort(host); err != nil {
-		h = net.JoinHostPort(host, "80")
-	}
-	return strings.EqualFold(uh, h)
 }
 
 // Kubo's error codes (cmds.ErrorType): ErrNormal answers 500, ErrClient 400.

@@ -12,6 +12,9 @@ import (
 
 	"github.com/BurntSushi/toml"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/shoalnet/shoal/internal/httpguard"
+	"github.com/shoalnet/shoal/ipfscluster"
 )
 
 // ErrConfig wraps every configuration error.
@@ -29,6 +32,7 @@ type Config struct {
 	Store     StoreConfig     `toml:"store"`
 	Transfer  TransferConfig  `toml:"transfer"`
 	Resources ResourcesConfig `toml:"resources"`
+	Cluster   ClusterConfig   `toml:"cluster"`
 
 	Logger *slog.Logger `toml:"-"`
 }
@@ -65,6 +69,16 @@ type APIConfig struct {
 	// RPCAddr, when set, serves the Kubo-compatible RPC (/api/v0, for
 	// IPFS Cluster and Kubo's CLI) on this HOST:PORT; empty = off.
 	RPCAddr string `toml:"rpc_addr"`
+}
+
+// ClusterConfig names the IPFS Cluster peer that drives this node
+// (ipfs-cluster-service beside it), whose view of the pins the dashboard
+// shows.
+type ClusterConfig struct {
+	// RESTAddr is the cluster peer's REST API, HOST:PORT (its
+	// restapi.http_listen_multiaddress, 127.0.0.1:9094 by default);
+	// empty = no cluster.
+	RESTAddr string `toml:"rest_addr"`
 }
 
 // StoreConfig covers the blockstore.
@@ -202,13 +216,18 @@ func (c Config) Validate() error {
 			return bad("%s %q is not HOST:PORT: %v", name, addr, err)
 		}
 	}
+	if c.Cluster.RESTAddr != "" {
+		if ipfscluster.CheckAddr(c.Cluster.RESTAddr) != nil {
+			return bad("cluster.rest_addr %q is not HOST:PORT of the IPFS Cluster peer's REST API: use such as 127.0.0.1:9094, or \"\" for no cluster", c.Cluster.RESTAddr)
+		}
+	}
 	if c.API.Token != "" && c.API.TokenFile != "" {
 		return bad("api.token and api.token_file are both set: keep one (token_file keeps the secret out of config.toml)")
 	}
-	if c.API.Addr != "" && !IsLoopbackAddr(c.API.Addr) && c.API.Token == "" && c.API.TokenFile == "" {
+	if c.API.Addr != "" && !httpguard.IsLoopbackAddr(c.API.Addr) && c.API.Token == "" && c.API.TokenFile == "" {
 		return bad("api.addr %q is not a loopback address: set api.token_file (or SHOAL_API_TOKEN, or --api-token-file) so strangers cannot drive this node", c.API.Addr)
 	}
-	if c.API.RPCAddr != "" && !IsLoopbackAddr(c.API.RPCAddr) && c.API.Token == "" && c.API.TokenFile == "" {
+	if c.API.RPCAddr != "" && !httpguard.IsLoopbackAddr(c.API.RPCAddr) && c.API.Token == "" && c.API.TokenFile == "" {
 		return bad("api.rpc_addr %q is not a loopback address: set api.token_file (or SHOAL_API_TOKEN, or --api-token-file) so strangers cannot drive this node", c.API.RPCAddr)
 	}
 	if c.API.MaxConns <= 0 || c.API.GatewayMaxConns <= 0 {
@@ -242,19 +261,6 @@ func (c Config) Validate() error {
 		return bad("resources.max_fds is %d: give at least 64", c.Resources.MaxFDs)
 	}
 	return nil
-}
-
-// IsLoopbackAddr reports whether HOST:PORT names a loopback host.
-func IsLoopbackAddr(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // ConfigFile is the name of the configuration file inside a home.
@@ -384,12 +390,18 @@ max_memory_bytes = %d
 max_fds = %d
 conns_low = %d
 conns_high = %d
+
+[cluster]
+# The IPFS Cluster peer (ipfs-cluster-service) that drives this node: its
+# REST API as HOST:PORT, such as "127.0.0.1:9094". The dashboard then
+# shows the cluster's replication of each pin. "" = no cluster.
+rest_addr = %q
 `, q(cfg.Network.Listen), q(cfg.Network.Bootstrap), cfg.Network.MDNS, cfg.Network.Network,
 		cfg.Network.DHTMode, cfg.Network.SwarmKey, cfg.API.Addr, cfg.API.GatewayAddr, cfg.API.Token, cfg.API.TokenFile,
 		cfg.API.MaxConns, cfg.API.GatewayMaxConns,
 		cfg.Store.CapacityBytes, cfg.Store.Sync, cfg.Store.VerifyOnRead, cfg.Transfer.UploadLimit,
 		cfg.Transfer.UploadSlots, cfg.Transfer.AnnounceWhileFetching, cfg.Transfer.NoProgressTimeout.Duration.String(), cfg.Transfer.SearchTimeout.Duration.String(), cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs,
-		cfg.Resources.ConnsLow, cfg.Resources.ConnsHigh)
+		cfg.Resources.ConnsLow, cfg.Resources.ConnsHigh, cfg.Cluster.RESTAddr)
 	return writeFileAtomic(filepath.Join(cfg.Home, ConfigFile), []byte(b.String()), 0o600)
 }
 

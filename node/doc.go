@@ -37,11 +37,19 @@
 //     Client.AddProviders), the server as its Choker when the server has
 //     the methods, and the client's OnFetching/OnVerified hooks feeding
 //     it.
+//   - swarm_view.go: Swarm, the dashboard's swarm view — each running
+//     transfer's and shared root's availability bar (walk order, from
+//     the store and what swarm peers said), peers' choke and interest
+//     flags, upload slots; read-only.
+//   - cluster_view.go: Cluster, the IPFS Cluster peer's view of the pins
+//     (cluster.rest_addr, through package ipfscluster), cached a few
+//     seconds.
 //   - config.go, size.go, host.go, roots.go, verify.go, errors.go,
 //     types.go: as listed above.
 //
-// It may import api, blockstore, content, dht, protocol, swarm and
-// transfer; nothing imports node but web, sim and cmd/shoal.
+// It may import api, blockstore, content, dht, protocol, swarm, transfer
+// and internal/httpguard (the loopback test of API addresses); nothing
+// imports node but web, kuborpc, sim and cmd/shoal.
 //
 // Share and fetch through the packages:
 //

@@ -43,6 +43,8 @@ type Node struct {
 	fetchStats fetchCounters // kept by the transfers, read by Stats
 	files      fileSinks     // files WriteFile is writing, fed each stored block
 
+	views dashViews // the dashboard's cluster pins and swarm walks (cluster_view.go, swarm_view.go)
+
 	ctx    context.Context // ends at Close; parent of background work
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

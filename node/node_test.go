@@ -130,6 +130,8 @@ func TestConfigFileErrors(t *testing.T) {
 		{"two tokens", "[api]\ntoken = \"a\"\ntoken_file = \"/run/secrets/shoal\"\n", "api.token and api.token_file are both set"},
 		{"no connections", "[api]\nmax_conns = 0\n", "api.max_conns (0)"},
 		{"negative slots", "[transfer]\nupload_slots = -1\n", "transfer.upload_slots is negative"},
+		{"cluster URL", "[cluster]\nrest_addr = \"http://127.0.0.1:9094\"\n", `cluster.rest_addr "http://127.0.0.1:9094" is not HOST:PORT`},
+		{"cluster no port", "[cluster]\nrest_addr = \"127.0.0.1\"\n", "cluster.rest_addr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			home := t.TempDir()
@@ -145,6 +147,7 @@ func TestConfigFileErrors(t *testing.T) {
 	home := t.TempDir()
 	def := DefaultConfig(home)
 	def.Transfer.UploadSlots = 3
+	def.Cluster.RESTAddr = "127.0.0.1:9094"
 	if err := WriteConfig(def); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +169,7 @@ func TestConfigFileErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the written default config does not load: %v", err)
 	}
-	if cfg.Network.Network != "shoal" || !cfg.Network.MDNS || cfg.API.Addr != "127.0.0.1:5080" || cfg.Transfer.UploadSlots != 3 {
+	if cfg.Network.Network != "shoal" || !cfg.Network.MDNS || cfg.API.Addr != "127.0.0.1:5080" || cfg.Transfer.UploadSlots != 3 || cfg.Cluster.RESTAddr != "127.0.0.1:9094" {
 		t.Fatalf("round-tripped config = %+v", cfg)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,60 +16,26 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
+
+	"github.com/shoalnet/shoal/internal/p2ptest"
 )
 
 // clientStore is an in-memory block store for client tests. corrupt makes
 // Get serve flipped bytes for raw leaves (a lying seeder).
 type clientStore struct {
-	mu      sync.Mutex
-	m       map[cid.Cid][]byte
+	*p2ptest.Blocks
 	corrupt bool
 }
 
-func newClientStore() *clientStore { return &clientStore{m: map[cid.Cid][]byte{}} }
+func newClientStore() *clientStore { return &clientStore{Blocks: p2ptest.NewBlocks(0)} }
 
-func (s *clientStore) Has(_ context.Context, c cid.Cid) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.m[c]
-	return ok, nil
-}
-
-func (s *clientStore) Get(_ context.Context, c cid.Cid) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.m[c]
-	if !ok {
-		return nil, errTestNotFound
-	}
-	if s.corrupt && c.Type() == cid.Raw {
+func (s *clientStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	d, err := s.Blocks.Get(ctx, c)
+	if err == nil && s.corrupt && c.Type() == cid.Raw {
 		d = bytes.Clone(d)
 		d[0] ^= 0xff
 	}
-	return d, nil
-}
-
-func (s *clientStore) GetSize(_ context.Context, c cid.Cid) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.m[c]
-	if !ok {
-		return 0, errTestNotFound
-	}
-	return len(d), nil
-}
-
-func (s *clientStore) Put(_ context.Context, c cid.Cid, data []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[c] = bytes.Clone(data)
-	return nil
-}
-
-func (s *clientStore) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
+	return d, err
 }
 
 // A test DAG: a root (codec dag-pb, bytes = magic + concatenated child CIDs)
@@ -137,10 +102,8 @@ func clCID(t testing.TB, codec uint64, data []byte) cid.Cid {
 
 // fill stores every block of d in s, sharing the (read-only) bytes.
 func (d *clDAG) fill(s *clientStore) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for c, b := range d.blocks {
-		s.m[c] = b
+		s.Set(c, b)
 	}
 }
 
@@ -156,7 +119,8 @@ func (p clProviders) FindProviders(ctx context.Context, _ cid.Cid) <-chan peer.A
 	return ch
 }
 
-// clNode is one libp2p host on 127.0.0.1 with network, server and client.
+// clNode is one libp2p host on 127.0.0.1 with network, server (none for
+// a leech) and client.
 type clNode struct {
 	h      host.Host
 	net    *Network
@@ -173,46 +137,87 @@ func clTestLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func newClNode(t testing.TB, store *clientStore, uploadLimit int64, providers Providers) *clNode {
-	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(),
-		libp2p.ResourceManager(nil), libp2p.NoSecurity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ncfg := DefaultNetworkConfig()
-	ncfg.Logger = clTestLogger(t)
-	n, err := NewNetwork(h, ncfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scfg := DefaultServerConfig()
-	scfg.UploadBytesPerSecond = uploadLimit
-	scfg.Logger = ncfg.Logger
-	srv, err := NewServer(scfg, store, n)
-	if err != nil {
-		t.Fatal(err)
-	}
+// clClientConfig is the client configuration of the tests' peers: the
+// test DAG's links and short ticks.
+func clClientConfig(t testing.TB) ClientConfig {
 	ccfg := DefaultClientConfig()
 	ccfg.Links = clLinks
-	ccfg.Logger = ncfg.Logger
+	ccfg.Logger = clTestLogger(t)
 	ccfg.TickInterval = 20 * time.Millisecond
 	ccfg.ProgressInterval = 50 * time.Millisecond
-	cl, err := NewClient(ccfg, HostNetwork(n, h), store, providers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.SetReceivers(srv, cl)
-	n.AddPeerListener(srv)
-	n.AddPeerListener(cl)
-	for _, start := range []func() error{n.Start, srv.Start, cl.Start} {
-		if err := start(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return ccfg
+}
+
+// newClNode starts a peer over store on a TCP host on 127.0.0.1: network,
+// server (uploadLimit bytes per second, 0 unlimited) and client. It is
+// closed when the test ends, or before by close.
+func newClNode(t testing.TB, store *clientStore, uploadLimit int64, providers Providers) *clNode {
+	t.Helper()
+	h := p2ptest.Host(t, libp2p.ResourceManager(nil), libp2p.NoSecurity)
+	n, srv, cl := startPeer(t, h, store, peerOpts{client: clClientConfig(t), uploadLimit: uploadLimit, providers: providers})
 	tn := &clNode{h: h, net: n, srv: srv, cl: cl, store: store}
 	t.Cleanup(tn.close)
 	return tn
+}
+
+// newLeech is newClNode without a server, over any store: a peer that
+// only fetches.
+func newLeech(t testing.TB, store shoalStore, providers Providers) *clNode {
+	t.Helper()
+	h := p2ptest.Host(t, libp2p.ResourceManager(nil), libp2p.NoSecurity)
+	n, _, cl := startPeer(t, h, store, peerOpts{client: clClientConfig(t), leechOnly: true, providers: providers})
+	tn := &clNode{h: h, net: n, cl: cl}
+	t.Cleanup(tn.close)
+	return tn
+}
+
+// peerOpts are what the tests' exchange peers differ in.
+type peerOpts struct {
+	client      ClientConfig // its Logger is the network's and server's too
+	uploadLimit int64        // the server's bytes per second; 0 is unlimited
+	leechOnly   bool         // no server: the peer only fetches
+	providers   Providers
+}
+
+// startPeer runs the network, the server (unless o.leechOnly) and the
+// client over store on h, wired and started in that order. The caller
+// closes them (client, server, network, then h).
+func startPeer(tb testing.TB, h host.Host, store shoalStore, o peerOpts) (*Network, *Server, *Client) {
+	tb.Helper()
+	ncfg := DefaultNetworkConfig()
+	ncfg.Logger = o.client.Logger
+	n, err := NewNetwork(h, ncfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var srv *Server
+	if !o.leechOnly {
+		scfg := DefaultServerConfig()
+		scfg.UploadBytesPerSecond = o.uploadLimit
+		scfg.Logger = o.client.Logger
+		if srv, err = NewServer(scfg, store, n); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	cl, err := NewClient(o.client, HostNetwork(n, h), store, o.providers)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	starts := []func() error{n.Start}
+	if srv != nil {
+		n.SetReceivers(srv, cl)
+		n.AddPeerListener(srv)
+		starts = append(starts, srv.Start)
+	} else {
+		n.SetReceivers(nil, cl)
+	}
+	n.AddPeerListener(cl)
+	for _, start := range append(starts, cl.Start) {
+		if err := start(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return n, srv, cl
 }
 
 func (n *clNode) close() {
@@ -221,7 +226,9 @@ func (n *clNode) close() {
 	}
 	n.closed = true
 	_ = n.cl.Close()
-	_ = n.srv.Close()
+	if n.srv != nil {
+		_ = n.srv.Close()
+	}
 	_ = n.net.Close()
 	_ = n.h.Close()
 }
@@ -272,8 +279,8 @@ func clCheckStored(t testing.TB, d *clDAG, s *clientStore) {
 			t.Fatalf("block %s: stored %d bytes (err %v), want the original %d", c, len(got), err, len(want))
 		}
 	}
-	if s.len() != len(d.blocks) {
-		t.Fatalf("store holds %d blocks, want exactly the %d of the DAG (nothing corrupt or foreign)", s.len(), len(d.blocks))
+	if s.Len() != len(d.blocks) {
+		t.Fatalf("store holds %d blocks, want exactly the %d of the DAG (nothing corrupt or foreign)", s.Len(), len(d.blocks))
 	}
 }
 

@@ -24,6 +24,8 @@
 //     unchoke), the choker loop that feeds and applies it, and origin mode
 //     (least-sent blocks first, credit for passing blocks on). Other
 //     peers are never choked and keep their round-robin turn.
+//     choke_view.go: Uploads, each peer's upload state read for the
+//     dashboard (it changes no decision).
 //   - scheduler*.go, window.go, peerscore.go, fetch_error.go: the fetch
 //     scheduler, a deterministic state machine without I/O (which block to
 //     ask which peer, window sizes, stalls, endgame, failure), and the

@@ -237,26 +237,9 @@ type shoalPeer struct {
 func newShoalPeer(tb testing.TB, transport string, store shoalStore) *shoalPeer {
 	tb.Helper()
 	p := &shoalPeer{h: benchHost(tb, transport), store: store}
-	var err error
-	if p.net, err = NewNetwork(p.h, DefaultNetworkConfig()); err != nil {
-		tb.Fatal(err)
-	}
-	if p.srv, err = NewServer(DefaultServerConfig(), store, p.net); err != nil {
-		tb.Fatal(err)
-	}
 	ccfg := DefaultClientConfig()
 	ccfg.Links = dagPBLinks
-	if p.cl, err = NewClient(ccfg, HostNetwork(p.net, p.h), store, nil); err != nil {
-		tb.Fatal(err)
-	}
-	p.net.SetReceivers(p.srv, p.cl)
-	p.net.AddPeerListener(p.srv)
-	p.net.AddPeerListener(p.cl)
-	for _, start := range []func() error{p.net.Start, p.srv.Start, p.cl.Start} {
-		if err := start(); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	p.net, p.srv, p.cl = startPeer(tb, p.h, store, peerOpts{client: ccfg})
 	tb.Cleanup(func() {
 		p.cl.Close()
 		p.srv.Close()
@@ -274,7 +257,7 @@ func benchShoal(b *testing.B, transport string, seeders int, d *unixfsDAG, refs 
 	for range seeders {
 		s := newClientStore()
 		for _, blk := range d.blocks {
-			s.m[blk.Cid()] = blk.RawData()
+			s.Set(blk.Cid(), blk.RawData())
 		}
 		seeds = append(seeds, newShoalPeer(b, transport, benchStore{s}))
 	}

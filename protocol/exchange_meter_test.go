@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/shoalnet/shoal/internal/p2ptest"
 )
 
 // exchangeMeter measures what one side of BenchmarkExchange costs while the
@@ -159,9 +161,10 @@ func (r *exchangeRefs) reportExchange(b *testing.B, tr string, m *exchangeMeter)
 // allocation. The network reuses its frame buffers, so a store that kept
 // the slice it is given would see it overwritten.
 type arenaStore struct {
-	mu    sync.Mutex
+	*p2ptest.Blocks // Has, Get and GetSize; the bytes live in arena
+
+	mu    sync.Mutex // serializes Put: the check, the copy into arena, Set
 	arena []byte
-	m     map[cid.Cid][]byte
 }
 
 func newArenaStore(capacity int64, blocks int) *arenaStore {
@@ -169,40 +172,13 @@ func newArenaStore(capacity int64, blocks int) *arenaStore {
 	for i := 0; i < len(a); i += 4096 {
 		a[i] = 1 // fault the pages in now, not during the fetch
 	}
-	return &arenaStore{arena: a[:0], m: make(map[cid.Cid][]byte, blocks)}
+	return &arenaStore{Blocks: p2ptest.NewBlocks(blocks), arena: a[:0]}
 }
 
-func (s *arenaStore) Has(_ context.Context, c cid.Cid) (bool, error) {
+func (s *arenaStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.m[c]
-	return ok, nil
-}
-
-func (s *arenaStore) Get(_ context.Context, c cid.Cid) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.m[c]
-	if !ok {
-		return nil, errTestNotFound
-	}
-	return d, nil
-}
-
-func (s *arenaStore) GetSize(_ context.Context, c cid.Cid) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.m[c]
-	if !ok {
-		return 0, errTestNotFound
-	}
-	return len(d), nil
-}
-
-func (s *arenaStore) Put(_ context.Context, c cid.Cid, data []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[c]; ok {
+	if ok, _ := s.Has(ctx, c); ok {
 		return nil
 	}
 	if len(s.arena)+len(data) > cap(s.arena) {
@@ -210,6 +186,6 @@ func (s *arenaStore) Put(_ context.Context, c cid.Cid, data []byte) error {
 	}
 	off := len(s.arena)
 	s.arena = append(s.arena, data...)
-	s.m[c] = s.arena[off:len(s.arena):len(s.arena)]
+	s.Set(c, s.arena[off:len(s.arena):len(s.arena)])
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -36,48 +35,6 @@ func (s *countingBlocks) PutVerified(ctx context.Context, c cid.Cid, data []byte
 	return s.clientStore.Put(ctx, c, data)
 }
 
-// countingLeech is a fetching peer on loopback over store.
-type countingLeech struct {
-	net *Network
-	cl  *Client
-}
-
-func newCountingLeech(t *testing.T, store *countingBlocks, providers Providers) *countingLeech {
-	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(),
-		libp2p.ResourceManager(nil), libp2p.NoSecurity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ncfg := DefaultNetworkConfig()
-	ncfg.Logger = clTestLogger(t)
-	n, err := NewNetwork(h, ncfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ccfg := DefaultClientConfig()
-	ccfg.Links = clLinks
-	ccfg.Logger = ncfg.Logger
-	ccfg.TickInterval = 20 * time.Millisecond
-	cl, err := NewClient(ccfg, HostNetwork(n, h), store, providers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.SetReceivers(nil, cl)
-	n.AddPeerListener(cl)
-	for _, start := range []func() error{n.Start, cl.Start} {
-		if err := start(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		_ = cl.Close()
-		_ = n.Close()
-		_ = h.Close()
-	})
-	return &countingLeech{net: n, cl: cl}
-}
-
 // TestWireBlocksHashedOnce: a leecher fetches a DAG from an honest seeder
 // and from one that serves every leaf with a flipped byte. Each block that
 // arrives, corrupt or not, is hashed exactly once (by the decoder); every
@@ -93,7 +50,7 @@ func TestWireBlocksHashedOnce(t *testing.T) {
 	good := newClNode(t, honest, 0, nil)
 	bad := newClNode(t, liar, 0, nil)
 	store := &countingBlocks{clientStore: newClientStore()}
-	leech := newCountingLeech(t, store, clProviders{[]peer.AddrInfo{bad.info(), good.info()}})
+	leech := newLeech(t, store, clProviders{[]peer.AddrInfo{bad.info(), good.info()}})
 
 	before := blockHashes.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -137,7 +94,7 @@ func TestHandBuiltBlockIsHashed(t *testing.T) {
 	d := makeClDAG(t, 1, 4<<10, 32)
 	silent, _ := silentPeer(t)
 	store := &countingBlocks{clientStore: newClientStore()}
-	leech := newCountingLeech(t, store, clProviders{[]peer.AddrInfo{addrInfo(silent)}})
+	leech := newLeech(t, store, clProviders{[]peer.AddrInfo{addrInfo(silent)}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := leech.cl.Fetch(ctx, d.root); err != nil {

@@ -69,7 +69,7 @@ func TestInteropBoxoFetchesFromShoal(t *testing.T) {
 	store := newClientStore()
 	for _, d := range []*unixfsDAG{c.file, c.dir} {
 		for _, blk := range d.blocks {
-			store.m[blk.Cid()] = blk.RawData()
+			store.Set(blk.Cid(), blk.RawData())
 		}
 	}
 	seeder := newShoalPeer(t, "tcp", store)
@@ -138,7 +138,7 @@ func TestInteropShoalFetchesFromBoxo(t *testing.T) {
 	}
 	// Read the file back from shoal's store through boxo's reader.
 	bstore := bsblockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	for k, v := range store.m {
+	for k, v := range store.All() {
 		blk, err := newBasicBlock(v, k)
 		if err != nil {
 			t.Fatal(err)

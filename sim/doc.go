@@ -84,7 +84,9 @@
 //	wallclock_*.go the real clock, read around synctest's fake one
 //	cluster.go     NewCluster: n nodes on the simulated network for tests,
 //	               with Kill, Restart, Partition and Heal
+//	loopback.go    LoopbackNode: one real node on 127.0.0.1 TCP for tests
+//	               that reach it from outside (HTTP API, Kubo's RPC)
 //
 // sim imports node (and blockstore, content for the in-memory store); only
-// cmd/shoal imports sim, and tests (for NewCluster).
+// cmd/shoal imports sim, and tests (for NewCluster and LoopbackNode).
 package sim

@@ -12,13 +12,7 @@ func evaluate(p *Plan, res *Results, e Expectation) ExpectResult {
 	inGroup := func(n NodeResult) bool { return e.Group == "" || n.Group == e.Group }
 	switch {
 	case e.AllComplete != nil:
-		er.Check, er.Want = "all_complete", fmt.Sprint(*e.AllComplete)
-		missing := incomplete(res.Nodes, inGroup)
-		er.Got = "all complete"
-		if len(missing) > 0 {
-			er.Got = fmt.Sprintf("%d incomplete: %s", len(missing), short(missing))
-		}
-		er.Pass = (len(missing) == 0) == *e.AllComplete
+		er = completeCheck(res, inGroup, "all_complete", *e.AllComplete, "all complete", "incomplete")
 	case e.P50OverTminMax != nil:
 		er = ratioCheck(res, e, "p50_over_tmin_max", 0.5, *e.P50OverTminMax)
 	case e.P99OverTminMax != nil:
@@ -33,40 +27,58 @@ func evaluate(p *Plan, res *Results, e Expectation) ExpectResult {
 	case e.ByzantineCutOff != nil:
 		er = byzantineCheck(res, e, inGroup)
 	case e.DHTMedianHopsMax != nil:
-		er.Check, er.Want = "dht_median_hops_max", fmt.Sprintf("≤ %g", *e.DHTMedianHopsMax)
-		var hops []float64
-		for _, n := range res.Nodes {
-			if n.DHTHops != nil && inGroup(n) {
-				hops = append(hops, float64(*n.DHTHops))
+		hops := func(n NodeResult) (float64, bool) {
+			if n.DHTHops == nil {
+				return 0, false
 			}
+			return float64(*n.DHTHops), true
 		}
-		sort.Float64s(hops)
-		med := percentile(hops, 0.5)
-		er.Got = fmtPtr(med, "%g") + fmt.Sprintf(" (%d lookups)", len(hops))
+		med, count := groupMedian(res.Nodes, inGroup, hops)
+		er.Check, er.Want = "dht_median_hops_max", fmt.Sprintf("≤ %g", *e.DHTMedianHopsMax)
+		er.Got = fmtPtr(med, "%g") + fmt.Sprintf(" (%d lookups)", count)
 		er.Pass = med != nil && *med <= *e.DHTMedianHopsMax
 	case e.DHTLookupP50MaxS != nil:
-		er.Check, er.Want = "dht_lookup_p50_max_s", fmt.Sprintf("≤ %.2f s", *e.DHTLookupP50MaxS)
-		var ts []float64
-		for _, n := range res.Nodes {
-			if n.DHTLookupS != nil && inGroup(n) {
-				ts = append(ts, *n.DHTLookupS)
+		lookup := func(n NodeResult) (float64, bool) {
+			if n.DHTLookupS == nil {
+				return 0, false
 			}
+			return *n.DHTLookupS, true
 		}
-		sort.Float64s(ts)
-		med := percentile(ts, 0.5)
+		med, _ := groupMedian(res.Nodes, inGroup, lookup)
+		er.Check, er.Want = "dht_lookup_p50_max_s", fmt.Sprintf("≤ %.2f s", *e.DHTLookupP50MaxS)
 		er.Got = fmtPtr(med, "%.3f s")
 		er.Pass = med != nil && *med <= *e.DHTLookupP50MaxS
 	case e.PartitionHeals != nil:
-		er.Check, er.Want = "partition_heals", fmt.Sprint(*e.PartitionHeals)
-		missing := incomplete(res.Nodes, inGroup)
-		er.Got = "every fetcher completed after the split"
-		if len(missing) > 0 {
-			er.Got = fmt.Sprintf("%d never completed: %s", len(missing), short(missing))
-		}
-		er.Pass = (len(missing) == 0) == *e.PartitionHeals
+		er = completeCheck(res, inGroup, "partition_heals", *e.PartitionHeals, "every fetcher completed after the split", "never completed")
 	}
 	er.Group = e.Group
 	return er
+}
+
+// completeCheck passes when whether every fetcher of the group completed
+// is want; got says done, or how many are not and which ("N missing: …").
+func completeCheck(res *Results, in func(NodeResult) bool, check string, want bool, done, missingWord string) ExpectResult {
+	missing := incomplete(res.Nodes, in)
+	er := ExpectResult{Check: check, Want: fmt.Sprint(want), Got: done}
+	if len(missing) > 0 {
+		er.Got = fmt.Sprintf("%d %s: %s", len(missing), missingWord, short(missing))
+	}
+	er.Pass = (len(missing) == 0) == want
+	return er
+}
+
+// groupMedian is the median (nearest rank) of what value reports for the
+// nodes in the group, over those that report one, and their count; nil
+// when none does.
+func groupMedian(nodes []NodeResult, in func(NodeResult) bool, value func(NodeResult) (float64, bool)) (*float64, int) {
+	var vs []float64
+	for _, n := range nodes {
+		if v, ok := value(n); ok && in(n) {
+			vs = append(vs, v)
+		}
+	}
+	sort.Float64s(vs)
+	return percentile(vs, 0.5), len(vs)
 }
 
 // incomplete names the fetchers (and lookup nodes) that did not complete,

@@ -68,6 +68,8 @@
 //   - service.go: the Service on a libp2p host — peers, the interfaces it
 //     needs (Local, Events, Choker), what it does with each message.
 //   - peer.go: one peer's queues and sender goroutine, the HAVE batches.
+//   - view.go: what peers said (maps, HAVEs, interest, chokes), bounded
+//     per peer, for the dashboard (View, ChokesUs).
 //
 // The package imports no other shoal package: node plugs Local, Events
 // and Choker into the blockstore, protocol's client and server.

@@ -133,6 +133,7 @@ type Service struct {
 	choker Choker
 	log    *slog.Logger
 	st     stats
+	view   views // what peers said, for View (view.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -274,6 +275,7 @@ func (s *Service) ended(pc *peerConn, wasUp bool) {
 	}
 	s.mu.Unlock()
 	if wasUp {
+		s.view.forget(pc.id)
 		if s.choker != nil {
 			s.choker.SetSwarmPeer(pc.id, false)
 		}
@@ -382,6 +384,7 @@ func (s *Service) handle(pc *peerConn, m *Message) {
 	case KindMap:
 		s.st.maps.Add(1)
 		pc.setRoot(m.Root, m.Interested, m.Complete || len(m.Segments) > 0)
+		s.view.gotMap(pc.id, m)
 		s.interest(pc.id, m.Root, m.Interested)
 		s.ev.PeerMap(pc.id, m.Root, m.Complete, m.Segments)
 		if m.Ask {
@@ -393,6 +396,7 @@ func (s *Service) handle(pc *peerConn, m *Message) {
 	case KindHave:
 		s.st.haves.Add(uint64(len(m.CIDs)))
 		pc.setRoot(m.Root, pc.interestedIn(m.Root), true)
+		s.view.gotHaves(pc.id, m.Root, m.CIDs)
 		s.ev.PeerHaves(pc.id, m.Root, m.CIDs)
 		if hl, ok := s.choker.(HaveListener); ok {
 			for _, c := range m.CIDs {
@@ -401,8 +405,10 @@ func (s *Service) handle(pc *peerConn, m *Message) {
 		}
 	case KindInterest:
 		pc.setRoot(m.Root, m.Interested, pc.holdsRoot(m.Root))
+		s.view.gotInterest(pc.id, m.Root, m.Interested)
 		s.interest(pc.id, m.Root, m.Interested)
 	case KindChoke:
+		s.view.gotChoke(pc.id, m.Choked)
 		s.ev.PeerChoked(pc.id, m.Choked)
 	case KindPeers:
 		s.st.learned.Add(uint64(len(m.Peers)))

@@ -21,38 +21,13 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// memBlocks is an in-memory store of raw blocks for a protocol peer.
-type memBlocks struct {
-	mu sync.Mutex
-	m  map[cid.Cid][]byte
-}
-
-func (s *memBlocks) Has(_ context.Context, c cid.Cid) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.m[c]
-	return ok, nil
-}
-
-func (s *memBlocks) Get(_ context.Context, c cid.Cid) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b, ok := s.m[c]; ok {
-		return b, nil
+// holding is a store of the given blocks for a protocol peer.
+func holding(blocks map[cid.Cid][]byte) *p2ptest.Blocks {
+	s := p2ptest.NewBlocks(len(blocks))
+	for c, d := range blocks {
+		s.Set(c, d)
 	}
-	return nil, errors.New("memBlocks: not found")
-}
-
-func (s *memBlocks) GetSize(ctx context.Context, c cid.Cid) (int, error) {
-	b, err := s.Get(ctx, c)
-	return len(b), err
-}
-
-func (s *memBlocks) Put(_ context.Context, c cid.Cid, data []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[c] = append([]byte(nil), data...)
-	return nil
+	return s
 }
 
 type fixedProviders []peer.AddrInfo
@@ -68,7 +43,7 @@ func (p fixedProviders) FindProviders(context.Context, cid.Cid) <-chan peer.Addr
 
 // peerNode starts a real block-exchange peer on loopback: host, network,
 // server and client over blocks.
-func peerNode(t *testing.T, blocks *memBlocks, providers protocol.Providers) (*protocol.Client, peer.AddrInfo) {
+func peerNode(t *testing.T, blocks *p2ptest.Blocks, providers protocol.Providers) (*protocol.Client, peer.AddrInfo) {
 	t.Helper()
 	h := p2ptest.Host(t, libp2p.ResourceManager(nil), libp2p.NoSecurity)
 	n, err := protocol.NewNetwork(h, protocol.DefaultNetworkConfig())
@@ -137,9 +112,9 @@ func (a *announcer) provided() []cid.Cid {
 func TestRegistryFetchJoinComplete(t *testing.T) {
 	data := []byte(strings.Repeat("shoal transfer ", 1000))
 	root := rawCID(t, data)
-	seedBlocks := &memBlocks{m: map[cid.Cid][]byte{root: data}}
+	seedBlocks := holding(map[cid.Cid][]byte{root: data})
 	_, seed := peerNode(t, seedBlocks, nil)
-	leechBlocks := &memBlocks{m: map[cid.Cid][]byte{}}
+	leechBlocks := p2ptest.NewBlocks(0)
 	leech, _ := peerNode(t, leechBlocks, fixedProviders{seed})
 
 	var (
@@ -213,7 +188,7 @@ func TestRegistryFetchJoinComplete(t *testing.T) {
 // with ErrCancelled naming the root; the registry remembers at most Keep
 // transfers, newest first; Close ends the rest.
 func TestRegistryCancelAndKeep(t *testing.T) {
-	leech, _ := peerNode(t, &memBlocks{m: map[cid.Cid][]byte{}}, fixedProviders{})
+	leech, _ := peerNode(t, p2ptest.NewBlocks(0), fixedProviders{})
 	var completeErrs []error
 	var mu sync.Mutex
 	r := New(Config{Keep: 2, Complete: func(_ context.Context, _ Status, err error) error {
@@ -283,8 +258,8 @@ func TestRegistryStartDoesNotHoldLock(t *testing.T) {
 	slowData := []byte(strings.Repeat("slow root ", 500))
 	fastData := []byte(strings.Repeat("fast root ", 500))
 	slow, fast := rawCID(t, slowData), rawCID(t, fastData)
-	_, seed := peerNode(t, &memBlocks{m: map[cid.Cid][]byte{slow: slowData, fast: fastData}}, nil)
-	leech, _ := peerNode(t, &memBlocks{m: map[cid.Cid][]byte{}}, fixedProviders{seed})
+	_, seed := peerNode(t, holding(map[cid.Cid][]byte{slow: slowData, fast: fastData}), nil)
+	leech, _ := peerNode(t, p2ptest.NewBlocks(0), fixedProviders{seed})
 	g := &gatedFetcher{Fetcher: leech, root: slow, gate: make(chan struct{}), entered: make(chan struct{})}
 	r := New(Config{SearchTimeout: time.Minute}, g, &announcer{})
 	defer r.Close()

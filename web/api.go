@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	apiv1 "github.com/shoalnet/shoal/api"
+	"github.com/shoalnet/shoal/internal/httpguard"
 )
 
 // APIConfig configures the JSON API.
@@ -47,7 +48,7 @@ func (c APIConfig) Validate() error {
 	if port == "0" || port == "" {
 		return fmt.Errorf("%w: API address %q has no port: pass the address after binding the listener", ErrConfig, c.Addr)
 	}
-	if !isLoopbackHost(host) && c.Token == "" {
+	if !httpguard.IsLoopbackHost(host) && c.Token == "" {
 		return fmt.Errorf("%w: the API listens on %s, which is not loopback, so it needs a token: set SHOAL_API_TOKEN or --api-token-file", ErrConfig, c.Addr)
 	}
 	if c.EventInterval <= 0 {
@@ -58,14 +59,6 @@ func (c APIConfig) Validate() error {
 
 // URL is the API's base URL (http://host:port).
 func (c APIConfig) URL() string { return "http://" + c.Addr }
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // api serves /api/v1.
 type api struct {
@@ -103,6 +96,8 @@ func NewAPI(cfg APIConfig, n Node) (http.Handler, error) {
 	get("/api/v1/stat", a.handleStat)
 	get("/api/v1/stat/{path...}", a.handleStatCID)
 	get("/api/v1/events", a.handleEvents)
+	get("/api/v1/swarm", a.handleSwarm)
+	get("/api/v1/cluster", a.handleCluster)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no API route %s: see /api/v1/ routes in the shoal documentation", r.URL.Path))
 	})

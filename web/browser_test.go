@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/shoalnet/shoal/internal/clustertest"
 	"github.com/shoalnet/shoal/node"
 )
 
@@ -113,6 +114,8 @@ func TestBrowserDashboard(t *testing.T) {
 	if peerCount != "2" {
 		t.Fatalf("peer count shows %q, want 2", peerCount)
 	}
+	// These nodes run without the swarm extension: the Swarm card says so.
+	run(t, bctx, "see the swarm extension off", chromedp.WaitVisible(`#swarm-off`, chromedp.ByQuery))
 
 	// Fetch through the page's form; the request carries the page's
 	// Origin, which the API accepts as its own.
@@ -153,14 +156,7 @@ func TestBrowserDashboard(t *testing.T) {
 	run(t, bctx, "fetch the big file", fetchViaForm(bigCID))
 	if shotPath != "" {
 		// Catch the big fetch about half way, with rate and ETA showing.
-		waitFor(t, ctx, "the big fetch to pass 45%", func() bool {
-			for _, tr := range b.Transfers() {
-				if tr.CID == bigCID {
-					return tr.BytesDone*100 >= uint64(len(big))*45
-				}
-			}
-			return false
-		})
+		waitPast(t, ctx, b, bigCID, len(big), 45)
 		var shot []byte
 		run(t, bctx, "screenshot",
 			chromedp.WaitVisible(`.transfer[data-cid="`+bigCID+`"][data-state="running"] .t-peers`, chromedp.ByQuery),
@@ -300,6 +296,19 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 	}
 }
 
+// waitPast waits until n's fetch of c (size bytes) holds pct percent.
+func waitPast(t *testing.T, ctx context.Context, n *node.Node, c string, size, pct int) {
+	t.Helper()
+	waitFor(t, ctx, fmt.Sprintf("the fetch of %s to pass %d%%", c, pct), func() bool {
+		for _, tr := range n.Transfers() {
+			if tr.CID == c {
+				return tr.BytesDone*100 >= uint64(size)*uint64(pct)
+			}
+		}
+		return false
+	})
+}
+
 // rootCID finds the root of the given size a seeder shares.
 func rootCID(t *testing.T, n *node.Node, size int) string {
 	t.Helper()
@@ -334,5 +343,119 @@ func checkRoots(t *testing.T, n *node.Node, fetched string, uploadSize uint64) {
 	}
 	if ok != 2 {
 		t.Fatalf("roots after fetch, upload and pin: %v", got)
+	}
+}
+
+// TestBrowserSwarmAndCluster drives a dashboard with the swarm extension
+// on and an IPFS Cluster peer configured (serving ipfs-cluster v1.1.6's
+// recorded answers): while the node fetches a 6-block file from a
+// throttled seeder, the Swarm card draws the root's bar with one cell per
+// block (6 leaves + the root = 7), every cell held by the one seeder, and
+// the seeder's row says it unchokes this node while this node chokes it
+// (it wants nothing); the content table's Cluster column shows a pin's
+// copies pinned / wanted. SHOAL_SCREENSHOT_SWARM=path saves the page
+// with the fetch half way (docs/dashboard-swarm.png).
+func TestBrowserSwarmAndCluster(t *testing.T) {
+	chromium := needChromium(t)
+	big, small := randomData(6<<20, 31), randomData(300<<10, 32)
+	smallCID := expectedCID(t, small)
+	seed := startLoopbackNode(t, withExtension, func(c *node.Config) { c.Transfer.UploadLimit = 512 << 10 })
+	res, err := seed.AddFile(context.Background(), bytes.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigCID := res.CID.String()
+	b := startLoopbackNode(t, withExtension, func(c *node.Config) { c.Cluster.RESTAddr = clustertest.ServeRecorded(t, smallCID) })
+	if _, err := b.AddFile(context.Background(), bytes.NewReader(small)); err != nil {
+		t.Fatal(err)
+	}
+	srv := startSiteEvery(t, b, "", 200*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	bctx := startBrowser(t, ctx, chromium)
+	var cluster, note string
+	run(t, bctx, "load the dashboard and read the cluster column",
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(`#live[data-state="live"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#roots-table tr[data-cid="`+smallCID+`"] td.cluster .pill`, chromedp.ByQuery),
+		textOf(`#roots-table tr[data-cid="`+smallCID+`"] td.cluster .pill`, &cluster),
+		textOf(`#cluster-note`, &note),
+	)
+	// The recorded pin wants 2 to 3 copies; one peer reports "pinned".
+	if cluster != "1 / 2–3" {
+		t.Errorf("cluster column shows %q, want %q", cluster, "1 / 2–3")
+	}
+	if !strings.Contains(note, "127.0.0.1:") {
+		t.Errorf("cluster note %q does not name the cluster's address", note)
+	}
+
+	if err := b.Connect(ctx, seed.Info().Addresses[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Fetch(ctx, res.CID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	seedID := seed.Info().ID
+	root := `.swarm-root[data-cid="` + bigCID + `"]`
+	row := `#swarm-peers-table tr[data-peer="` + seedID + `"]`
+	var cells, held []int
+	var down, up, slots string
+	run(t, bctx, "see the fetch's bar and the seeder unchoking this node",
+		chromedp.Poll(fmt.Sprintf(`(() => {
+			const r = document.querySelector('%s[data-role="fetching"]'), tr = document.querySelector('%s');
+			return !!r && !!tr && r.querySelectorAll('svg.swarm-bar rect.cell').length === 7 &&
+				tr.querySelector('td.down').textContent === 'unchoked';
+		})()`, root, row), nil, chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.Evaluate(fmt.Sprintf(`[...document.querySelectorAll('%s svg.swarm-bar rect.cell')].map((c) => +c.dataset.avail)`, root), &cells),
+		chromedp.Evaluate(fmt.Sprintf(`[...document.querySelectorAll('%s svg.swarm-bar rect[data-local]')].map((c) => +c.dataset.local)`, root), &held),
+		textOf(row+` td.down`, &down),
+		textOf(row+` td.up`, &up),
+		textOf(`#swarm-slots`, &slots),
+	)
+	if fmt.Sprint(cells) != "[1 1 1 1 1 1 1]" || len(held) != 7 || held[0] != 1 {
+		t.Errorf("bar: availability %v, held here %v; want 7 cells held by the seeder, the root held here", cells, held)
+	}
+	if down != "unchoked" || up != "choked" {
+		t.Errorf("seeder's row: it uploads %q, we upload %q; want unchoked and choked", down, up)
+	}
+	if !strings.HasPrefix(slots, "Upload slots 0 / ") {
+		t.Errorf("slots line %q: this node uploads to nobody", slots)
+	}
+	saveShot(t, bctx, "dashboard-swarm.png")
+	if path := os.Getenv("SHOAL_SCREENSHOT_SWARM"); path != "" {
+		// For docs/dashboard-swarm.png: the fetch about half way, its bar
+		// part held here.
+		waitPast(t, ctx, b, bigCID, len(big), 45)
+		var shot []byte
+		run(t, bctx, "screenshot the swarm card",
+			chromedp.Sleep(time.Second), // a snapshot drawn after the 45%
+			chromedp.Evaluate(`document.getElementById('toasts').replaceChildren()`, nil),
+			chromedp.FullScreenshot(&shot, 100))
+		if err := os.WriteFile(path, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, bctx, "narrow the page to 420 px", chromedp.EmulateViewport(420, 900),
+		chromedp.Poll(`document.querySelector('#bw-chart svg').getAttribute('width') <= 420`, nil, chromedp.WithPollingTimeout(10*time.Second)))
+	checkNarrow(t, readPage(t, bctx))
+	saveShot(t, bctx, "dashboard-swarm-420.png")
+
+	// A cluster that does not answer is a note above the content table,
+	// which still lists the roots.
+	dead := deadAddr(t)
+	c := startLoopbackNode(t, func(c *node.Config) { c.Cluster.RESTAddr = dead })
+	if _, err := c.AddFile(context.Background(), bytes.NewReader(small)); err != nil {
+		t.Fatal(err)
+	}
+	var downNote, downCell string
+	run(t, bctx, "load a dashboard whose cluster is down",
+		chromedp.Navigate(startSiteEvery(t, c, "", 200*time.Millisecond).URL+"/"),
+		chromedp.WaitVisible(`#roots-table tr[data-cid="`+smallCID+`"] td.cluster`, chromedp.ByQuery),
+		textOf(`#cluster-note`, &downNote),
+		textOf(`#roots-table tr[data-cid="`+smallCID+`"] td.cluster`, &downCell),
+	)
+	if !strings.HasPrefix(downNote, "IPFS Cluster at "+dead+" could not be read: ") || !strings.Contains(downNote, "ipfs-cluster-service") || downCell != "—" {
+		t.Errorf("cluster down: note %q, cell %q", downNote, downCell)
 	}
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -120,6 +121,11 @@ type dashboardSnapshot struct {
 	Bandwidth []bandwidthSample `json:"bandwidth"`
 	// WantList is how many blocks this node is asking peers for now.
 	WantList int `json:"want_list"`
+	// Swarm is GET /api/v1/swarm's answer: the swarm view.
+	Swarm apiv1.Swarm `json:"swarm"`
+	// Cluster is the IPFS Cluster peer's view of the roots listed (GET
+	// /api/v1/cluster's pins, cut to those); null without a cluster.
+	Cluster *apiv1.Cluster `json:"cluster"`
 }
 
 // snapshot reads the node. Roots come from the store, so they get a
@@ -148,7 +154,36 @@ func (s *site) snapshot(ctx context.Context, now time.Time) dashboardSnapshot {
 		d.RootsError = fmt.Sprintf("listing content: %v", err)
 	}
 	d.Roots = roots
+	d.Swarm = s.n.Swarm(ctx)
+	d.Cluster = s.cluster(ctx, roots)
 	return d
+}
+
+// cluster is the cluster's view of roots, or nil without a cluster. A
+// cluster that cannot be read is a note on the page (Error), never a
+// failed snapshot.
+func (s *site) cluster(ctx context.Context, roots []apiv1.Root) *apiv1.Cluster {
+	cctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	defer cancel()
+	c, err := s.n.Cluster(cctx)
+	if errors.Is(err, node.ErrNoCluster) {
+		return nil
+	}
+	if err != nil && c.Error == "" {
+		c.Error = err.Error()
+	}
+	local := make(map[string]bool, len(roots))
+	for _, r := range roots {
+		local[r.CID] = true
+	}
+	pins := []apiv1.ClusterPin{}
+	for _, p := range c.Pins {
+		if local[p.CID] {
+			pins = append(pins, p)
+		}
+	}
+	c.Pins = pins
+	return &c
 }
 
 // handleDashboardEvents streams dashboard snapshots as server-sent events

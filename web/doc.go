@@ -8,8 +8,12 @@
 //   - node.go: the Node interface, sentinel errors and their HTTP statuses.
 //   - parse.go: CID and path parsing shared by the API and the gateway.
 //   - api.go: APIConfig, NewAPI and its routes, JSON responses and errors.
-//   - api_handlers.go: one handler per API route.
-//   - guard.go: Host, Origin and bearer-token checks in front of the API.
+//   - api_handlers.go: one handler per API route; api_swarm.go: GET
+//     /api/v1/swarm (the swarm view) and /api/v1/cluster (the IPFS
+//     Cluster peer's pins).
+//   - guard.go: the Host, Origin and bearer-token checks in front of the
+//     API (rules in internal/httpguard, shared with kuborpc), answered as
+//     the API's JSON errors.
 //   - events.go: GET /api/v1/events, and serveEvents, the one loop of
 //     periodic snapshots as server-sent events (this route and the
 //     dashboard's).

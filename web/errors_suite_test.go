@@ -77,6 +77,8 @@ func errorCases(f errorFixture) []errorCase {
 		api("DELETE", "/api/v1/ls", 405, "GET"),
 		api("GET", "/api/v1/transfers/nope", 404, "no transfer"),
 		api("GET", "/api/v1/nothing-here", 404, "no API route"),
+		api("GET", "/api/v1/cluster", 404, "cluster.rest_addr"),
+		api("POST", "/api/v1/swarm", 405, "GET"),
 
 		gw("/ipfs/notacid", []int{400}, "not a valid CID", ""),
 		gw("/ipfs/"+f.tree+"/a/%2e%2e/b", []int{400}, "..", ""),

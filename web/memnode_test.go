@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	apiv1 "github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/content"
 	"github.com/shoalnet/shoal/node"
 )
@@ -253,3 +254,12 @@ func (m *memNode) RoutingTable() []node.RoutingBucket { return nil }
 func (m *memNode) WantList() []node.WantEntry { return nil }
 
 func (m *memNode) Stats() node.Stats { return node.Stats{} }
+
+// Swarm: no network, so no extension, peers or upload slots.
+func (m *memNode) Swarm(context.Context) apiv1.Swarm {
+	return apiv1.Swarm{Roots: []apiv1.SwarmRoot{}, Peers: []apiv1.SwarmPeer{}}
+}
+
+func (m *memNode) Cluster(context.Context) (apiv1.Cluster, error) {
+	return apiv1.Cluster{}, node.ErrNoCluster
+}

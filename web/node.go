@@ -67,6 +67,13 @@ type Node interface {
 	// Stats are the node's counters since start: fetches and Bitswap
 	// traffic.
 	Stats() node.Stats
+	// Swarm is the swarm state: availability maps, peers' choke and
+	// interest flags, upload slots (read-only).
+	Swarm(ctx context.Context) apiv1.Swarm
+	// Cluster is the IPFS Cluster peer's view of the pins: an error
+	// wrapping node.ErrNoCluster without one configured,
+	// node.ErrClusterUnreachable when it cannot be read.
+	Cluster(ctx context.Context) (apiv1.Cluster, error)
 }
 
 // Sentinel errors of the web package.
@@ -89,13 +96,13 @@ func statusFor(err error) int {
 		errors.Is(err, content.ErrInvalidPath), errors.Is(err, node.ErrBadName):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound), errors.Is(err, node.ErrNotFound), errors.Is(err, node.ErrNotPinned),
-		errors.Is(err, content.ErrNoSuchPath):
+		errors.Is(err, content.ErrNoSuchPath), errors.Is(err, node.ErrNoCluster):
 		return http.StatusNotFound
 	case errors.Is(err, node.ErrNoProvider), errors.Is(err, node.ErrNoProgress), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	case errors.Is(err, node.ErrTransferCancelled):
 		return http.StatusConflict
-	case errors.Is(err, content.ErrMalformed), errors.Is(err, content.ErrUnsupportedCodec):
+	case errors.Is(err, content.ErrMalformed), errors.Is(err, content.ErrUnsupportedCodec), errors.Is(err, node.ErrClusterUnreachable):
 		return http.StatusBadGateway
 	case errors.Is(err, syscall.ENOSPC):
 		return http.StatusInsufficientStorage

@@ -28,27 +28,7 @@ func startLoopbackNode(t *testing.T, opts ...func(*node.Config)) *node.Node {
 // (a store it can take blocks from).
 func startNodeWithParts(t *testing.T, parts node.Parts, opts ...func(*node.Config)) *node.Node {
 	t.Helper()
-	cfg := node.DefaultConfig("")
-	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.Network.MDNS = false
-	cfg.Store.Sync = false
-	for _, o := range opts {
-		o(&cfg)
-	}
-	n, err := node.NewWithParts(cfg, parts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		n.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := n.Close(); err != nil {
-			t.Errorf("closing node: %v", err)
-		}
-	})
-	return n
+	return sim.LoopbackNode(t, parts, opts...)
 }
 
 // TestRealNodeFetchAndGateway: a file shared on one node is fetched

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/shoalnet/shoal/internal/httpguard"
 )
 
 // assets is the dashboard: one HTML page, its stylesheet, script and icon.
@@ -115,9 +117,9 @@ func (s *site) signIn(next http.Handler) http.Handler {
 	if s.cfg.Token == "" {
 		return next
 	}
-	listenHost, listenPort, _ := net.SplitHostPort(s.cfg.Addr) // validated
+	g := httpguard.New(s.cfg.Addr, s.cfg.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !allowedHost(r.Host, listenHost, listenPort) {
+		if !g.AllowedHost(r.Host) {
 			next.ServeHTTP(w, r) // the guard refuses it with its own message
 			return
 		}
@@ -131,12 +133,12 @@ func (s *site) signIn(next http.Handler) http.Handler {
 		case r.URL.Path == "/" && r.Method == http.MethodGet && r.URL.Query().Has("token"):
 			s.acceptToken(w, r, r.URL.Query().Get("token"))
 		case r.URL.Path == "/signin" && r.Method == http.MethodPost:
-			if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
+			if o := r.Header.Get("Origin"); o != "" && !httpguard.SameOrigin(o, r.Host) {
 				next.ServeHTTP(w, r) // refused by the guard's Origin check
 				return
 			}
 			s.acceptToken(w, r, r.PostFormValue("token"))
-		case r.URL.Path == "/" && r.Method == http.MethodGet && !s.guarded.tokenOK(r):
+		case r.URL.Path == "/" && r.Method == http.MethodGet && !g.TokenOK(r):
 			s.servePage(w, "signin.html", http.StatusUnauthorized)
 		default:
 			next.ServeHTTP(w, r)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	apiv1 "github.com/shoalnet/shoal/api"
 	"github.com/shoalnet/shoal/node"
 )
 
@@ -79,8 +80,12 @@ func (wireNode) Verify(context.Context) (node.VerifyReport, error) {
 func (wireNode) RoutingTable() []node.RoutingBucket {
 	return filled[struct{ B []node.RoutingBucket }]().B
 }
-func (wireNode) WantList() []node.WantEntry { return filled[struct{ W []node.WantEntry }]().W }
-func (wireNode) Stats() node.Stats          { return filled[node.Stats]() }
+func (wireNode) WantList() []node.WantEntry        { return filled[struct{ W []node.WantEntry }]().W }
+func (wireNode) Stats() node.Stats                 { return filled[node.Stats]() }
+func (wireNode) Swarm(context.Context) apiv1.Swarm { return filled[apiv1.Swarm]() }
+func (wireNode) Cluster(context.Context) (apiv1.Cluster, error) {
+	return filled[apiv1.Cluster](), nil
+}
 
 // TestWireJSON: every route that answers JSON sends, byte for byte, what
 // testdata/wire holds — for a node whose every field is set and for an
@@ -111,6 +116,8 @@ func TestWireJSON(t *testing.T) {
 			{"pin", "POST", "/api/v1/pin/" + file.CID},
 			{"gc", "POST", "/api/v1/gc"},
 			{"verify", "POST", "/api/v1/repo/verify"},
+			{"swarm", "GET", "/api/v1/swarm"},
+			{"cluster", "GET", "/api/v1/cluster"},
 		}
 		got := map[string][]byte{}
 		for _, r := range routes {

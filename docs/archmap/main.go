@@ -52,6 +52,7 @@ var rules = []rule{
 	{"swarm", []string{"*"}, "a part imports no other shoal package"},
 	{"api", []string{"*"}, "the API's types and client are shared by web, the CLI and tests"},
 	{"web", []string{"blockstore", "dht", "protocol"}, "web sees node through one interface"},
+	{"internal/httpguard", []string{"*"}, "web's and kuborpc's listeners share its Host, Origin and token rules; kuborpc may not import web"},
 	{"internal/p2ptest", []string{"*"}, "the tests of protocol and dht, which import no project package, start their hosts with it"},
 	{"kuborpc", []string{"blockstore", "dht", "protocol", "transfer", "web", "sim", "internal/dockercli"}, "the Kubo RPC sees node through one interface, and content and api"},
 }

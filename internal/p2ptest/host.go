@@ -1,8 +1,9 @@
 // Package p2ptest starts real libp2p hosts for the tests of the parts that
 // speak libp2p themselves — protocol, dht and transfer — which have no
 // node to build on: each host listens on 127.0.0.1 over TCP, has no relay
-// and is closed when the test ends. Tests of several whole nodes use
-// sim.NewCluster instead.
+// and is closed when the test ends. Blocks (blocks.go) is the in-memory
+// block store their exchange peers serve from and fetch into. Tests of
+// several whole nodes use sim.NewCluster instead.
 //
 // It imports no shoal package, so protocol and dht, which may import
 // none, can use it in their tests.

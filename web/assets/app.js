@@ -286,8 +286,21 @@ function renderRoots(d) {
     return;
   }
   const rt = d.info.routing_table_size;
-  fill($('roots'), h('div', { class: 'table-wrap' }, h('table', { id: 'roots-table' },
-    h('thead', {}, h('tr', {}, h('th', {}, 'CID'), h('th', { class: 'num' }, 'Size'), h('th', {}, 'Pin'), h('th', {}, 'Discoverable?'), h('th', {}))),
+  const cl = d.cluster;
+  const pins = new Map(((cl && cl.pins) || []).map((p) => [p.cid, p]));
+  const note = cl ? h('div', { class: 'cluster-note' + (cl.error ? ' error' : ''), id: 'cluster-note' }, cl.error
+    ? sentence('IPFS Cluster at ' + cl.rest_addr + ' could not be read: ' + cl.error)
+    : 'Cluster column: copies pinned on the IPFS Cluster at ' + cl.rest_addr + ' / copies it wants.') : null;
+  const clusterCell = (r) => {
+    const p = pins.get(r.cid);
+    if (!p) return h('td', { class: 'cluster' }, h('span', { class: 'muted' }, cl.error ? '—' : 'not in cluster'));
+    const want = p.replication_min < 0 ? Infinity : p.replication_min;
+    return h('td', { class: 'cluster', title: (p.peers || []).map((x) => (x.name || shortID(x.peer)) + ': ' + x.status + (x.error ? ' (' + x.error + ')' : '')).join('\n') },
+      h('span', { class: 'pill ' + (p.pinned >= want ? 'ok' : 'warn') }, p.pinned + ' / ' + replication(p.replication_min, p.replication_max)),
+      h('span', { class: 'sub2' }, 'pinned / wanted'));
+  };
+  fill($('roots'), note, h('div', { class: 'table-wrap' }, h('table', { id: 'roots-table' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'CID'), h('th', { class: 'num' }, 'Size'), h('th', {}, 'Pin'), h('th', {}, 'Discoverable?'), cl ? h('th', {}, 'Cluster') : null, h('th', {}))),
     h('tbody', {}, roots.map((r) => {
       let disc;
       if (r.last_provided) disc = [h('span', { class: 'pill ' + (rt ? 'ok' : 'warn') }, rt ? '✓ yes' : 'no DHT peers now'), h('span', { class: 'sub2' }, 'announced ' + ago(r.last_provided))];
@@ -300,6 +313,7 @@ function renderRoots(d) {
         h('td', { class: 'num' }, bytes(r.size)),
         h('td', {}, r.pinned ? h('span', { class: 'pill accent' }, 'pinned') : h('span', { class: 'pill' }, 'cached')),
         h('td', { class: 'disc' }, disc),
+        cl ? clusterCell(r) : null,
         h('td', { class: 'act' }, d.gateway ? h('a', { href: d.gateway + '/ipfs/' + r.cid, target: '_blank', rel: 'noopener', class: 'button small' }, 'Open') : null, ' ', btn));
     })))));
 }
@@ -320,6 +334,71 @@ function renderPeers(d) {
       h('td', { class: 'num' }, bytes(p.bytes_in)),
       h('td', { class: 'num' }, bytes(p.bytes_out)),
       h('td', { class: 'num' }, p.score.toFixed(2))))))));
+}
+
+// ---- swarm ----
+// replication is a cluster pin's wanted copies: "2", "2–3", or "all" (-1).
+function replication(min, max) {
+  const one = (v) => (v < 0 ? 'all' : v === 0 ? 'default' : String(v));
+  return min === max || max === 0 ? one(min) : one(min) + '–' + one(max);
+}
+// swarmBar draws a root's availability map as BitTorrent clients do: one
+// cell per block (or run of blocks) in walk order, shaded by how many
+// known peers hold it; below it, the blocks this node holds.
+function swarmBar(r) {
+  const avail = r.avail || [], local = r.local || [], n = avail.length;
+  const peers = Math.max(1, (r.peers || []).length);
+  const svg = s('svg', { class: 'swarm-bar', viewBox: `0 0 ${Math.max(1, n)} 10`, preserveAspectRatio: 'none', 'shape-rendering': 'crispEdges',
+    role: 'img', 'aria-label': 'availability of ' + r.blocks + ' blocks', 'data-cid': r.cid, 'data-blocks': r.blocks, 'data-cells': n });
+  const per = r.blocks_per_cell || 1;
+  // A gap of a few pixels between cells while they are wide enough to
+  // show one (a bar is about a thousand pixels wide).
+  const wd = n > 1 && n <= 128 ? 1 - Math.min(0.08, n / 400) : 1;
+  for (let i = 0; i < n; i++) {
+    const inCell = Math.min(per, r.blocks - i * per);
+    const c = s('rect', { class: 'cell' + (avail[i] ? '' : ' none'), x: i, y: 0, width: wd, height: 6.5, 'data-avail': avail[i] });
+    if (avail[i]) c.setAttribute('fill-opacity', (0.3 + 0.7 * Math.min(1, avail[i] / peers)).toFixed(2));
+    c.append(s('title', {}, (per > 1 ? 'blocks ' + (i * per + 1) + '–' + (i * per + inCell) : 'block ' + (i + 1)) + ': ' +
+      avail[i] + ' peer' + (avail[i] === 1 ? '' : 's') + ' · ' + (local[i] === inCell ? 'held here' : local[i] ? local[i] + ' held here' : 'not held here')));
+    svg.append(c);
+    svg.append(s('rect', { class: local[i] === inCell ? 'mine' : 'lack', x: i, y: 7.5, width: wd, height: 2.5, 'data-local': local[i] }));
+  }
+  return svg;
+}
+function flag(on, yes, no) { return h('span', { class: 'flag ' + (on ? 'off' : 'on') }, on ? yes : no); }
+function renderSwarm(d) {
+  const sw = d.swarm || { roots: [], peers: [], slots: {} };
+  const sl = sw.slots || {};
+  fill($('swarm-note'), sw.extension ? 'swarm extension on' : 'swarm extension off: plain Bitswap');
+  const head = h('div', { class: 'swarm-slots', id: 'swarm-slots' },
+    sw.extension
+      ? h('span', {}, 'Upload slots ', h('b', { id: 'slots-used' }, sl.used + ' / ' + sl.total), ' used',
+        sl.optimistic ? h('span', {}, ' · optimistic ', h('span', { class: 'mono', title: sl.optimistic }, shortID(sl.optimistic))) : null,
+        sl.origin ? ' · origin mode (each block to one peer first)' : null)
+      : h('span', { id: 'swarm-off' }, 'The swarm extension is off on this node (network.swarm_extension): peers trade over plain Bitswap, without maps or choking; shown are what Bitswap knows, the bytes each peer sent and received.'));
+  const roots = (sw.roots || []).map((r) => h('div', { class: 'swarm-root', 'data-cid': r.cid, 'data-role': r.role },
+    h('div', { class: 'sr-head' }, h('span', { class: 'pill ' + (r.role === 'fetching' ? 'accent' : '') }, r.role), cidLabel(r.cid, r.name),
+      h('span', { class: 'right' }, h('b', {}, r.held), ' of ', h('b', {}, r.blocks), r.partial ? ' known' : '', ' blocks held here',
+        r.blocks_per_cell > 1 ? ' · ' + r.blocks_per_cell + ' per cell' : '')),
+    swarmBar(r),
+    (r.peers || []).length ? h('div', { class: 'sr-peers' }, r.peers.slice(0, 8).map((p) => h('span', { 'data-peer': p.peer }, swatch(p.peer),
+      h('span', { class: 'mono', title: p.peer }, shortID(p.peer)), p.complete ? 'seed' : p.blocks + ' of ' + r.blocks,
+      p.interested ? ' · fetching' : '')), r.peers.length > 8 ? h('span', {}, '+ ' + (r.peers.length - 8) + ' more') : null)
+      : h('div', { class: 'sr-peers' }, sw.extension ? 'no swarm peer has said what it holds of this' : '')));
+  const peers = (sw.peers || []).slice().sort((a, b) => (b.bytes_in + b.bytes_out) - (a.bytes_in + a.bytes_out) || a.peer.localeCompare(b.peer));
+  const table = peers.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'swarm-peers-table' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Peer'), h('th', {}, 'Speaks'), h('th', { class: 'num' }, 'Received'), h('th', { class: 'num' }, 'Sent'),
+      h('th', {}, 'We upload'), h('th', {}, 'It uploads'), h('th', {}, 'Interest'))),
+    h('tbody', {}, peers.map((p) => h('tr', { 'data-peer': p.peer },
+      h('td', { class: 'grow' }, h('div', { class: 'cell-id' }, swatch(p.peer), h('span', { class: 'mono', title: p.peer }, shortID(p.peer)))),
+      h('td', {}, h('span', { class: 'pill' + (p.extension ? ' accent' : '') }, p.extension ? 'swarm' : 'bitswap')),
+      h('td', { class: 'num' }, bytes(p.bytes_in)),
+      h('td', { class: 'num' }, bytes(p.bytes_out)),
+      h('td', { class: 'up' }, p.extension ? flag(p.am_choking, 'choked', p.optimistic ? 'unchoked (optimistic)' : 'unchoked') : h('span', { class: 'muted' }, 'never choked')),
+      h('td', { class: 'down' }, p.extension ? flag(p.peer_choking, 'choked', 'unchoked') : h('span', { class: 'muted' }, 'never choked')),
+      h('td', { class: 'interest' }, [p.peer_interested ? 'it wants ours' : null, p.am_interested ? 'we want its' : null].filter(Boolean).join(' · ') || h('span', { class: 'muted' }, 'none')))))))
+    : h('div', { class: 'empty' }, 'No peers connected.');
+  fill($('swarm'), head, roots.length ? roots : h('div', { class: 'empty' }, 'Nothing shared or fetching.'), table);
 }
 
 // ---- charts ----
@@ -430,8 +509,9 @@ function render(d) {
   // Times in rows ("3 s ago") change every second, so these rebuild on
   // every snapshot unless nothing at all changed.
   if (changed('transfers', [d.transfers, Math.floor(Date.parse(d.time) / 5000)])) renderTransfers(d);
-  if (changed('roots', [d.roots, d.roots_error, d.info.routing_table_size, d.gateway, Math.floor(Date.parse(d.time) / 10000)])) renderRoots(d);
+  if (changed('roots', [d.roots, d.roots_error, d.cluster, d.info.routing_table_size, d.gateway, Math.floor(Date.parse(d.time) / 10000)])) renderRoots(d);
   if (changed('peers', d.peers)) renderPeers(d);
+  if (changed('swarm', d.swarm)) renderSwarm(d);
   if (changed('buckets', [d.buckets, d.info.routing_table_size])) renderBuckets(d);
   renderBandwidth(Date.parse(d.time));
 }
