@@ -124,9 +124,12 @@ func (s *stallGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return nil, ctx.Err()
 }
 
-// TestFileReaderReadAheadClose: blocks fetched ahead that never arrive are
-// abandoned by Close, which returns once every fetch it started has ended.
-func TestFileReaderReadAheadClose(t *testing.T) {
+// stalledRead opens a 4-leaf file whose only blocks that arrive are the
+// root and the first leaf, turns read-ahead on and reads the first 10
+// bytes: what follows is fetched ahead and stalls. With onlyMissing ≥ 0
+// every leaf but that one counts as held.
+func stalledRead(t *testing.T, onlyMissing int) (*content.FileReader, *stallGetter) {
+	t.Helper()
 	data := patternBytes(3*mib+5, "seq251", 2)
 	st, res := importInto(t, data, 0, 0)
 	links, err := content.Links(res.CID, mustGet(t, st, res.CID))
@@ -138,11 +141,22 @@ func TestFileReaderReadAheadClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.ReadAhead(4, 0, r.Size(), nil)
+	var held func(cid.Cid) bool
+	if onlyMissing >= 0 {
+		held = func(c cid.Cid) bool { return c != links[onlyMissing] }
+	}
+	r.ReadAhead(4, 0, r.Size(), held)
 	buf := make([]byte, 10)
 	if _, err := r.Read(buf); err != nil || !bytes.Equal(buf, data[:10]) {
 		t.Fatalf("first read: %v", err)
 	}
+	return r, g
+}
+
+// TestFileReaderReadAheadClose: blocks fetched ahead that never arrive are
+// abandoned by Close, which returns once every fetch it started has ended.
+func TestFileReaderReadAheadClose(t *testing.T) {
+	r, g := stalledRead(t, -1)
 	for range 3 { // leaves 1..3 are fetched ahead and stall
 		<-g.started
 	}
@@ -169,22 +183,7 @@ func mustGet(t *testing.T, g content.BlockGetter, c cid.Cid) []byte {
 // TestFileReaderReadAheadSkipsHeld: blocks the held function names are
 // not fetched ahead (a stored block costs no round trip).
 func TestFileReaderReadAheadSkipsHeld(t *testing.T) {
-	data := patternBytes(3*mib+5, "seq251", 3)
-	st, res := importInto(t, data, 0, 0)
-	links, err := content.Links(res.CID, mustGet(t, st, res.CID))
-	if err != nil || len(links) != 4 {
-		t.Fatalf("root links %d (%v), want 4", len(links), err)
-	}
-	g := &stallGetter{g: st, quick: map[cid.Cid]bool{res.CID: true, links[0]: true}, started: make(chan struct{}, 8)}
-	r, err := content.NewFileReader(context.Background(), g, res.CID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.ReadAhead(4, 0, r.Size(), func(c cid.Cid) bool { return c != links[2] })
-	buf := make([]byte, 10)
-	if _, err := r.Read(buf); err != nil || !bytes.Equal(buf, data[:10]) {
-		t.Fatalf("first read: %v", err)
-	}
+	r, g := stalledRead(t, 2)
 	<-g.started // leaf 2, the one not held
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
