@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoalnet/shoal/internal/dockercli"
+	"github.com/shoalnet/shoal/node"
 )
 
 // DockerOptions configure RunDocker.
@@ -24,6 +25,41 @@ type DockerOptions struct {
 	Logger   *slog.Logger
 	Progress func(Progress)
 	Commit   string
+	// PlainBitswap, SwarmAllPeers and MaxInflightSends are Options'
+	// (the same numbers as a run in process): every daemon gets them in
+	// the config.toml daemonConfig writes.
+	PlainBitswap     bool
+	SwarmAllPeers    bool
+	MaxInflightSends int
+}
+
+// daemonConfig is the config.toml of every container's daemon: the
+// settings the in-process runner gives its nodes (startNodeWith and
+// run.start, over the same node.DefaultConfig), so that a plan run both
+// ways runs one protocol with one configuration — the swarm extension,
+// how many responses a node writes at once, QUIC only (the simulated
+// hosts have no TCP), no mDNS, no fsync (the simulated stores are in
+// memory) and the simulated hosts' connection limits. What it cannot
+// match is named in bench/sim.md: the simulated hosts' connection
+// grace period and their unlimited resource manager.
+func daemonConfig(opts DockerOptions) string {
+	return fmt.Sprintf(`# written by shoal sim --runner docker: the in-process runner's node settings
+[network]
+listen = ["/ip4/0.0.0.0/udp/%d/quic-v1"]
+mdns = false
+swarm_extension = %v
+
+[store]
+sync = false
+
+[transfer]
+swarm_all_peers = %v
+max_inflight_sends = %d
+
+[resources]
+conns_low = %d
+conns_high = %d
+`, node.DefaultListenPort, !opts.PlainBitswap, opts.SwarmAllPeers, inflightSends(opts.MaxInflightSends), simConnsLow, simConnsHigh)
 }
 
 // RunDocker runs a plan's nodes as containers — real daemons with their
@@ -162,12 +198,19 @@ func (n *dockerNode) shoal(ctx context.Context, args ...string) (string, error) 
 // startNode starts n's container (bootstrapping from boot, if any) and
 // waits until its API answers; it records n's peer ID and address.
 func (d *dockerRun) startNode(ctx context.Context, n *dockerNode, boot *dockerNode) error {
-	args := []string{"run", "-d", "--name", n.container, "--hostname", n.name, "--network", d.prefix,
-		d.opts.Image, "daemon", "--no-mdns", "--log-level", "warn"}
+	args := []string{"create", "--name", n.container, "--hostname", n.name, "--network", d.prefix,
+		d.opts.Image, "daemon", "--log-level", "warn"}
 	if boot != nil {
 		args = append(args, "--bootstrap", boot.addr)
 	}
 	if _, err := dockercli.Run(ctx, nil, args...); err != nil {
+		return fmt.Errorf("creating the container of %s: %w", n.name, err)
+	}
+	// The daemon finds its config in its home and makes its key beside it.
+	if err := dockercli.PutFile(ctx, n.container, "/data/", node.ConfigFile, []byte(daemonConfig(d.opts))); err != nil {
+		return fmt.Errorf("writing the config of %s: %w", n.name, err)
+	}
+	if _, err := dockercli.Run(ctx, nil, "start", n.container); err != nil {
 		return fmt.Errorf("starting %s: %w", n.name, err)
 	}
 	if err := d.shape(ctx, n); err != nil {
