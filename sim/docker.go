@@ -79,20 +79,28 @@ conns_high = %d
 // and the latency matrix are not run here: the plan is refused with the
 // reason.
 func RunDocker(ctx context.Context, p *Plan, opts DockerOptions) (*Results, error) {
+	var res *Results
+	err := runDocker(ctx, p, opts, func(d *dockerRun) { res = d.results() })
+	return res, err
+}
+
+// runDocker is RunDocker: done sees the run (whose nodes tests inspect)
+// after its last fetch, before its containers are removed.
+func runDocker(ctx context.Context, p *Plan, opts DockerOptions, done func(*dockerRun)) error {
 	if err := dockerSupports(p); err != nil {
-		return nil, err
+		return err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := dockercli.Available(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	if err := shapingAvailable(); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := dockercli.Run(ctx, nil, "image", "inspect", "--format", "{{.Id}}", opts.Image); err != nil {
-		return nil, fmt.Errorf("image %q not found (%v): build it with `make image`, or pass --image", opts.Image, err)
+		return fmt.Errorf("image %q not found (%v): build it with `make image`, or pass --image", opts.Image, err)
 	}
 	d := &dockerRun{plan: p, opts: opts, start: time.Now()}
 	var tag [4]byte
@@ -100,13 +108,14 @@ func RunDocker(ctx context.Context, p *Plan, opts DockerOptions) (*Results, erro
 	d.prefix = "shoalsim-" + hex.EncodeToString(tag[:])
 	defer d.cleanup()
 	if _, err := dockercli.Run(ctx, nil, "network", "create", "--internal", d.prefix); err != nil {
-		return nil, fmt.Errorf("creating the run's network: %w", err)
+		return fmt.Errorf("creating the run's network: %w", err)
 	}
 	d.layout()
 	if err := d.run(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	return d.results(), nil
+	done(d)
+	return nil
 }
 
 // dockerSupports refuses what the docker runner cannot do, naming it.
@@ -135,6 +144,7 @@ type dockerNode struct {
 	container string
 	addr      string // /ip4/.../udp/4040/quic-v1/p2p/...
 	running   bool
+	upAt      time.Time      // when its API first answered
 	clink     *containerLink // nil until the container runs
 	gone      bool           // killed: its counters and memory are kept below
 	up, down  int64
@@ -227,7 +237,7 @@ func (d *dockerRun) startNode(ctx context.Context, n *dockerNode, boot *dockerNo
 			if err = json.Unmarshal([]byte(out), &id); err == nil {
 				n.started(id.ID)
 				n.mu.Lock()
-				n.running = true
+				n.running, n.upAt = true, time.Now()
 				for _, a := range id.Addresses {
 					// QUIC, as the in-process runner's hosts speak.
 					if strings.HasPrefix(a, "/ip4/") && !strings.HasPrefix(a, "/ip4/127.") && strings.HasSuffix(strings.Split(a, "/p2p/")[0], "/quic-v1") {
@@ -330,11 +340,14 @@ func (d *dockerRun) run(ctx context.Context) error {
 	}
 }
 
-// startEarly starts, all at once, the containers of the nodes that join
-// at the plan's start. Starting a container takes real seconds (more on
-// a busy machine) that a simulated node does not spend: started at the
-// plan's start, they would begin their fetches seconds apart, where the
-// plan has them begin together. Late joiners start at their join time.
+// startEarly starts, all at once, the containers of every node that is
+// not running yet — those that join at the plan's start and the late
+// joiners alike — before the plan's clock starts. Starting a container
+// takes real seconds (3.5-6 s on this busy machine) that a simulated
+// node does not spend: started at their join times, nodes would begin
+// their fetches seconds late, and the late joiners of a churn plan would
+// arrive into a swarm further along than the plan has it (bench/sim.md).
+// A node started early sits idle, its store empty, until its join time.
 func (d *dockerRun) startEarly(ctx context.Context, boot *dockerNode) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(d.nodes))
@@ -342,7 +355,7 @@ func (d *dockerRun) startEarly(ctx context.Context, boot *dockerNode) error {
 		n.mu.Lock()
 		running := n.running
 		n.mu.Unlock()
-		if running || n.joinAt > 0 {
+		if running {
 			continue
 		}
 		wg.Go(func() { errs[i] = d.startNode(ctx, n, boot) })
@@ -355,12 +368,12 @@ func (d *dockerRun) startEarly(ctx context.Context, boot *dockerNode) error {
 // kills it at its leave time.
 func (d *dockerRun) lifetime(ctx context.Context, n *dockerNode, boot *dockerNode) {
 	n.mu.Lock()
-	running := n.running // started in the setup: a seeder, or a node joining at the start
+	running := n.running // started in the setup (startEarly)
 	n.mu.Unlock()
+	if !sleepUntil(ctx, d.start.Add(n.joinAt)) {
+		return
+	}
 	if !running {
-		if !sleepUntil(ctx, d.start.Add(n.joinAt)) {
-			return
-		}
 		if err := d.startNode(ctx, n, boot); err != nil {
 			n.failed(err)
 			return
