@@ -122,7 +122,7 @@ or lookup nodes or latency matrices are refused.`,
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "log every node's debug output to stderr")
 	cmd.Flags().StringVar(&runner, "runner", "process", "process (every node in this process, on simulated links) or docker (a container per node on shaped links; needs root)")
 	cmd.Flags().BoolVar(&swarmAll, "swarm-all-peers", false, "treat every peer as a shoal swarm peer for upload slots (choking, origin mode), as if every pair negotiated the swarm extension")
-	cmd.Flags().BoolVar(&plain, "plain-bitswap", false, "turn the shoal swarm extension off in every node: peers speak plain Bitswap 1.2.0 to each other, as with Kubo ")
+	cmd.Flags().BoolVar(&plain, "plain-bitswap", false, "turn the shoal swarm extension off in every node: peers speak plain Bitswap 1.2.0 to each other, as with Kubo")
 	cmd.Flags().IntVar(&inflight, "max-inflight-sends", 0, "Bitswap responses every node writes at once (transfer.max_inflight_sends; 0 = the simulator's 4, where a daemon's default is 32), in process and in containers alike")
 	cmd.Flags().StringVar(&image, "image", "shoal:dev", "with --runner docker: the shoal image to run (make image builds shoal:dev)")
 	return cmd
