@@ -54,8 +54,14 @@ func TestDaemonConfigMatchesProcess(t *testing.T) {
 		if opts.MaxInflightSends > 0 {
 			want = opts.MaxInflightSends
 		}
-		if cfg.Transfer.MaxInflightSends != want || inflightSends(opts.MaxInflightSends) != want {
-			t.Errorf("%+v: max_inflight_sends %d, want %d (the in-process nodes')", opts, cfg.Transfer.MaxInflightSends, want)
+		// What the same options give an in-process node.
+		proc := node.DefaultConfig("")
+		Options{PlainBitswap: opts.PlainBitswap, MaxInflightSends: opts.MaxInflightSends}.nodeEdit(&proc)
+		if cfg.Transfer.MaxInflightSends != want || proc.Transfer.MaxInflightSends != want {
+			t.Errorf("%+v: max_inflight_sends %d in the container, %d in process, want %d", opts, cfg.Transfer.MaxInflightSends, proc.Transfer.MaxInflightSends, want)
+		}
+		if proc.Network.SwarmExtension != cfg.Network.SwarmExtension {
+			t.Errorf("%+v: swarm_extension %v in the container, %v in process", opts, cfg.Network.SwarmExtension, proc.Network.SwarmExtension)
 		}
 		if cfg.Network.SwarmExtension == opts.PlainBitswap {
 			t.Errorf("%+v: swarm_extension = %v", opts, cfg.Network.SwarmExtension)

@@ -43,6 +43,15 @@ type Options struct {
 	MaxInflightSends int
 }
 
+// nodeEdit is what the options change in every node's config, after
+// startNodeWith's settings (daemonConfig writes the same for containers).
+func (o Options) nodeEdit(c *node.Config) {
+	c.Transfer.MaxInflightSends = inflightSends(o.MaxInflightSends)
+	if o.PlainBitswap {
+		c.Network.SwarmExtension = false
+	}
+}
+
 // inflightSends is the transfer.max_inflight_sends every node of a run
 // gets, in process and in containers alike.
 func inflightSends(n int) int {
@@ -270,13 +279,7 @@ func (r *run) start(sn *simNode) error {
 		sn.corrupt = &corruptStore{Store: store}
 		store = sn.corrupt
 	}
-	edit := func(c *node.Config) {
-		c.Transfer.MaxInflightSends = inflightSends(r.opts.MaxInflightSends)
-		if r.opts.PlainBitswap {
-			c.Network.SwarmExtension = false
-		}
-	}
-	n, err := startNodeWith(r.ctx, sh, store, r.boot, sn.name, r.opts.SwarmAllPeers, r.log.With("node", sn.name), edit)
+	n, err := startNodeWith(r.ctx, sh, store, r.boot, sn.name, r.opts.SwarmAllPeers, r.log.With("node", sn.name), r.opts.nodeEdit)
 	if err != nil {
 		return err
 	}
