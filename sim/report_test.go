@@ -249,3 +249,39 @@ func abs(x float64) float64 {
 	}
 	return x
 }
+
+// TestReportContainers: a docker run's summary gives the spread of the
+// containers' peak RSS and its report a row per node with its bytes and
+// memory; an in-process run has neither.
+func TestReportContainers(t *testing.T) {
+	res := sampleResults()
+	res.Mode = "docker"
+	for i, m := range []uint64{60 << 20, 40 << 20, 50 << 20} {
+		res.Nodes[i].PeakMemBytes = m
+	}
+	res.Nodes[1].FetchStartS = 3
+	var sum bytes.Buffer
+	res.WriteSummary(&sum)
+	if !strings.Contains(sum.String(), "memory per container (peak RSS): 40.0 min, 50.0 median, 60.0 max MiB of 3") {
+		t.Errorf("summary lacks the containers' memory 40/50/60 MiB:\n%s", sum.String())
+	}
+	dir := t.TempDir()
+	if err := res.WriteReport(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := "<tr><td>l-0</td><td>l</td><td>1.0 / 5.0</td><td>40.0</td><td>3.00</td><td>2.50</td></tr>"
+	if !strings.Contains(string(b), "Containers: bytes and memory per node") || !strings.Contains(string(b), row) {
+		t.Errorf("report lacks the containers table with the row %s", row)
+	}
+
+	res = sampleResults()
+	sum.Reset()
+	res.WriteSummary(&sum)
+	if strings.Contains(sum.String(), "memory per container") {
+		t.Errorf("an in-process summary has a container memory line:\n%s", sum.String())
+	}
+}
