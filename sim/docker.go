@@ -548,6 +548,12 @@ func (n *dockerNode) snapshotLocked() {
 	if m, err := n.clink.peakRSS(); err == nil {
 		n.peakMem = max(n.peakMem, m)
 	}
+	if d := n.clink.delay; d != nil {
+		if pk, mean, most := d.Late(); pk > 0 {
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+			n.res.DelayLate = &DelayLate{Packets: pk, MeanMS: ms(mean), MaxMS: ms(most)}
+		}
+	}
 }
 
 // partition splits the running containers by the plan's side_a groups

@@ -270,6 +270,13 @@ func TestDockerLinkShaping(t *testing.T) {
 		t.Errorf("fastest TCP handshake with the container took %v: below 2 × %v, so its packets were not held", fastest, latency)
 	}
 	t.Logf("fastest handshake %v (2 × latency = %v)", fastest, 2*latency)
+	// Every packet of those handshakes went through the delayer, which
+	// counts how much later than the latency it let them go.
+	if pk, mean, most := l.delay.Late(); pk < 3*4 || mean < 0 || most < mean {
+		t.Errorf("delayer lateness: %d packets (want ≥ 12: 4 handshakes of ≥ 3 packets), mean %v, max %v", pk, mean, most)
+	} else {
+		t.Logf("delayer: %d packets held %v longer than the latency on average, %v at most", pk, mean, most)
+	}
 
 	// Partitioned from the host's address, the container answers nothing.
 	if err := l.block(ctx, []string{gw}); err != nil {

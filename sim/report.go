@@ -223,8 +223,8 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 {{range .Groups}}<tr><td>{{.Name}}</td><td>{{.Nodes}}</td><td>{{.Completed}}</td><td>{{f2 .P50}}</td><td>{{f2 .P99}}</td><td>{{mib .Up}}</td><td>{{mib .Down}}</td></tr>
 {{end}}</table>
 {{if eq .R.Mode "docker"}}<h2>Containers: bytes and memory per node</h2>
-<table><tr><th>node</th><th>group</th><th>MiB up / down (its veth)</th><th>peak RSS MiB (its daemon)</th><th>fetch began s</th><th>done after s</th></tr>
-{{range .R.Nodes}}<tr><td>{{.ID}}</td><td>{{.Group}}</td><td>{{mib .BytesUp}} / {{mib .BytesDown}}</td><td>{{mibu .PeakMemBytes}}</td><td>{{if .FetchStartS}}{{printf "%.2f" .FetchStartS}}{{end}}</td><td>{{if .Completed}}{{if .CompleteS}}{{printf "%.2f" .CompleteS}}{{end}}{{end}}</td></tr>
+<table><tr><th>node</th><th>group</th><th>MiB up / down (its veth)</th><th>peak RSS MiB (its daemon)</th><th>held beyond latency, mean / max ms</th><th>fetch began s</th><th>done after s</th></tr>
+{{range .R.Nodes}}<tr><td>{{.ID}}</td><td>{{.Group}}</td><td>{{mib .BytesUp}} / {{mib .BytesDown}}</td><td>{{mibu .PeakMemBytes}}</td><td>{{with .DelayLate}}{{printf "%.2f / %.1f" .MeanMS .MaxMS}}{{end}}</td><td>{{if .FetchStartS}}{{printf "%.2f" .FetchStartS}}{{end}}</td><td>{{if .Completed}}{{if .CompleteS}}{{printf "%.2f" .CompleteS}}{{end}}{{end}}</td></tr>
 {{end}}</table>{{end}}
 </body></html>
 `))
@@ -365,11 +365,23 @@ func writeContainerMemory(w io.Writer, nodes []NodeResult) {
 			mem = append(mem, n.PeakMemBytes)
 		}
 	}
-	if len(mem) == 0 {
-		return
+	if len(mem) > 0 {
+		slices.Sort(mem)
+		mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
+		fmt.Fprintf(w, "memory per container (peak RSS): %.1f min, %.1f median, %.1f max MiB of %d (results.json nodes[].peak_mem_bytes; report.html lists each)\n",
+			mib(mem[0]), mib(mem[len(mem)/2]), mib(mem[len(mem)-1]), len(mem))
 	}
-	slices.Sort(mem)
-	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
-	fmt.Fprintf(w, "memory per container (peak RSS): %.1f min, %.1f median, %.1f max MiB of %d (results.json nodes[].peak_mem_bytes; report.html lists each)\n",
-		mib(mem[0]), mib(mem[len(mem)/2]), mib(mem[len(mem)-1]), len(mem))
+	var late DelayLate
+	var sum float64
+	for _, n := range nodes {
+		if l := n.DelayLate; l != nil {
+			late.Packets += l.Packets
+			sum += l.MeanMS * float64(l.Packets)
+			late.MaxMS = max(late.MaxMS, l.MaxMS)
+		}
+	}
+	if late.Packets > 0 {
+		fmt.Fprintf(w, "packets held beyond their latency (the host's delayer): %.2f ms on average, %.1f ms at most, of %d packets\n",
+			sum/float64(late.Packets), late.MaxMS, late.Packets)
+	}
 }

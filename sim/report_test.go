@@ -260,10 +260,15 @@ func TestReportContainers(t *testing.T) {
 		res.Nodes[i].PeakMemBytes = m
 	}
 	res.Nodes[1].FetchStartS = 3
+	res.Nodes[0].DelayLate = &DelayLate{Packets: 100, MeanMS: 1, MaxMS: 4}
+	res.Nodes[1].DelayLate = &DelayLate{Packets: 300, MeanMS: 3, MaxMS: 9}
 	var sum bytes.Buffer
 	res.WriteSummary(&sum)
 	if !strings.Contains(sum.String(), "memory per container (peak RSS): 40.0 min, 50.0 median, 60.0 max MiB of 3") {
 		t.Errorf("summary lacks the containers' memory 40/50/60 MiB:\n%s", sum.String())
+	}
+	if !strings.Contains(sum.String(), "2.50 ms on average, 9.0 ms at most, of 400 packets") {
+		t.Errorf("summary lacks the delayers' lateness (2.50 ms mean of 400 packets, 9.0 max):\n%s", sum.String())
 	}
 	dir := t.TempDir()
 	if err := res.WriteReport(dir); err != nil {
@@ -273,7 +278,7 @@ func TestReportContainers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := "<tr><td>l-0</td><td>l</td><td>1.0 / 5.0</td><td>40.0</td><td>3.00</td><td>2.50</td></tr>"
+	row := "<tr><td>l-0</td><td>l</td><td>1.0 / 5.0</td><td>40.0</td><td>3.00 / 9.0</td><td>3.00</td><td>2.50</td></tr>"
 	if !strings.Contains(string(b), "Containers: bytes and memory per node") || !strings.Contains(string(b), row) {
 		t.Errorf("report lacks the containers table with the row %s", row)
 	}

@@ -76,12 +76,25 @@ type NodeResult struct {
 	// PeakMemBytes is, for a container, the peak RSS of its daemon
 	// (the in-process runner has one process: see Results.PeakMemBytes).
 	PeakMemBytes uint64 `json:"peak_mem_bytes,omitempty"`
+	// DelayLate is, for a container, how much longer than its link's
+	// latency the runner held its packets (docker runner: the NFQUEUE
+	// delayer runs on the host, whose busy CPU adds to the plan's
+	// latency).
+	DelayLate *DelayLate `json:"delay_late,omitempty"`
 	// Upload splits BytesUp by protocol; Slots is how the node used its
 	// upload slots (both in-process runner only).
 	Upload *UploadSplit `json:"upload,omitempty"`
 	Slots  *SlotUse     `json:"slots,omitempty"`
 
 	servedTo map[string]int64 // byzantine: block bytes sent to each node
+}
+
+// DelayLate is how many packets a container's delayer let go, and by
+// how many milliseconds later than their latency, on average and at most.
+type DelayLate struct {
+	Packets int64   `json:"packets"`
+	MeanMS  float64 `json:"mean_ms"`
+	MaxMS   float64 `json:"max_ms"`
 }
 
 // Sample is everyone's cumulative wire bytes at one moment.
