@@ -9,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -163,6 +166,8 @@ type dockerRun struct {
 	sum     string // sha256 of the content, hex
 	samples []Sample
 
+	load []float64 // hostLoad at the clock's start and the run's end
+
 	partMu      sync.Mutex
 	partitioned bool // a partition is in force
 }
@@ -313,6 +318,7 @@ func (d *dockerRun) run(ctx context.Context) error {
 		return ctx.Err()
 	}
 	d.start = time.Now()
+	d.load = append(d.load, hostLoad())
 
 	var wg sync.WaitGroup
 	for _, n := range d.nodes {
@@ -333,6 +339,7 @@ func (d *dockerRun) run(ctx context.Context) error {
 		select {
 		case <-done:
 			d.report()
+			d.load = append(d.load, hostLoad())
 			return nil
 		case <-progress.C:
 			d.report()
@@ -483,6 +490,9 @@ func (d *dockerRun) results() *Results {
 	res.WallS = time.Since(d.start).Seconds()
 	res.SimulatedS = res.WallS
 	res.Samples = d.samples
+	if !slices.Contains(d.load, -1) {
+		res.HostLoad = d.load
+	}
 	var mem int64
 	for _, n := range d.nodes {
 		n.mu.Lock()
@@ -623,4 +633,22 @@ func (d *dockerRun) splitLocked(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// hostLoad is the host's 1-minute load average, or -1 where it cannot be
+// read.
+func hostLoad() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -315,6 +316,10 @@ func (res *Results) WriteSummary(w io.Writer) {
 	tw.Flush()
 	if res.Mode == "docker" {
 		writeContainerMemory(w, res.Nodes)
+		if len(res.HostLoad) == 2 {
+			fmt.Fprintf(w, "host load average %.1f at the start, %.1f at the end (%d CPUs): a real-time run slows on a busy machine\n",
+				res.HostLoad[0], res.HostLoad[1], runtime.NumCPU())
+		}
 	}
 	if res.TMinS != nil {
 		fmt.Fprintf(w, "T_min %.2f s; p50 %s s = %s × T_min; p99 %s s = %s × T_min\n",

@@ -260,12 +260,16 @@ func TestReportContainers(t *testing.T) {
 		res.Nodes[i].PeakMemBytes = m
 	}
 	res.Nodes[1].FetchStartS = 3
+	res.HostLoad = []float64{2.5, 9.25}
 	res.Nodes[0].DelayLate = &DelayLate{Packets: 100, MeanMS: 1, MaxMS: 4}
 	res.Nodes[1].DelayLate = &DelayLate{Packets: 300, MeanMS: 3, MaxMS: 9}
 	var sum bytes.Buffer
 	res.WriteSummary(&sum)
 	if !strings.Contains(sum.String(), "memory per container (peak RSS): 40.0 min, 50.0 median, 60.0 max MiB of 3") {
 		t.Errorf("summary lacks the containers' memory 40/50/60 MiB:\n%s", sum.String())
+	}
+	if !strings.Contains(sum.String(), "host load average 2.5 at the start, 9.2 at the end") {
+		t.Errorf("summary lacks the host's load average 2.5 → 9.2:\n%s", sum.String())
 	}
 	if !strings.Contains(sum.String(), "2.50 ms on average, 9.0 ms at most, of 400 packets") {
 		t.Errorf("summary lacks the delayers' lateness (2.50 ms mean of 400 packets, 9.0 max):\n%s", sum.String())
