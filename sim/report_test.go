@@ -136,15 +136,7 @@ func TestReportStory(t *testing.T) {
 		t.Errorf("hops = %v (max %d, most %d), want 2:1 3:2", counts, maxHops, maxCount)
 	}
 
-	dir := t.TempDir()
-	if err := res.WriteReport(dir); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "report.html"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	html := string(b)
+	html := reportHTML(t, res)
 	for _, s := range []string{
 		"At a glance", "1.50 (blocks) / 1.75 (wire)", "1.00 (blocks: 1.08)", "<td>54 %</td>",
 		"completion time ÷ T_min", "T_min = 4.00 s", // the CDF against the bound
@@ -171,10 +163,11 @@ func TestReportStory(t *testing.T) {
 	}
 
 	summarize(&Plan{}, res)
+	dir := t.TempDir()
 	if err := res.WriteJSON(dir); err != nil {
 		t.Fatal(err)
 	}
-	b, err = os.ReadFile(filepath.Join(dir, "results.json"))
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,16 +267,9 @@ func TestReportContainers(t *testing.T) {
 	if !strings.Contains(sum.String(), "2.50 ms on average, 9.0 ms at most, of 400 packets") {
 		t.Errorf("summary lacks the delayers' lateness (2.50 ms mean of 400 packets, 9.0 max):\n%s", sum.String())
 	}
-	dir := t.TempDir()
-	if err := res.WriteReport(dir); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "report.html"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	html := reportHTML(t, res)
 	row := "<tr><td>l-0</td><td>l</td><td>1.0 / 5.0</td><td>40.0</td><td>3.00 / 9.0</td><td>3.00</td><td>2.50</td></tr>"
-	if !strings.Contains(string(b), "Containers: bytes and memory per node") || !strings.Contains(string(b), row) {
+	if !strings.Contains(html, "Containers: bytes and memory per node") || !strings.Contains(html, row) {
 		t.Errorf("report lacks the containers table with the row %s", row)
 	}
 
@@ -293,4 +279,18 @@ func TestReportContainers(t *testing.T) {
 	if strings.Contains(sum.String(), "memory per container") {
 		t.Errorf("an in-process summary has a container memory line:\n%s", sum.String())
 	}
+}
+
+// reportHTML writes res's report and returns it.
+func reportHTML(t *testing.T, res *Results) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := res.WriteReport(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
