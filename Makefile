@@ -35,15 +35,29 @@ test: lint
 
 # bench: the headline benchmarks of BENCHMARKS.md in one run — import vs
 # sha256 and boxo; block exchange vs the raw libp2p stream and boxo's
-# Bitswap; end to end through daemons and the CLI, gateway TTFB and peak
-# RSS — then a comparison with bench/baseline.txt that fails on a drop of
-# more than 20%. After a deliberate change: cp out/bench.txt bench/baseline.txt
+# Bitswap (TCP, QUIC; 1 and 3 seeders; CPU ms/MiB); end to end through
+# daemons with `shoal fetch -o` (peak RSS of the leecher from VmHWM, disk
+# written per byte fetched from /proc/PID/io), gateway TTFB, and a 1 MiB
+# gateway Range of a peer-held 1 GiB file — then one table of them against
+# the goals of issue 13 (regress -table), then a comparison with
+# bench/baseline.txt that fails on a drop of more than 20%. After a
+# deliberate change: cp out/bench.txt bench/baseline.txt
+# Knobs: SHOAL_BENCH_MIB (exchange and fetch size, default 256; set, the
+# baseline comparison is skipped: its sizes differ), SHOAL_BENCH_RANGE_MIB
+# (the gateway Range file, default 1024), BENCH_COUNT (samples, default 3).
+# A quick check that it all runs:
+#   make bench SHOAL_BENCH_MIB=32 SHOAL_BENCH_RANGE_MIB=64 BENCH_COUNT=1
+BENCH_COUNT ?= 3
 bench:
 	@mkdir -p out
 	$(GO) test -run '^$$' -bench 'BenchmarkImportHashOnly|BenchmarkImportIntoMemory' -benchtime 3x -timeout 30m ./content/ | tee out/bench.txt
-	$(GO) test -run '^$$' -bench BenchmarkExchange -benchtime 1x -count 3 -timeout 60m ./protocol/ | tee -a out/bench.txt
-	$(GO) test -run '^$$' -bench 'BenchmarkDaemon|BenchmarkGatewayTTFB' -benchtime 1x -count 3 -timeout 60m ./cmd/shoal/ | tee -a out/bench.txt
-	$(GO) run ./bench/regress bench/baseline.txt out/bench.txt
+	$(GO) test -run '^$$' -bench BenchmarkExchange -benchtime 1x -count $(BENCH_COUNT) -timeout 60m ./protocol/ | tee -a out/bench.txt
+	$(GO) test -run '^$$' -bench 'BenchmarkDaemon|BenchmarkGatewayTTFB' -benchtime 1x -count $(BENCH_COUNT) -timeout 60m ./cmd/shoal/ | tee -a out/bench.txt
+	$(GO) test -run '^$$' -bench BenchmarkGatewayRange -benchtime 1x -count 1 -timeout 30m ./cmd/shoal/ | tee -a out/bench.txt
+	@echo; $(GO) run ./bench/regress -table out/bench.txt; echo
+	@if [ -n "$(SHOAL_BENCH_MIB)" ]; then \
+		echo "SHOAL_BENCH_MIB=$(SHOAL_BENCH_MIB): sizes differ from bench/baseline.txt's, so no comparison with it"; \
+	else $(GO) run ./bench/regress bench/baseline.txt out/bench.txt; fi
 
 # bench-store: the block store engine comparison (long).
 bench-store:

@@ -164,8 +164,10 @@ func TestClientTransfers(t *testing.T) {
 }
 
 // TestClientSwarmAndCluster: the swarm view of a node with the extension
-// off and one connected peer; the cluster view of a node without a
-// cluster is ErrNotFound naming the setting.
+// on (the default) and one connected peer that has asked for nothing: a
+// swarm peer starts choked, a plain Bitswap one is never choked; the
+// cluster view of a node without a cluster is ErrNotFound naming the
+// setting.
 func TestClientSwarmAndCluster(t *testing.T) {
 	ctx := context.Background()
 	c, _ := newClient(t)
@@ -174,8 +176,11 @@ func TestClientSwarmAndCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	sw, err := c.Swarm(ctx)
-	if err != nil || sw.Extension || len(sw.Peers) != 1 || sw.Peers[0].Peer != other.Info().ID || sw.Peers[0].AmChoking || len(sw.Roots) != 0 {
-		t.Fatalf("Swarm = %+v, %v; want the extension off and the one peer, not choked", sw, err)
+	if err != nil || !sw.Extension || len(sw.Peers) != 1 || sw.Peers[0].Peer != other.Info().ID || len(sw.Roots) != 0 || sw.Slots.Used != 0 || sw.Slots.Total == 0 {
+		t.Fatalf("Swarm = %+v, %v; want the extension on, the one peer, no roots, no slot used", sw, err)
+	}
+	if p := sw.Peers[0]; p.AmChoking != p.Extension || p.PeerInterested || p.BytesOut != 0 {
+		t.Fatalf("peer %+v: want choked if and only if it speaks the extension, not interested, sent nothing", p)
 	}
 	_, err = c.Cluster(ctx)
 	var e *api.Error

@@ -17,7 +17,8 @@
 //   - import_file.go, import_file_tree.go: file import (chunking, parallel
 //     hashing, the streaming balanced tree builder).
 //   - reader.go: FileReader, an io.ReadSeeker/ReaderAt over a file DAG that
-//     fetches only the blocks a range needs.
+//     fetches only the blocks a range needs; readahead.go: its read-ahead
+//     (the next few blocks of the range being read, fetched in parallel).
 //   - walk.go, links.go: every block under a root in file order; the child
 //     links of one block.
 //   - dir.go, dir_builder.go, dir_import.go, import_tar.go: directories

@@ -38,8 +38,18 @@ type FileReader struct {
 	root *fileNode
 	pos  int64 // for Read and Seek
 
-	mu   sync.Mutex
-	path []*fileNode // path[d] is the node at depth d+1 of the last read
+	mu     sync.Mutex
+	path   []*fileNode // path[d] is the node at depth d+1 of the last read
+	frames []frame     // the descent of the current readSome, reused
+	ahead  readAhead   // blocks fetched ahead of the reader (readahead.go)
+}
+
+// frame is one step of a descent: node, the index of the child taken,
+// and the file offset where node's children start.
+type frame struct {
+	n       *fileNode
+	i       int
+	linksAt uint64
 }
 
 // fileNode is one decoded block of a file: its own content bytes, then its
@@ -143,8 +153,10 @@ func (r *FileReader) ReadAt(p []byte, off int64) (int, error) {
 // copies what it can from that block into p.
 func (r *FileReader) readSome(p []byte, off uint64) (int, error) {
 	node, rel := r.root, off
+	r.frames = r.frames[:0]
 	for depth := 0; ; depth++ {
 		if rel < uint64(len(node.inline)) {
+			r.readAhead(r.frames, off)
 			return copy(p, node.inline[rel:]), nil
 		}
 		rel -= uint64(len(node.inline))
@@ -153,6 +165,7 @@ func (r *FileReader) readSome(p []byte, off uint64) (int, error) {
 			// Unreachable when sizes were checked on the way down.
 			return 0, fmt.Errorf("%w: %s has no data at byte %d of file %s", ErrMalformed, node.c, off, r.root.c)
 		}
+		r.frames = append(r.frames, frame{n: node, i: i, linksAt: off - rel})
 		if i > 0 {
 			rel -= node.ends[i-1]
 		}
@@ -179,7 +192,7 @@ func (r *FileReader) child(depth int, parent *fileNode, i int) (*fileNode, error
 		if depth >= maxFileDepth {
 			return nil, fmt.Errorf("%w: file DAG deeper than %d levels at %s", ErrMalformed, maxFileDepth, c)
 		}
-		data, err := r.g.Get(r.ctx, c)
+		data, err := r.get(c)
 		if err != nil {
 			return nil, fmt.Errorf("getting block %s: %w", c, err)
 		}

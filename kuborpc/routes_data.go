@@ -317,6 +317,7 @@ func (s *server) cat(w http.ResponseWriter, r *http.Request) {
 	if length >= 0 && length < n {
 		n = length
 	}
+	f.Expect(uint64(offset), uint64(offset+n)) // only these blocks, not the whole DAG
 	s.bytesOut(w, io.LimitReader(f, n), n, "text/plain")
 }
 

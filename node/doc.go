@@ -28,7 +28,8 @@
 //   - fetch.go: the protocol client's store adapter, Fetch/FetchWith and
 //     the transfer list (delegating to transfer.Registry), what a finished
 //     fetch means here (pin, catalogue, provide), Open (with
-//     transfer.ReadAhead).
+//     transfer.ReadAhead, and the content reader's read-ahead of the next
+//     few blocks; File.Expect narrows both to a Range's bytes).
 //   - swarm.go: the swarm extension's wiring — swarm.Service on the host
 //     (network.swarm_extension), its Local (this node's map of a root,
 //     walked from the blockstore), its Events (maps, HAVE deltas, chokes
@@ -75,6 +76,7 @@
 //	        done ─► node: Pin if asked ─► roots.json ─► dht.Provide
 //
 //	read:   Open/List/Resolve ─► content reader ─► protocol.Client.Get
-//	        (store first, swarm for what is missing); a read from the start
-//	        of a file not held whole starts a Fetch of its DAG.
+//	        (store first, swarm for what is missing; up to 4 blocks read
+//	        ahead); a read from the start of a file not held whole starts
+//	        a Fetch of its DAG, unless File.Expect said a Range.
 package node

@@ -250,16 +250,35 @@ func contributions(pp []protocol.PeerProgress) []PeerContribution {
 // File is an open file of the swarm: reads fetch what they need.
 type File interface {
 	io.ReadSeekCloser
+	// ReadAt reads without moving the position and without starting the
+	// whole-DAG fetch a Read from the start starts (a content-type sniff
+	// of a Range request's file reads its first bytes this way).
+	io.ReaderAt
 	Size() uint64
+	// Expect says the reads that follow are of bytes [from, end) (a
+	// Range request's): only blocks holding them are fetched ahead, and
+	// a read from the start fetches the whole DAG only when that is the
+	// whole file.
+	Expect(from, end uint64)
 }
+
+// readAheadBlocks is how many blocks a streamed read fetches ahead of the
+// one it reads (content.FileReader.ReadAhead): enough to keep a few round
+// trips in flight, few enough that a Range read fetches at most this many
+// blocks past its end.
+const readAheadBlocks = 4
 
 // openFile streams a file, reading ahead as transfer.ReadAhead decides:
 // the first read from the start of the file fetches its whole DAG, unless
-// this node holds it all already.
+// this node holds it all already or the reader said it stops earlier
+// (Expect). Every read also fetches the next readAheadBlocks blocks that
+// are not stored here.
 type openFile struct {
 	*content.FileReader
-	ra     *transfer.ReadAhead
-	closed atomic.Bool
+	ra      *transfer.ReadAhead
+	held    func(cid.Cid) bool // stored here: not fetched ahead
+	partial atomic.Bool        // Expect was told less than the whole file
+	closed  atomic.Bool
 }
 
 // Open opens the file at c for streaming reads.
@@ -268,7 +287,17 @@ func (n *Node) Open(ctx context.Context, c cid.Cid) (File, error) {
 	if err != nil {
 		return nil, contentErr(c, err)
 	}
-	return &openFile{FileReader: r, ra: transfer.NewReadAhead(r, func() { n.fetchUnlessHeld(c) })}, nil
+	f := &openFile{FileReader: r, held: func(c cid.Cid) bool {
+		has, err := n.store.Has(n.ctx, c)
+		return err == nil && has
+	}}
+	r.ReadAhead(readAheadBlocks, 0, r.Size(), f.held)
+	f.ra = transfer.NewReadAhead(r, func() {
+		if !f.partial.Load() {
+			n.fetchUnlessHeld(c)
+		}
+	})
+	return f, nil
 }
 
 // fetchUnlessHeld starts a fetch of the DAG under c unless every block of
@@ -282,11 +311,17 @@ func (n *Node) fetchUnlessHeld(c cid.Cid) {
 	_, _ = n.Fetch(n.ctx, c, "gateway")
 }
 
+func (f *openFile) Expect(from, end uint64) {
+	end = min(end, f.Size())
+	f.partial.Store(from > 0 || end < f.Size())
+	f.FileReader.ReadAhead(readAheadBlocks, from, end, f.held)
+}
+
 func (f *openFile) Read(p []byte) (int, error) { return f.ra.Read(p) }
 
 func (f *openFile) Seek(off int64, whence int) (int64, error) { return f.ra.Seek(off, whence) }
 
 func (f *openFile) Close() error {
 	f.closed.Store(true)
-	return nil
+	return f.FileReader.Close()
 }

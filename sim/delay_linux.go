@@ -27,8 +27,25 @@ type delayer struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 
-	mu  sync.Mutex
-	err error // the first failure to read or answer, for the run's log
+	mu   sync.Mutex
+	err  error // the first failure to read or answer, for the run's log
+	late lateness
+}
+
+// lateness is how much longer than the link's latency packets were
+// held: the delayer runs in the runner's process, and on a busy machine
+// its timer fires late. A plan's latency is only what it says when this
+// stays small.
+type lateness struct {
+	packets int64
+	sum     time.Duration
+	max     time.Duration
+}
+
+func (l *lateness) add(d time.Duration) {
+	l.packets++
+	l.sum += d
+	l.max = max(l.max, d)
 }
 
 type queuedPacket struct {
@@ -189,6 +206,7 @@ func (d *delayer) read() {
 func (d *delayer) release() {
 	defer d.wg.Done()
 	var next *queuedPacket
+	var due []time.Time // when the packets of a batch were due
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -209,6 +227,7 @@ func (d *delayer) release() {
 			}
 		}
 		last := next.id
+		due = append(due[:0], next.at.Add(d.delay))
 		next = nil
 	drain:
 		for {
@@ -219,6 +238,7 @@ func (d *delayer) release() {
 					break drain
 				}
 				last = p.id
+				due = append(due, p.at.Add(d.delay))
 			default:
 				break drain
 			}
@@ -226,6 +246,12 @@ func (d *delayer) release() {
 		if _, err := d.f.Write(nfqAcceptUpTo(d.queue, last)); err != nil {
 			d.fail(fmt.Errorf("accepting packets: %w", err))
 		}
+		now := time.Now()
+		d.mu.Lock()
+		for _, t := range due {
+			d.late.add(now.Sub(t))
+		}
+		d.mu.Unlock()
 	}
 }
 
@@ -235,6 +261,17 @@ func (d *delayer) fail(err error) {
 	if d.err == nil {
 		d.err = err
 	}
+}
+
+// Late is how many packets were let go, and by how much later than
+// their latency on average and at most.
+func (d *delayer) Late() (packets int64, mean, maxLate time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.late.packets == 0 {
+		return 0, 0, 0
+	}
+	return d.late.packets, d.late.sum / time.Duration(d.late.packets), d.late.max
 }
 
 // Err is the first thing that went wrong, or nil.

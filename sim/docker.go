@@ -9,11 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/shoalnet/shoal/internal/dockercli"
+	"github.com/shoalnet/shoal/node"
 )
 
 // DockerOptions configure RunDocker.
@@ -24,6 +28,41 @@ type DockerOptions struct {
 	Logger   *slog.Logger
 	Progress func(Progress)
 	Commit   string
+	// PlainBitswap, SwarmAllPeers and MaxInflightSends are Options'
+	// (the same numbers as a run in process): every daemon gets them in
+	// the config.toml daemonConfig writes.
+	PlainBitswap     bool
+	SwarmAllPeers    bool
+	MaxInflightSends int
+}
+
+// daemonConfig is the config.toml of every container's daemon: the
+// settings the in-process runner gives its nodes (startNodeWith and
+// run.start, over the same node.DefaultConfig), so that a plan run both
+// ways runs one protocol with one configuration — the swarm extension,
+// how many responses a node writes at once, QUIC only (the simulated
+// hosts have no TCP), no mDNS, no fsync (the simulated stores are in
+// memory) and the simulated hosts' connection limits. What it cannot
+// match is named in bench/sim.md: the simulated hosts' connection
+// grace period and their unlimited resource manager.
+func daemonConfig(opts DockerOptions) string {
+	return fmt.Sprintf(`# written by shoal sim --runner docker: the in-process runner's node settings
+[network]
+listen = ["/ip4/0.0.0.0/udp/%d/quic-v1"]
+mdns = false
+swarm_extension = %v
+
+[store]
+sync = false
+
+[transfer]
+swarm_all_peers = %v
+max_inflight_sends = %d
+
+[resources]
+conns_low = %d
+conns_high = %d
+`, node.DefaultListenPort, !opts.PlainBitswap, opts.SwarmAllPeers, inflightSends(opts.MaxInflightSends), simConnsLow, simConnsHigh)
 }
 
 // RunDocker runs a plan's nodes as containers — real daemons with their
@@ -43,20 +82,28 @@ type DockerOptions struct {
 // and the latency matrix are not run here: the plan is refused with the
 // reason.
 func RunDocker(ctx context.Context, p *Plan, opts DockerOptions) (*Results, error) {
+	var res *Results
+	err := runDocker(ctx, p, opts, func(d *dockerRun) { res = d.results() })
+	return res, err
+}
+
+// runDocker is RunDocker: done sees the run (whose nodes tests inspect)
+// after its last fetch, before its containers are removed.
+func runDocker(ctx context.Context, p *Plan, opts DockerOptions, done func(*dockerRun)) error {
 	if err := dockerSupports(p); err != nil {
-		return nil, err
+		return err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := dockercli.Available(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	if err := shapingAvailable(); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := dockercli.Run(ctx, nil, "image", "inspect", "--format", "{{.Id}}", opts.Image); err != nil {
-		return nil, fmt.Errorf("image %q not found (%v): build it with `make image`, or pass --image", opts.Image, err)
+		return fmt.Errorf("image %q not found (%v): build it with `make image`, or pass --image", opts.Image, err)
 	}
 	d := &dockerRun{plan: p, opts: opts, start: time.Now()}
 	var tag [4]byte
@@ -64,13 +111,14 @@ func RunDocker(ctx context.Context, p *Plan, opts DockerOptions) (*Results, erro
 	d.prefix = "shoalsim-" + hex.EncodeToString(tag[:])
 	defer d.cleanup()
 	if _, err := dockercli.Run(ctx, nil, "network", "create", "--internal", d.prefix); err != nil {
-		return nil, fmt.Errorf("creating the run's network: %w", err)
+		return fmt.Errorf("creating the run's network: %w", err)
 	}
 	d.layout()
 	if err := d.run(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	return d.results(), nil
+	done(d)
+	return nil
 }
 
 // dockerSupports refuses what the docker runner cannot do, naming it.
@@ -99,6 +147,7 @@ type dockerNode struct {
 	container string
 	addr      string // /ip4/.../udp/4040/quic-v1/p2p/...
 	running   bool
+	upAt      time.Time      // when its API first answered
 	clink     *containerLink // nil until the container runs
 	gone      bool           // killed: its counters and memory are kept below
 	up, down  int64
@@ -116,6 +165,8 @@ type dockerRun struct {
 	root    string
 	sum     string // sha256 of the content, hex
 	samples []Sample
+
+	load []float64 // hostLoad at the clock's start and the run's end
 
 	partMu      sync.Mutex
 	partitioned bool // a partition is in force
@@ -162,12 +213,19 @@ func (n *dockerNode) shoal(ctx context.Context, args ...string) (string, error) 
 // startNode starts n's container (bootstrapping from boot, if any) and
 // waits until its API answers; it records n's peer ID and address.
 func (d *dockerRun) startNode(ctx context.Context, n *dockerNode, boot *dockerNode) error {
-	args := []string{"run", "-d", "--name", n.container, "--hostname", n.name, "--network", d.prefix,
-		d.opts.Image, "daemon", "--no-mdns", "--log-level", "warn"}
+	args := []string{"create", "--name", n.container, "--hostname", n.name, "--network", d.prefix,
+		d.opts.Image, "daemon", "--log-level", "warn"}
 	if boot != nil {
 		args = append(args, "--bootstrap", boot.addr)
 	}
 	if _, err := dockercli.Run(ctx, nil, args...); err != nil {
+		return fmt.Errorf("creating the container of %s: %w", n.name, err)
+	}
+	// The daemon finds its config in its home and makes its key beside it.
+	if err := dockercli.PutFile(ctx, n.container, "/data/", node.ConfigFile, []byte(daemonConfig(d.opts))); err != nil {
+		return fmt.Errorf("writing the config of %s: %w", n.name, err)
+	}
+	if _, err := dockercli.Run(ctx, nil, "start", n.container); err != nil {
 		return fmt.Errorf("starting %s: %w", n.name, err)
 	}
 	if err := d.shape(ctx, n); err != nil {
@@ -184,7 +242,7 @@ func (d *dockerRun) startNode(ctx context.Context, n *dockerNode, boot *dockerNo
 			if err = json.Unmarshal([]byte(out), &id); err == nil {
 				n.started(id.ID)
 				n.mu.Lock()
-				n.running = true
+				n.running, n.upAt = true, time.Now()
 				for _, a := range id.Addresses {
 					// QUIC, as the in-process runner's hosts speak.
 					if strings.HasPrefix(a, "/ip4/") && !strings.HasPrefix(a, "/ip4/127.") && strings.HasSuffix(strings.Split(a, "/p2p/")[0], "/quic-v1") {
@@ -260,6 +318,7 @@ func (d *dockerRun) run(ctx context.Context) error {
 		return ctx.Err()
 	}
 	d.start = time.Now()
+	d.load = append(d.load, hostLoad())
 
 	var wg sync.WaitGroup
 	for _, n := range d.nodes {
@@ -280,6 +339,7 @@ func (d *dockerRun) run(ctx context.Context) error {
 		select {
 		case <-done:
 			d.report()
+			d.load = append(d.load, hostLoad())
 			return nil
 		case <-progress.C:
 			d.report()
@@ -287,11 +347,14 @@ func (d *dockerRun) run(ctx context.Context) error {
 	}
 }
 
-// startEarly starts, all at once, the containers of the nodes that join
-// at the plan's start. Starting a container takes real seconds (more on
-// a busy machine) that a simulated node does not spend: started at the
-// plan's start, they would begin their fetches seconds apart, where the
-// plan has them begin together. Late joiners start at their join time.
+// startEarly starts, all at once, the containers of every node that is
+// not running yet — those that join at the plan's start and the late
+// joiners alike — before the plan's clock starts. Starting a container
+// takes real seconds (3.5-6 s on this busy machine) that a simulated
+// node does not spend: started at their join times, nodes would begin
+// their fetches seconds late, and the late joiners of a churn plan would
+// arrive into a swarm further along than the plan has it (bench/sim.md).
+// A node started early sits idle, its store empty, until its join time.
 func (d *dockerRun) startEarly(ctx context.Context, boot *dockerNode) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(d.nodes))
@@ -299,7 +362,7 @@ func (d *dockerRun) startEarly(ctx context.Context, boot *dockerNode) error {
 		n.mu.Lock()
 		running := n.running
 		n.mu.Unlock()
-		if running || n.joinAt > 0 {
+		if running {
 			continue
 		}
 		wg.Go(func() { errs[i] = d.startNode(ctx, n, boot) })
@@ -312,12 +375,12 @@ func (d *dockerRun) startEarly(ctx context.Context, boot *dockerNode) error {
 // kills it at its leave time.
 func (d *dockerRun) lifetime(ctx context.Context, n *dockerNode, boot *dockerNode) {
 	n.mu.Lock()
-	running := n.running // started in the setup: a seeder, or a node joining at the start
+	running := n.running // started in the setup (startEarly)
 	n.mu.Unlock()
+	if !sleepUntil(ctx, d.start.Add(n.joinAt)) {
+		return
+	}
 	if !running {
-		if !sleepUntil(ctx, d.start.Add(n.joinAt)) {
-			return
-		}
 		if err := d.startNode(ctx, n, boot); err != nil {
 			n.failed(err)
 			return
@@ -427,6 +490,9 @@ func (d *dockerRun) results() *Results {
 	res.WallS = time.Since(d.start).Seconds()
 	res.SimulatedS = res.WallS
 	res.Samples = d.samples
+	if !slices.Contains(d.load, -1) {
+		res.HostLoad = d.load
+	}
 	var mem int64
 	for _, n := range d.nodes {
 		n.mu.Lock()
@@ -491,6 +557,12 @@ func (n *dockerNode) snapshotLocked() {
 	n.trafficLocked()
 	if m, err := n.clink.peakRSS(); err == nil {
 		n.peakMem = max(n.peakMem, m)
+	}
+	if d := n.clink.delay; d != nil {
+		if pk, mean, most := d.Late(); pk > 0 {
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+			n.res.DelayLate = &DelayLate{Packets: pk, MeanMS: ms(mean), MaxMS: ms(most)}
+		}
 	}
 }
 
@@ -561,4 +633,22 @@ func (d *dockerRun) splitLocked(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// hostLoad is the host's 1-minute load average, or -1 where it cannot be
+// read.
+func hostLoad() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }

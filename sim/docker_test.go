@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoalnet/shoal/internal/dockercli"
+	"github.com/shoalnet/shoal/node"
 )
 
 // TestDockerRunnerRefuses: what the docker runner cannot do is refused
@@ -31,6 +32,52 @@ func TestDockerRunnerRefuses(t *testing.T) {
 	p.Groups[0].Role = RoleSeeder
 	if _, err := RunDocker(context.Background(), p, DockerOptions{Image: "unused"}); !errors.Is(err, ErrPlan) || !strings.Contains(err.Error(), "latency matrix") {
 		t.Errorf("a latency matrix: err = %v, want ErrPlan naming it", err)
+	}
+}
+
+// TestDaemonConfigMatchesProcess: the config.toml the docker runner
+// gives every daemon loads (no unknown key, valid) and sets what the
+// in-process runner sets on its nodes: the swarm extension (off only
+// with PlainBitswap), the same number of sends in flight, QUIC only, no
+// mDNS, no fsync, the simulated hosts' connection limits.
+func TestDaemonConfigMatchesProcess(t *testing.T) {
+	for _, opts := range []DockerOptions{{}, {PlainBitswap: true, SwarmAllPeers: true, MaxInflightSends: 32}} {
+		home := t.TempDir()
+		if err := os.WriteFile(filepath.Join(home, node.ConfigFile), []byte(daemonConfig(opts)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := node.LoadConfig(home)
+		if err != nil {
+			t.Fatalf("%+v: the daemon would refuse its config: %v", opts, err)
+		}
+		want := simInflightSends
+		if opts.MaxInflightSends > 0 {
+			want = opts.MaxInflightSends
+		}
+		// What the same options give an in-process node.
+		proc := node.DefaultConfig("")
+		Options{PlainBitswap: opts.PlainBitswap, MaxInflightSends: opts.MaxInflightSends}.nodeEdit(&proc)
+		if cfg.Transfer.MaxInflightSends != want || proc.Transfer.MaxInflightSends != want {
+			t.Errorf("%+v: max_inflight_sends %d in the container, %d in process, want %d", opts, cfg.Transfer.MaxInflightSends, proc.Transfer.MaxInflightSends, want)
+		}
+		if proc.Network.SwarmExtension != cfg.Network.SwarmExtension {
+			t.Errorf("%+v: swarm_extension %v in the container, %v in process", opts, cfg.Network.SwarmExtension, proc.Network.SwarmExtension)
+		}
+		if cfg.Network.SwarmExtension == opts.PlainBitswap {
+			t.Errorf("%+v: swarm_extension = %v", opts, cfg.Network.SwarmExtension)
+		}
+		if cfg.Transfer.SwarmAllPeers != opts.SwarmAllPeers {
+			t.Errorf("%+v: swarm_all_peers = %v", opts, cfg.Transfer.SwarmAllPeers)
+		}
+		if len(cfg.Network.Listen) != 1 || !strings.HasSuffix(cfg.Network.Listen[0], "/quic-v1") {
+			t.Errorf("%+v: listen %v, want QUIC only, as the simulated hosts", opts, cfg.Network.Listen)
+		}
+		if cfg.Network.MDNS || cfg.Store.Sync {
+			t.Errorf("%+v: mdns %v, sync %v: want both off", opts, cfg.Network.MDNS, cfg.Store.Sync)
+		}
+		if cfg.Resources.ConnsLow != simConnsLow || cfg.Resources.ConnsHigh != simConnsHigh {
+			t.Errorf("%+v: conns %d/%d, want %d/%d", opts, cfg.Resources.ConnsLow, cfg.Resources.ConnsHigh, simConnsLow, simConnsHigh)
+		}
 	}
 }
 
@@ -70,7 +117,22 @@ func TestDockerRunnerChurn(t *testing.T) {
 	image := dockerImage(t, ctx)
 
 	p := loadTestPlan(t, "churn.toml").Scale(2, 4)
-	res, err := RunDocker(ctx, p, DockerOptions{Image: image, Logger: testLogger(t)})
+	var res *Results
+	err := runDocker(ctx, p, DockerOptions{Image: image, Logger: testLogger(t)}, func(d *dockerRun) {
+		res = d.results()
+		// Every container, late joiners included, was up before the
+		// plan's clock started, so no fetch begins late by a container's
+		// start-up (it did by 3.5-6 s when late joiners started at their
+		// join time); and none began before its join time.
+		for _, n := range d.nodes {
+			if n.upAt.IsZero() || !n.upAt.Before(d.start) {
+				t.Errorf("%s: container up at %v, the plan's clock started at %v: want it up before", n.name, n.upAt, d.start)
+			}
+			if n.fetches() && n.res.FetchStartS < n.joinAt.Seconds() {
+				t.Errorf("%s: fetch began at %.2f s, before its join time %.2f s", n.name, n.res.FetchStartS, n.joinAt.Seconds())
+			}
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +270,13 @@ func TestDockerLinkShaping(t *testing.T) {
 		t.Errorf("fastest TCP handshake with the container took %v: below 2 × %v, so its packets were not held", fastest, latency)
 	}
 	t.Logf("fastest handshake %v (2 × latency = %v)", fastest, 2*latency)
+	// Every packet of those handshakes went through the delayer, which
+	// counts how much later than the latency it let them go.
+	if pk, mean, most := l.delay.Late(); pk < 3*4 || mean < 0 || most < mean {
+		t.Errorf("delayer lateness: %d packets (want ≥ 12: 4 handshakes of ≥ 3 packets), mean %v, max %v", pk, mean, most)
+	} else {
+		t.Logf("delayer: %d packets held %v longer than the latency on average, %v at most", pk, mean, most)
+	}
 
 	// Partitioned from the host's address, the container answers nothing.
 	if err := l.block(ctx, []string{gw}); err != nil {

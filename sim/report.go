@@ -7,6 +7,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -167,6 +169,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		return fmt.Sprintf("%.2f", *v)
 	},
 	"mib":   func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
+	"mibu":  func(b uint64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
 	"pct":   func(v float64) string { return fmt.Sprintf("%.0f", 100*v) },
 	"first": func(n int, fl []Flow) []Flow { return fl[:min(n, len(fl))] },
 	"add":   func(a, b int64) int64 { return a + b },
@@ -220,6 +223,10 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 <table><tr><th>group</th><th>nodes</th><th>completed</th><th>p50 s</th><th>p99 s</th><th>MiB up</th><th>MiB down</th></tr>
 {{range .Groups}}<tr><td>{{.Name}}</td><td>{{.Nodes}}</td><td>{{.Completed}}</td><td>{{f2 .P50}}</td><td>{{f2 .P99}}</td><td>{{mib .Up}}</td><td>{{mib .Down}}</td></tr>
 {{end}}</table>
+{{if eq .R.Mode "docker"}}<h2>Containers: bytes and memory per node</h2>
+<table><tr><th>node</th><th>group</th><th>MiB up / down (its veth)</th><th>peak RSS MiB (its daemon)</th><th>held beyond latency, mean / max ms</th><th>fetch began s</th><th>done after s</th></tr>
+{{range .R.Nodes}}<tr><td>{{.ID}}</td><td>{{.Group}}</td><td>{{mib .BytesUp}} / {{mib .BytesDown}}</td><td>{{mibu .PeakMemBytes}}</td><td>{{with .DelayLate}}{{printf "%.2f / %.1f" .MeanMS .MaxMS}}{{end}}</td><td>{{if .FetchStartS}}{{printf "%.2f" .FetchStartS}}{{end}}</td><td>{{if .Completed}}{{if .CompleteS}}{{printf "%.2f" .CompleteS}}{{end}}{{end}}</td></tr>
+{{end}}</table>{{end}}
 </body></html>
 `))
 
@@ -307,6 +314,13 @@ func (res *Results) WriteSummary(w io.Writer) {
 			float64(s.Up)/(1<<20), float64(s.Down)/(1<<20))
 	}
 	tw.Flush()
+	if res.Mode == "docker" {
+		writeContainerMemory(w, res.Nodes)
+		if len(res.HostLoad) == 2 {
+			fmt.Fprintf(w, "host load average %.1f at the start, %.1f at the end (%d CPUs): a real-time run slows on a busy machine\n",
+				res.HostLoad[0], res.HostLoad[1], runtime.NumCPU())
+		}
+	}
 	if res.TMinS != nil {
 		fmt.Fprintf(w, "T_min %.2f s; p50 %s s = %s × T_min; p99 %s s = %s × T_min\n",
 			*res.TMinS, f2(res.P50S), f2(res.P50OverTmin), f2(res.P99S), f2(res.P99OverTmin))
@@ -345,4 +359,34 @@ func (res *Results) WriteSummary(w io.Writer) {
 		verdict = "FAIL"
 	}
 	fmt.Fprintln(w, strings.Repeat("-", 20), verdict)
+}
+
+// writeContainerMemory prints the spread of the containers' peak RSS,
+// smallest, median and largest (each node's is in results.json).
+func writeContainerMemory(w io.Writer, nodes []NodeResult) {
+	var mem []uint64
+	for _, n := range nodes {
+		if n.PeakMemBytes > 0 {
+			mem = append(mem, n.PeakMemBytes)
+		}
+	}
+	if len(mem) > 0 {
+		slices.Sort(mem)
+		mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
+		fmt.Fprintf(w, "memory per container (peak RSS): %.1f min, %.1f median, %.1f max MiB of %d (results.json nodes[].peak_mem_bytes; report.html lists each)\n",
+			mib(mem[0]), mib(mem[len(mem)/2]), mib(mem[len(mem)-1]), len(mem))
+	}
+	var late DelayLate
+	var sum float64
+	for _, n := range nodes {
+		if l := n.DelayLate; l != nil {
+			late.Packets += l.Packets
+			sum += l.MeanMS * float64(l.Packets)
+			late.MaxMS = max(late.MaxMS, l.MaxMS)
+		}
+	}
+	if late.Packets > 0 {
+		fmt.Fprintf(w, "packets held beyond their latency (the host's delayer): %.2f ms on average, %.1f ms at most, of %d packets\n",
+			sum/float64(late.Packets), late.MaxMS, late.Packets)
+	}
 }

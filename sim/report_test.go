@@ -136,15 +136,7 @@ func TestReportStory(t *testing.T) {
 		t.Errorf("hops = %v (max %d, most %d), want 2:1 3:2", counts, maxHops, maxCount)
 	}
 
-	dir := t.TempDir()
-	if err := res.WriteReport(dir); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "report.html"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	html := string(b)
+	html := reportHTML(t, res)
 	for _, s := range []string{
 		"At a glance", "1.50 (blocks) / 1.75 (wire)", "1.00 (blocks: 1.08)", "<td>54 %</td>",
 		"completion time ÷ T_min", "T_min = 4.00 s", // the CDF against the bound
@@ -171,10 +163,11 @@ func TestReportStory(t *testing.T) {
 	}
 
 	summarize(&Plan{}, res)
+	dir := t.TempDir()
 	if err := res.WriteJSON(dir); err != nil {
 		t.Fatal(err)
 	}
-	b, err = os.ReadFile(filepath.Join(dir, "results.json"))
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,4 +241,56 @@ func abs(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+// TestReportContainers: a docker run's summary gives the spread of the
+// containers' peak RSS and its report a row per node with its bytes and
+// memory; an in-process run has neither.
+func TestReportContainers(t *testing.T) {
+	res := sampleResults()
+	res.Mode = "docker"
+	for i, m := range []uint64{60 << 20, 40 << 20, 50 << 20} {
+		res.Nodes[i].PeakMemBytes = m
+	}
+	res.Nodes[1].FetchStartS = 3
+	res.HostLoad = []float64{2.5, 9.25}
+	res.Nodes[0].DelayLate = &DelayLate{Packets: 100, MeanMS: 1, MaxMS: 4}
+	res.Nodes[1].DelayLate = &DelayLate{Packets: 300, MeanMS: 3, MaxMS: 9}
+	var sum bytes.Buffer
+	res.WriteSummary(&sum)
+	if !strings.Contains(sum.String(), "memory per container (peak RSS): 40.0 min, 50.0 median, 60.0 max MiB of 3") {
+		t.Errorf("summary lacks the containers' memory 40/50/60 MiB:\n%s", sum.String())
+	}
+	if !strings.Contains(sum.String(), "host load average 2.5 at the start, 9.2 at the end") {
+		t.Errorf("summary lacks the host's load average 2.5 → 9.2:\n%s", sum.String())
+	}
+	if !strings.Contains(sum.String(), "2.50 ms on average, 9.0 ms at most, of 400 packets") {
+		t.Errorf("summary lacks the delayers' lateness (2.50 ms mean of 400 packets, 9.0 max):\n%s", sum.String())
+	}
+	html := reportHTML(t, res)
+	row := "<tr><td>l-0</td><td>l</td><td>1.0 / 5.0</td><td>40.0</td><td>3.00 / 9.0</td><td>3.00</td><td>2.50</td></tr>"
+	if !strings.Contains(html, "Containers: bytes and memory per node") || !strings.Contains(html, row) {
+		t.Errorf("report lacks the containers table with the row %s", row)
+	}
+
+	res = sampleResults()
+	sum.Reset()
+	res.WriteSummary(&sum)
+	if strings.Contains(sum.String(), "memory per container") {
+		t.Errorf("an in-process summary has a container memory line:\n%s", sum.String())
+	}
+}
+
+// reportHTML writes res's report and returns it.
+func reportHTML(t *testing.T, res *Results) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := res.WriteReport(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -11,21 +11,25 @@ import (
 
 // Results is what a run wrote to results.json.
 type Results struct {
-	Plan         string  `json:"plan"`
-	PlanFile     string  `json:"plan_file"`
-	Description  string  `json:"description,omitempty"`
-	Seed         uint64  `json:"seed"`
-	Commit       string  `json:"commit,omitempty"`
-	Mode         string  `json:"mode"` // "virtual" or "real"
-	GoVersion    string  `json:"go_version"`
-	FinishedAt   string  `json:"finished_at"`
-	WallS        float64 `json:"wall_s"`
-	SimulatedS   float64 `json:"simulated_s"`
-	PeakMemBytes uint64  `json:"peak_mem_bytes"` // heap + stacks in use, peak of the samples
-	MemPerNode   uint64  `json:"mem_per_node_bytes"`
-	NodeCount    int     `json:"node_count"`
-	ContentBytes int64   `json:"content_bytes"`
-	Root         string  `json:"root"`
+	Plan        string  `json:"plan"`
+	PlanFile    string  `json:"plan_file"`
+	Description string  `json:"description,omitempty"`
+	Seed        uint64  `json:"seed"`
+	Commit      string  `json:"commit,omitempty"`
+	Mode        string  `json:"mode"` // "virtual" or "real"
+	GoVersion   string  `json:"go_version"`
+	FinishedAt  string  `json:"finished_at"`
+	WallS       float64 `json:"wall_s"`
+	SimulatedS  float64 `json:"simulated_s"`
+	// HostLoad is, for a docker run (real time, so the machine's load
+	// shows in the results), the host's 1-minute load average when the
+	// plan's clock started and when the last fetch ended.
+	HostLoad     []float64 `json:"host_load,omitempty"`
+	PeakMemBytes uint64    `json:"peak_mem_bytes"` // heap + stacks in use, peak of the samples
+	MemPerNode   uint64    `json:"mem_per_node_bytes"`
+	NodeCount    int       `json:"node_count"`
+	ContentBytes int64     `json:"content_bytes"`
+	Root         string    `json:"root"`
 
 	// TMinS is the Kumar–Ross minimum distribution time for the plan's
 	// seeders and fetchers; nil when the plan has no fetchers.
@@ -76,12 +80,25 @@ type NodeResult struct {
 	// PeakMemBytes is, for a container, the peak RSS of its daemon
 	// (the in-process runner has one process: see Results.PeakMemBytes).
 	PeakMemBytes uint64 `json:"peak_mem_bytes,omitempty"`
+	// DelayLate is, for a container, how much longer than its link's
+	// latency the runner held its packets (docker runner: the NFQUEUE
+	// delayer runs on the host, whose busy CPU adds to the plan's
+	// latency).
+	DelayLate *DelayLate `json:"delay_late,omitempty"`
 	// Upload splits BytesUp by protocol; Slots is how the node used its
 	// upload slots (both in-process runner only).
 	Upload *UploadSplit `json:"upload,omitempty"`
 	Slots  *SlotUse     `json:"slots,omitempty"`
 
 	servedTo map[string]int64 // byzantine: block bytes sent to each node
+}
+
+// DelayLate is how many packets a container's delayer let go, and by
+// how many milliseconds later than their latency, on average and at most.
+type DelayLate struct {
+	Packets int64   `json:"packets"`
+	MeanMS  float64 `json:"mean_ms"`
+	MaxMS   float64 `json:"max_ms"`
 }
 
 // Sample is everyone's cumulative wire bytes at one moment.

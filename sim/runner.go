@@ -36,6 +36,29 @@ type Options struct {
 	// speak plain Bitswap 1.2.0 to each other as Kubo peers do (the
 	// simulator runs it on by default).
 	PlainBitswap bool
+	// MaxInflightSends is how many Bitswap responses each node writes at
+	// once (node: transfer.max_inflight_sends); 0 is the simulator's
+	// simInflightSends. The docker runner gives its daemons the same
+	// number (DockerOptions), so a plan run both ways runs one config.
+	MaxInflightSends int
+}
+
+// nodeEdit is what the options change in every node's config, after
+// startNodeWith's settings (daemonConfig writes the same for containers).
+func (o Options) nodeEdit(c *node.Config) {
+	c.Transfer.MaxInflightSends = inflightSends(o.MaxInflightSends)
+	if o.PlainBitswap {
+		c.Network.SwarmExtension = false
+	}
+}
+
+// inflightSends is the transfer.max_inflight_sends every node of a run
+// gets, in process and in containers alike.
+func inflightSends(n int) int {
+	if n > 0 {
+		return n
+	}
+	return simInflightSends
 }
 
 // Progress is a snapshot of a running simulation for a progress line.
@@ -256,11 +279,7 @@ func (r *run) start(sn *simNode) error {
 		sn.corrupt = &corruptStore{Store: store}
 		store = sn.corrupt
 	}
-	var edit func(*node.Config)
-	if r.opts.PlainBitswap {
-		edit = func(c *node.Config) { c.Network.SwarmExtension = false }
-	}
-	n, err := startNodeWith(r.ctx, sh, store, r.boot, sn.name, r.opts.SwarmAllPeers, r.log.With("node", sn.name), edit)
+	n, err := startNodeWith(r.ctx, sh, store, r.boot, sn.name, r.opts.SwarmAllPeers, r.log.With("node", sn.name), r.opts.nodeEdit)
 	if err != nil {
 		return err
 	}

@@ -254,6 +254,7 @@ func (a *api) handleCat(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("X-Content-Size", strconv.FormatUint(f.Size(), 10))
 	w.Header().Set("ETag", `"`+c.String()+`"`)
+	expectRange(r, f, `"`+c.String()+`"`)
 	serveFile(w, r, "", f, a.log, name)
 }
 

@@ -15,7 +15,7 @@ import (
 func (m *memNode) Verify(ctx context.Context) (node.VerifyReport, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	rep := node.VerifyReport{Corrupt: []string{}, Vanished: []string{}, Incomplete: []node.IncompletePin{}, Relisted: []string{}}
+	rep := node.VerifyReport{Corrupt: []string{}, Vanished: []string{}, RefsGone: []string{}, Incomplete: []node.IncompletePin{}, Relisted: []string{}}
 	for c, b := range m.blocks {
 		rep.Checked++
 		rep.Bytes += int64(len(b))

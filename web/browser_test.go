@@ -80,7 +80,7 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	seedA := startSeeder(t, limit, shared...)
 	seedC := startSeeder(t, limit, shared...)
-	b := startLoopbackNode(t)
+	b := startLoopbackNode(t, withoutExtension)
 	srv := startSiteEvery(t, b, "", interval)
 	smallCID, bigCID := rootCID(t, seedA, len(small)), rootCID(t, seedA, len(big))
 
@@ -114,7 +114,7 @@ func TestBrowserDashboard(t *testing.T) {
 	if peerCount != "2" {
 		t.Fatalf("peer count shows %q, want 2", peerCount)
 	}
-	// These nodes run without the swarm extension: the Swarm card says so.
+	// This node runs without the swarm extension: the Swarm card says so.
 	run(t, bctx, "see the swarm extension off", chromedp.WaitVisible(`#swarm-off`, chromedp.ByQuery))
 
 	// Fetch through the page's form; the request carries the page's

@@ -19,7 +19,10 @@
 //     dashboard's).
 //   - tarstream.go: a directory DAG written as a streaming tar.
 //   - gateway.go: GatewayConfig, NewGateway and the /ipfs/ handler
-//     (files with Range, directory listings, ?format=raw and ?format=car).
+//     (files with Range, directory listings, ?format=raw and ?format=car);
+//     a Range is read as ServeContent will (requestedBytes) and told to
+//     the file (node.File.Expect), so only its blocks are fetched, and the
+//     content type is sniffed without a whole-DAG fetch.
 //   - car.go: a streaming CAR v1 writer (header, then each block once, in
 //     depth-first order).
 //   - listen.go: ServerConfig and NewServer, the http.Server every

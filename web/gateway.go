@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"html/template"
+	"io"
 	"log/slog"
+	"math"
+	"mime"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -220,11 +225,164 @@ func (g *gateway) serveUnixFSFile(w http.ResponseWriter, r *http.Request, c cid.
 	h := w.Header()
 	h.Set("ETag", `"`+c.String()+`"`)
 	h.Set("Cache-Control", immutable)
-	// ServeContent picks the type by name's extension, then by sniffing.
 	if name == "/" || name == "." {
 		name = ""
 	}
+	want := expectRange(r, f, `"`+c.String()+`"`)
+	// ServeContent would sniff the type by reading the file's start with
+	// Read, which fetches the whole DAG: decide it here instead.
+	if err := g.contentType(w, r, c, f, name, want); err != nil {
+		g.fail(w, r.Context(), fmt.Errorf("reading %s: %w", c, err))
+		return
+	}
 	serveFile(w, r, name, f, g.log, c.String())
+}
+
+// contentType sets the Content-Type of file f: by name's extension, else
+// sniffed from its first 512 bytes (as ServeContent does), else left
+// unset when the answer has no body of f (304, 416). For a Range that
+// does not start at 0 the sniff reads through a second reader while the
+// first fetches the range's first block, so the two fetches overlap; an
+// error of either comes back before any byte is written.
+func (g *gateway) contentType(w http.ResponseWriter, r *http.Request, c cid.Cid, f node.File, name string, want wantedBytes) error {
+	h := w.Header()
+	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
+		h.Set("Content-Type", t)
+		return nil
+	}
+	if want.none || strings.Contains(r.Header.Get("If-None-Match"), h.Get("ETag")) {
+		h["Content-Type"] = nil // no body: ServeContent must not sniff
+		return nil
+	}
+	var buf [512]byte
+	if !want.part {
+		// The whole file: read its start as ServeContent would, which
+		// starts fetching the DAG.
+		k, err := io.ReadFull(f, buf[:])
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			return err
+		}
+		h.Set("Content-Type", http.DetectContentType(buf[:k]))
+		_, err = f.Seek(0, io.SeekStart)
+		return err
+	}
+	warmed := make(chan error, 1)
+	go func() {
+		if r.Method == http.MethodHead || want.from == 0 {
+			warmed <- nil
+			return
+		}
+		var one [1]byte
+		_, err := f.ReadAt(one[:], int64(want.from))
+		warmed <- err
+	}()
+	sniff, err := g.n.Open(r.Context(), c)
+	var k int
+	if err == nil {
+		sniff.Expect(0, uint64(len(buf)))
+		k, err = sniff.ReadAt(buf[:], 0)
+		sniff.Close()
+	}
+	werr := <-warmed
+	if err != nil && err != io.EOF {
+		return err
+	}
+	if werr != nil && werr != io.EOF {
+		return werr
+	}
+	h.Set("Content-Type", http.DetectContentType(buf[:k]))
+	return nil
+}
+
+// expectRange tells f the bytes a Range request will read of it, so it
+// fetches only those (node.File.Expect), and returns them.
+func expectRange(r *http.Request, f node.File, etag string) wantedBytes {
+	want := requestedBytes(r, etag, f.Size())
+	if want.part {
+		f.Expect(want.from, want.end)
+	}
+	return want
+}
+
+// wantedBytes is what a request asks of a file: part is true for a Range
+// ServeContent will answer with 206, holding bytes [from, end); none for
+// one it will answer with 416; neither for the whole file.
+type wantedBytes struct {
+	part, none bool
+	from, end  uint64
+}
+
+// requestedBytes reads the Range header as http.ServeContent will (RFC
+// 9110 byte ranges; If-Range against etag; ranges that add up to more
+// than the file served whole), for the reader's read-ahead. It decides
+// nothing ServeContent does not decide again.
+func requestedBytes(r *http.Request, etag string, size uint64) wantedBytes {
+	header := r.Header.Get("Range")
+	if header == "" {
+		return wantedBytes{}
+	}
+	if ir := r.Header.Get("If-Range"); ir != "" && !strings.HasPrefix(textproto.TrimString(ir), etag) {
+		return wantedBytes{} // not this file's strong ETag: the Range is ignored
+	}
+	spec, ok := strings.CutPrefix(header, "bytes=")
+	if !ok {
+		return wantedBytes{none: true}
+	}
+	if size > math.MaxInt64 {
+		return wantedBytes{}
+	}
+	n := int64(size)
+	from, end, sum := n, int64(0), int64(0)
+	parts, noOverlap := 0, false
+	for ra := range strings.SplitSeq(spec, ",") {
+		ra = textproto.TrimString(ra)
+		if ra == "" {
+			continue
+		}
+		first, last, ok := strings.Cut(ra, "-")
+		if !ok {
+			return wantedBytes{none: true}
+		}
+		first, last = textproto.TrimString(first), textproto.TrimString(last)
+		var a, b int64 // [a, b)
+		if first == "" {
+			if last == "" || last[0] == '-' {
+				return wantedBytes{none: true}
+			}
+			i, err := strconv.ParseInt(last, 10, 64)
+			if err != nil || i < 0 {
+				return wantedBytes{none: true}
+			}
+			a, b = n-min(i, n), n
+		} else {
+			i, err := strconv.ParseInt(first, 10, 64)
+			if err != nil || i < 0 {
+				return wantedBytes{none: true}
+			}
+			if i >= n {
+				noOverlap = true
+				continue
+			}
+			a, b = i, n
+			if last != "" {
+				j, err := strconv.ParseInt(last, 10, 64)
+				if err != nil || i > j {
+					return wantedBytes{none: true}
+				}
+				b = min(j, n-1) + 1
+			}
+		}
+		parts++
+		from, end, sum = min(from, a), max(end, b), sum+b-a
+	}
+	switch {
+	case parts == 0 && noOverlap && n > 0:
+		return wantedBytes{none: true} // an empty file is served whole
+
+	case parts == 0, sum > n:
+		return wantedBytes{} // served whole
+	}
+	return wantedBytes{part: true, from: uint64(from), end: uint64(end)}
 }
 
 func (g *gateway) serveRaw(w http.ResponseWriter, r *http.Request, ctx context.Context, c cid.Cid) {

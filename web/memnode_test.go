@@ -130,10 +130,11 @@ func (m *memNode) Transfer(id string) (node.TransferInfo, error) {
 
 func (m *memNode) CancelTransfer(id string) (node.TransferInfo, error) { return m.Transfer(id) }
 
-// memFile adds Close to content's reader.
+// memFile adds Expect to content's reader; in memory, reading ahead
+// gains nothing.
 type memFile struct{ *content.FileReader }
 
-func (memFile) Close() error { return nil }
+func (memFile) Expect(from, end uint64) {}
 
 func (m *memNode) Open(ctx context.Context, c cid.Cid) (node.File, error) {
 	r, err := content.NewFileReader(ctx, m, c)

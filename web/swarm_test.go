@@ -64,6 +64,10 @@ func waitSwarm(t *testing.T, ctx context.Context, base, what string, ok func(api
 
 func withExtension(c *node.Config) { c.Network.SwarmExtension = true }
 
+// withoutExtension turns the swarm extension off (it is on by default):
+// the node speaks plain Bitswap only.
+func withoutExtension(c *node.Config) { c.Network.SwarmExtension = false }
+
 // TestSwarmAPIRealNodes: with the swarm extension on, a leecher fetching
 // from a throttled seeder sees the seeder's complete map over the DAG's
 // blocks in walk order (8 leaves + the root = 9), the seeder unchoking
@@ -149,7 +153,7 @@ func TestSwarmAPIRealNodes(t *testing.T) {
 func TestSwarmAPIExtensionOff(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	seed, leech := startLoopbackNode(t), startLoopbackNode(t)
+	seed, leech := startLoopbackNode(t, withoutExtension), startLoopbackNode(t, withoutExtension)
 	data := randomBytes(2<<20+5, 42)
 	res, err := seed.AddFile(ctx, bytes.NewReader(data))
 	if err != nil {

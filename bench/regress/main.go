@@ -2,11 +2,17 @@
 // baseline and fails when a metric got more than a threshold worse.
 //
 //	go run ./bench/regress [-max-drop 0.2] bench/baseline.txt new.txt
+//	go run ./bench/regress -table new.txt
+//
+// With -table it prints instead the headline table of issue 13 from one
+// run (table.go): each measurement beside its same-run reference and its
+// goal, met or missed, and what the run lacks.
 //
 // Each benchmark line ("BenchmarkX-2  1  123 ns/op  45.6 MB/s ...") gives
 // metrics by unit. Throughputs and ratios ("MB/s", "of-raw", "speedup",
 // "ratio-to-ideal") are better when higher; times, sizes and costs
-// ("ns/op", "ms-…", "…RSS…", "…cpu-s/…", "dup-ratio") when lower. The
+// ("ns/op", "ms-…", "…RSS…", "…cpu-s/…", "cpu-ms/MiB", "x-ref-cpu",
+// "dup-ratio", "…B/B" per byte moved, "extra-blocks") when lower. The
 // references measured in the same run (raw stream, boxo, sha256,
 // net/http) and other units are shown but not judged. A benchmark that
 // appears several times is compared by its median.
@@ -27,25 +33,34 @@ import (
 
 func main() {
 	maxDrop := flag.Float64("max-drop", 0.2, "largest tolerated relative loss (0.2 = 20%)")
+	table := flag.Bool("table", false, "print the headline table of one run (regress -table RUN)")
 	flag.Usage = func() {
-		fmt.Fprintln(flag.CommandLine.Output(), "usage: regress [-max-drop F] BASELINE NEW")
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: regress [-max-drop F] BASELINE NEW\n       regress -table RUN")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if flag.NArg() != 2 {
+	want := 2
+	if *table {
+		want = 1
+	}
+	if flag.NArg() != want {
 		flag.Usage()
 		os.Exit(2)
 	}
-	base, err := parseFile(flag.Arg(0))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "regress:", err)
-		os.Exit(2)
+	runs := make([]map[key][]float64, want)
+	for i := range runs {
+		m, err := parseFile(flag.Arg(i))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "regress:", err)
+			os.Exit(2)
+		}
+		runs[i] = m
 	}
-	cur, err := parseFile(flag.Arg(1))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "regress:", err)
-		os.Exit(2)
+	if *table {
+		printTable(os.Stdout, runs[0])
+		return
 	}
+	base, cur := runs[0], runs[1]
 	bad := compare(os.Stdout, base, cur, *maxDrop)
 	if bad > 0 {
 		fmt.Printf("\n%d metric(s) worse than the baseline by more than %.0f%%, or missing\n", bad, *maxDrop*100)
@@ -112,7 +127,8 @@ func direction(k key) int {
 		k.unit == "speedup", k.unit == "ratio-to-ideal":
 		return 1
 	case k.unit == "ns/op", strings.HasPrefix(k.unit, "ms-"), strings.Contains(k.unit, "RSS"),
-		strings.Contains(k.unit, "cpu-s/"), k.unit == "dup-ratio":
+		strings.Contains(k.unit, "cpu-s/"), k.unit == "dup-ratio", k.unit == "cpu-ms/MiB", k.unit == "x-ref-cpu",
+		strings.HasSuffix(k.unit, "B/B"), strings.HasSuffix(k.unit, "-blocks"):
 		return -1
 	}
 	return 0

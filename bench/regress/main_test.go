@@ -61,3 +61,43 @@ func TestParseRejectsGarbledLine(t *testing.T) {
 		t.Error("a non-number value was accepted")
 	}
 }
+
+// TestTable: the headline table judges each row against its goal — a
+// ratio against the same run's reference where there is one — and says
+// which measurements the run lacks.
+func TestTable(t *testing.T) {
+	run := `BenchmarkExchange/raw/tcp-2 1 1 ns/op 1000 MB/s 3.0 cpu-ms/MiB 2.0 sha256-cpu-ms/MiB 5.0 ref-cpu-ms/MiB 0.01 heap-B/B
+BenchmarkExchange/shoal/tcp/seeders=1-2 1 1 ns/op 700 MB/s 1.0 dup-ratio 6.0 cpu-ms/MiB 0.05 heap-B/B
+BenchmarkExchange/boxo/tcp/seeders=1-2 1 1 ns/op 500 MB/s 9.0 cpu-ms/MiB 1.5 heap-B/B
+BenchmarkDaemonFetch/seeders=1-2 1 1 ns/op 400 MB/s 0.4 of-raw 60 peak-RSS-MiB 2.0 disk-B/B
+BenchmarkGatewayRange-2 1 1 ns/op 4 blocks-fetched 1 extra-blocks 23 ms-TTFB-range
+`
+	m, err := parse(strings.NewReader(run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	printTable(&out, m)
+	lines := map[string]string{}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if i := strings.Index(l, "  "); i > 0 {
+			lines[l[:i]+"|"+strings.Join(strings.Fields(l[i:]), " ")] = l
+		}
+	}
+	want := []string{
+		"exchange in process, TCP, 1 seeder(s)|700 MB/s raw stream 1000 MB/s 0.7 ≥ 0.6 of raw met",
+		"exchange in process, TCP, 1 seeder(s)|700 MB/s boxo Bitswap 500 MB/s 1.4 ≥ 1.5 × boxo missed",
+		"exchange in process, TCP, 1 seeder(s), CPU both ends|6 ms/MiB raw + sha256 5 ms/MiB 1.2 ≤ 1.3 × met",
+		"exchange in process, TCP, 1 seeder(s), heap allocated|0.05 B per B — — ≤ 0.1 met",
+		"exchange in process, TCP, 3 seeder(s)|not in this run ≥ 0.8 of raw",
+		"daemons, `shoal fetch -o`, 1 seeder(s)|400 MB/s raw TCP stream 1000 MB/s 0.4 ≥ 0.5 of raw missed",
+		"daemons, `shoal fetch -o`, 1 seeder(s), disk written per byte fetched|2 B per B — — ≤ 1.05 missed",
+		"gateway 1 MiB Range of a peer-held file, first byte|23 ms — — ≤ 50 ms met",
+		"gateway 1 MiB Range, blocks fetched beyond the range|1 blocks — — ≤ 4 met",
+	}
+	for _, w := range want {
+		if _, ok := lines[w]; !ok {
+			t.Errorf("no row %q in:\n%s", w, out.String())
+		}
+	}
+}

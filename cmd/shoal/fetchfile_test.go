@@ -6,8 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -256,28 +254,5 @@ func startDaemonAs(t *testing.T, bin, home string, cred *syscall.Credential, boo
 // sent to peers.
 func servedBytes(t *testing.T, d *daemon) float64 {
 	t.Helper()
-	api, err := os.ReadFile(filepath.Join(d.home, APIFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Get(strings.TrimSpace(string(api)) + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "shoal_served_bytes_total "); ok {
-			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("no shoal_served_bytes_total in %s's metrics", d.home)
-	return 0
+	return daemonMetric(t, d, "shoal_served_bytes_total")
 }

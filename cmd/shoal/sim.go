@@ -25,6 +25,7 @@ func newSimCmd(g *globalFlags) *cobra.Command {
 		image    string
 		swarmAll bool
 		plain    bool
+		inflight int
 	)
 	cmd := &cobra.Command{
 		Use:   "sim PLAN",
@@ -51,7 +52,10 @@ builds shoal:dev) on a Docker network made for the run, driven through its
 CLI, in real time. Each container's link is shaped from the host to its
 group's rates and latency (tc token buckets on both ends of its veth, and
 its packets held for the latency in an NFQUEUE), and a partition drops
-packets between the sides; this needs root on Linux. Plans with byzantine
+packets between the sides; this needs root on Linux. Every daemon gets
+the in-process nodes' settings in its config.toml (swarm extension,
+--max-inflight-sends, QUIC only, connection limits), so a plan run both
+ways runs one configuration. Plans with byzantine
 or lookup nodes or latency matrices are refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -82,6 +86,7 @@ or lookup nodes or latency matrices are refused.`,
 			prog := newSimProgress(stderr)
 			res, err := runSimPlan(cmd.Context(), p, runner, realTime, image, stderr, sim.Options{
 				Logger: log, Commit: buildVersion().Commit, Progress: prog.show, SwarmAllPeers: swarmAll, PlainBitswap: plain,
+				MaxInflightSends: inflight,
 			})
 			prog.finish()
 			if err != nil {
@@ -116,8 +121,9 @@ or lookup nodes or latency matrices are refused.`,
 	cmd.Flags().BoolVar(&realTime, "real-time", false, "pace the simulated links by the machine's clock instead of virtual time (calibration; --runner process)")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "log every node's debug output to stderr")
 	cmd.Flags().StringVar(&runner, "runner", "process", "process (every node in this process, on simulated links) or docker (a container per node on shaped links; needs root)")
-	cmd.Flags().BoolVar(&swarmAll, "swarm-all-peers", false, "treat every peer as a shoal swarm peer for upload slots (choking, origin mode), as if every pair negotiated the swarm extension (--runner process)")
-	cmd.Flags().BoolVar(&plain, "plain-bitswap", false, "turn the shoal swarm extension off in every node: peers speak plain Bitswap 1.2.0 to each other, as with Kubo (--runner process)")
+	cmd.Flags().BoolVar(&swarmAll, "swarm-all-peers", false, "treat every peer as a shoal swarm peer for upload slots (choking, origin mode), as if every pair negotiated the swarm extension")
+	cmd.Flags().BoolVar(&plain, "plain-bitswap", false, "turn the shoal swarm extension off in every node: peers speak plain Bitswap 1.2.0 to each other, as with Kubo")
+	cmd.Flags().IntVar(&inflight, "max-inflight-sends", 0, "Bitswap responses every node writes at once (transfer.max_inflight_sends; 0 = the simulator's 4, where a daemon's default is 32), in process and in containers alike")
 	cmd.Flags().StringVar(&image, "image", "shoal:dev", "with --runner docker: the shoal image to run (make image builds shoal:dev)")
 	return cmd
 }
@@ -142,6 +148,7 @@ func runSimPlan(ctx context.Context, p *sim.Plan, runner string, realTime bool, 
 	case "docker":
 		return sim.RunDocker(ctx, p, sim.DockerOptions{
 			Image: image, Logger: opts.Logger, Commit: opts.Commit, Progress: opts.Progress,
+			PlainBitswap: opts.PlainBitswap, SwarmAllPeers: opts.SwarmAllPeers, MaxInflightSends: opts.MaxInflightSends,
 		})
 	}
 	return nil, fmt.Errorf("unknown runner %q", runner)
