@@ -398,7 +398,7 @@ const dispatchDepth = 8
 // 1 MiB blocks, so reading runs several blocks ahead of verification. At
 // least MaxMessageSize, so any frame fits. A peer can so make us hold,
 // besides this, one partly read frame per stream, as before.
-const rxBudget = 8 << 20
+const rxBudget = 4 << 20
 
 // rxTokens is the budget a frame of n bytes takes, in readChunk units:
 // none for a small frame (wants, HAVEs), so control messages never wait
