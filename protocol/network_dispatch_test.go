@@ -31,9 +31,9 @@ func (r *gatedRecorder) ReceiveMessage(_ context.Context, _ peer.ID, m *Message)
 }
 
 // TestNetworkReadsAheadOfDispatch: while a receiver still holds a stream's
-// first frame, the network goes on reading the stream (here, three more
-// 1 MiB blocks: far beyond the muxer's initial 256 KiB window, so the
-// writes complete only if they are read), and once the receiver returns
+// first frame, the network goes on reading the stream (here, the next
+// 1 MiB block, four times the muxer's initial 256 KiB window, so the
+// writes complete only if it is read), and once the receiver returns
 // every message reaches it in the order it was sent, the small message
 // after the blocks.
 func TestNetworkReadsAheadOfDispatch(t *testing.T) {
@@ -54,7 +54,7 @@ func TestNetworkReadsAheadOfDispatch(t *testing.T) {
 	}
 	defer s.Close()
 	var sent []*Message
-	for i := range 4 {
+	for i := range 2 {
 		data := bytes.Repeat([]byte{byte(i + 1)}, 1<<20)
 		sent = append(sent, &Message{Blocks: []Block{testBlock(t, data)}})
 	}
@@ -88,8 +88,8 @@ func TestNetworkReadsAheadOfDispatch(t *testing.T) {
 // returns what it took) when told to, and goes on once tokens return.
 func TestInboundBudget(t *testing.T) {
 	ip := &inboundPeer{budget: make(chan struct{}, rxTokens(rxBudget))}
-	if rxBudget < MaxMessageSize {
-		t.Fatalf("rxBudget %d below MaxMessageSize %d: a maximal frame could never be queued", rxBudget, MaxMessageSize)
+	if got := rxTokens(MaxMessageSize); got != cap(ip.budget) {
+		t.Fatalf("a maximal frame takes %d tokens, want the whole budget (%d)", got, cap(ip.budget))
 	}
 	block := rxTokens(1<<20 + 100) // a 1 MiB block's frame
 	if got := rxTokens(4 << 10); got != 0 {
