@@ -45,7 +45,8 @@ import (
 //	go test -run '^$' -bench BenchmarkExchange -benchtime 2x ./protocol/
 //
 // and compare MB/s between lines; BENCHMARKS.md records the ratios.
-// SHOAL_BENCH_MIB sets the file size (default 256).
+// SHOAL_BENCH_MIB sets the file size (default 256); SHOAL_BENCH_TRACE=1
+// logs each shoal fetch's pipeline per seeder (traceFetch).
 //
 // Beside MB/s every row prints, for the transfer alone (exchange_meter_test.go):
 // cpu-ms/MiB, the CPU time of the whole process (both ends) per MiB moved,

@@ -37,21 +37,11 @@ func (r *gatedRecorder) ReceiveMessage(_ context.Context, _ peer.ID, m *Message)
 // every message reaches it in the order it was sent, the small message
 // after the blocks.
 func TestNetworkReadsAheadOfDispatch(t *testing.T) {
-	ha, hb := bsTestHost(t), bsTestHost(t)
-	nb := bsTestNetwork(t, hb)
 	rec := &gatedRecorder{gate: make(chan struct{}), entered: make(chan struct{}), msgs: make(chan *Message, 16)}
 	var open sync.Once
 	release := func() { open.Do(func() { close(rec.gate) }) }
+	s, _ := rawStreamTo(t, rec)
 	t.Cleanup(release) // on failure too: Network.Close waits for the held receiver
-	nb.SetReceivers(rec, rec)
-	if err := nb.Start(); err != nil {
-		t.Fatal(err)
-	}
-	bsConnect(t, ha, hb)
-	s, err := ha.NewStream(context.Background(), hb.ID(), ProtocolBitswap)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer s.Close()
 	var sent []*Message
 	for i := range 2 {
