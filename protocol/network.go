@@ -68,7 +68,8 @@ type NetworkConfig struct {
 	// NewStreamTimeout bounds opening a stream (and dialling, if needed).
 	NewStreamTimeout time.Duration
 	// MaxInboundStreamsPerPeer bounds concurrent inbound Bitswap streams per
-	// peer; each can hold up to one partly read message in memory.
+	// peer; each can hold up to one read message in memory, and the peer's
+	// streams together one more large one being dispatched (rxBudget).
 	MaxInboundStreamsPerPeer int
 	Logger                   *slog.Logger
 }
