@@ -389,9 +389,11 @@ read:
 	_ = st.Reset()
 }
 
-// dispatchDepth bounds the small frames queued on one stream for its
-// dispatcher; large frames are bounded by the peer's byte budget.
-const dispatchDepth = 8
+// dispatchDepth bounds the frames queued on one stream for its
+// dispatcher: one, so that small frames (which take no budget) add at
+// most two times readChunk per stream, queued and in dispatch, to what a
+// peer can make us hold; large frames are bounded by the budget.
+const dispatchDepth = 1
 
 // rxBudget is how many bytes of one peer's large frames (over readChunk)
 // may be in dispatch, across all of the peer's streams: one 1 MiB block,
