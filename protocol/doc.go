@@ -44,7 +44,10 @@
 //     a peer that chokes us is asked nothing.
 //
 // Buffers: received frames live in pooled buffers (message_io.go,
-// rxFrame) that the read loop reuses once the receivers have returned, so
+// rxFrame). Each inbound stream has a read loop and a dispatcher that
+// decodes and hands frames to the receivers in order, so reading runs
+// ahead of verification within a per-peer budget (network.go,
+// inboundPeer); a buffer is reused once the receivers have returned, so
 // a received block's bytes are valid only during ReceiveMessage; the
 // client hands them to its Blocks store, which copies or writes them out
 // and keeps no reference (Receiver, Blocks). Encoding buffers for Send are

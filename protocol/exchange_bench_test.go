@@ -45,7 +45,8 @@ import (
 //	go test -run '^$' -bench BenchmarkExchange -benchtime 2x ./protocol/
 //
 // and compare MB/s between lines; BENCHMARKS.md records the ratios.
-// SHOAL_BENCH_MIB sets the file size (default 256).
+// SHOAL_BENCH_MIB sets the file size (default 256); SHOAL_BENCH_TRACE=1
+// logs each shoal fetch's pipeline per seeder (traceFetch).
 //
 // Beside MB/s every row prints, for the transfer alone (exchange_meter_test.go):
 // cpu-ms/MiB, the CPU time of the whole process (both ends) per MiB moved,
@@ -239,6 +240,9 @@ func newShoalPeer(tb testing.TB, transport string, store shoalStore) *shoalPeer 
 	p := &shoalPeer{h: benchHost(tb, transport), store: store}
 	ccfg := DefaultClientConfig()
 	ccfg.Links = dagPBLinks
+	if benchTrace {
+		ccfg.ProgressInterval = 20 * time.Millisecond
+	}
 	p.net, p.srv, p.cl = startPeer(tb, p.h, store, peerOpts{client: ccfg})
 	tb.Cleanup(func() {
 		p.cl.Close()
@@ -277,7 +281,9 @@ func benchShoal(b *testing.B, transport string, seeders int, d *unixfsDAG, refs 
 		if err != nil {
 			b.Fatal(err)
 		}
+		traced := traceFetch(b, f)
 		res, err := f.Wait()
+		<-traced
 		cancel()
 		if err != nil {
 			b.Fatal(err)
@@ -351,6 +357,37 @@ func benchBoxo(b *testing.B, transport string, seeders int, d *unixfsDAG, refs *
 		b.StartTimer()
 	}
 	refs.reportExchange(b, transport, &m)
+}
+
+// benchTrace (SHOAL_BENCH_TRACE=1) prints, every 20 ms of a shoal fetch,
+// each seeder's request window, blocks in flight, measured rate and
+// smoothed request latency: the pipeline the throughput depends on.
+var benchTrace = os.Getenv("SHOAL_BENCH_TRACE") != ""
+
+// traceFetch prints f's per-peer pipeline while it runs (when benchTrace);
+// the channel closes when f has ended and the trace is printed.
+func traceFetch(b *testing.B, f *Fetch) <-chan struct{} {
+	done := make(chan struct{})
+	if !benchTrace {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case ev := <-f.Updates():
+				line := fmt.Sprintf("%7.1fms %4d/%4d blocks %3d in flight", float64(ev.Elapsed.Microseconds())/1e3, ev.BlocksDone, ev.BlocksKnown, ev.InFlight)
+				for i, p := range ev.Peers {
+					line += fmt.Sprintf(" | p%d win %2d fl %2d %6.1f MB/s srtt %6.1fms", i, p.Window, p.InFlight, p.Rate/1e6, float64(p.SRTT.Microseconds())/1e3)
+				}
+				b.Log(line)
+			case <-f.Done():
+				return
+			}
+		}
+	}()
+	return done
 }
 
 func benchEnvInt(name string) int {

@@ -29,10 +29,12 @@ var rxPools [len(rxClasses)]sync.Pool
 // rxFrame is one received frame in a pooled buffer.
 //
 // Ownership rule: the goroutine that read the frame owns it until it
-// calls release, and nobody may touch the bytes (nor any slice into them,
-// such as a decoded Block's Data) after that: the buffer goes back to the
-// pool and the next frame read on any stream overwrites it. Network's read
-// loop releases the frame once dispatch has returned, which is why a
+// calls release or hands it on (Network's read loop hands each frame to
+// its stream's dispatcher, which then owns it), and nobody may touch the
+// bytes (nor any slice into them, such as a decoded Block's Data) after
+// release: the buffer goes back to the pool and the next frame read on any
+// stream overwrites it. The dispatcher releases the frame once dispatch
+// has returned, which is why a
 // Receiver must not keep block data past ReceiveMessage (it copies what it
 // keeps; a Blocks store copies into its own memory or writes it out).
 // Under the race detector an access after release shows up as a race with

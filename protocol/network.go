@@ -68,7 +68,8 @@ type NetworkConfig struct {
 	// NewStreamTimeout bounds opening a stream (and dialling, if needed).
 	NewStreamTimeout time.Duration
 	// MaxInboundStreamsPerPeer bounds concurrent inbound Bitswap streams per
-	// peer; each can hold up to one partly read message in memory.
+	// peer; each can hold up to one read message in memory, and the peer's
+	// streams together one more large one being dispatched (rxBudget).
 	MaxInboundStreamsPerPeer int
 	Logger                   *slog.Logger
 }
@@ -125,7 +126,7 @@ type Network struct {
 	closed         bool
 	senders        map[senderKey]*peerSender
 	inbound        map[network.Stream]struct{}
-	inboundPerPeer map[peer.ID]int
+	inboundPerPeer map[peer.ID]*inboundPeer
 	handlers       sync.WaitGroup // inbound stream handlers in flight
 
 	events *peerEvents
@@ -147,7 +148,7 @@ func NewNetwork(h host.Host, cfg NetworkConfig) (*Network, error) {
 		ctx: ctx, cancel: cancel,
 		senders:        make(map[senderKey]*peerSender),
 		inbound:        make(map[network.Stream]struct{}),
-		inboundPerPeer: make(map[peer.ID]int),
+		inboundPerPeer: make(map[peer.ID]*inboundPeer),
 		events:         newPeerEvents(),
 		traffic:        newTrafficCounters(),
 	}
@@ -323,63 +324,186 @@ func (n *Network) ConnectedPeers() []peer.ID {
 	return n.events.connectedPeers()
 }
 
-// handleStream is the read loop of one inbound stream.
+// handleStream serves one inbound stream with two goroutines: this one
+// reads frames, and a dispatcher decodes each (which hashes its blocks)
+// and hands it to the receivers, in arrival order. So the stream is read
+// while earlier frames are verified and stored: a reader that stopped for
+// each block's hash, store and hand-off to the client's loop left the
+// muxer's receive window to fill (yamux then also stops growing it) and
+// the sender waiting on it every block, which held an exchange with one
+// fast peer well under the raw stream's rate, and far under it on a busy
+// CPU, where every wait for a descheduled goroutine stalled the stream.
+// Frames waiting for or in dispatch count against the peer's budget
+// (inboundPeer), so the memory a peer can make us hold stays bounded.
 func (n *Network) handleStream(st network.Stream) {
 	p := st.Conn().RemotePeer()
-	if !n.trackInbound(st, p) {
+	ip := n.trackInbound(st, p)
+	if ip == nil {
 		_ = st.Reset()
 		return
 	}
 	defer n.untrackInbound(st, p)
 
+	frames := make(chan queuedFrame, dispatchDepth)
+	bad := make(chan struct{}) // closed by the dispatcher when it gives up on the stream
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.dispatchFrames(st, p, ip, frames, bad)
+	}()
+
 	r := bufio.NewReader(st)
+	var readErr error
+read:
 	for {
 		frame, err := readFrame(r)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				_ = st.Close()
-				return
-			}
-			n.log.Debug("bitswap: reading from peer", "peer", p, "err", err)
-			_ = st.Reset()
-			return
+			readErr = err
+			break
 		}
-		m, err := DecodeMessage(frame.bytes())
-		if err != nil {
+		q := queuedFrame{frame: frame, tokens: rxTokens(len(frame.bytes()))}
+		if !ip.acquire(q.tokens, bad) {
 			frame.release()
-			n.log.Debug("bitswap: bad message from peer; resetting stream", "peer", p, "err", err)
-			_ = st.Reset()
-			return
+			break read
 		}
-		n.traffic.received(p, len(frame.bytes()), m)
-		n.dispatch(p, m)
-		// The receivers are done with the block bytes (Receiver's rule),
-		// so the buffer can take the next frame of any stream.
-		frame.release()
+		select {
+		case frames <- q:
+		case <-bad:
+			ip.release(q.tokens)
+			frame.release()
+			break read
+		}
+	}
+	close(frames)
+	<-done
+	select {
+	case <-bad:
+		return // the dispatcher reset the stream
+	default:
+	}
+	if errors.Is(readErr, io.EOF) {
+		_ = st.Close()
+		return
+	}
+	n.log.Debug("bitswap: reading from peer", "peer", p, "err", readErr)
+	_ = st.Reset()
+}
+
+// dispatchDepth bounds the frames queued on one stream for its
+// dispatcher: one, so that small frames (which take no budget) add at
+// most two times readChunk per stream, queued and in dispatch, to what a
+// peer can make us hold; large frames are bounded by the budget.
+const dispatchDepth = 1
+
+// rxBudget is how many bytes of one peer's large frames (over readChunk)
+// may be in dispatch, across all of the peer's streams: one 1 MiB block,
+// so the next frame is read (into its own buffer) while this one is
+// verified and stored, and the reader then waits for the budget. Deeper
+// queues (2–8 MiB) measured no faster on this machine and only allocated
+// more buffers. A frame larger than the budget takes all of it. A peer
+// can so make us hold, besides this, one partly or wholly read frame per
+// stream, as before.
+const rxBudget = 1 << 20
+
+// rxTokens is the budget a frame of n bytes takes, in readChunk units:
+// none for a small frame (wants, HAVEs), so control messages never wait
+// behind a peer's queued blocks (dispatchDepth bounds those), and at most
+// the whole budget, so every frame fits.
+func rxTokens(n int) int { return min(n/readChunk, rxBudget/readChunk) }
+
+// inboundPeer is one peer's inbound streams: how many, and its byte budget
+// of frames waiting for dispatch (a channel of tokens, so that waiting for
+// budget is durably blocking under testing/synctest).
+type inboundPeer struct {
+	streams int
+	budget  chan struct{}
+}
+
+// acquire takes k tokens, or gives up (returning what it took) when
+// abort is closed.
+func (ip *inboundPeer) acquire(k int, abort <-chan struct{}) bool {
+	for i := range k {
+		select {
+		case ip.budget <- struct{}{}:
+		case <-abort:
+			ip.release(i)
+			return false
+		}
+	}
+	return true
+}
+
+func (ip *inboundPeer) release(k int) {
+	for range k {
+		<-ip.budget
 	}
 }
 
-func (n *Network) trackInbound(st network.Stream, p peer.ID) bool {
+// queuedFrame is a read frame on its way to the dispatcher, with the
+// budget tokens it holds.
+type queuedFrame struct {
+	frame  rxFrame
+	tokens int
+}
+
+// dispatchFrames decodes and dispatches the frames of one stream in order.
+// It owns each frame it takes (rxFrame) and releases it, and its budget,
+// once the receivers have returned. A frame that does not decode resets
+// the stream; the dispatcher then closes bad and drops whatever else was
+// read.
+func (n *Network) dispatchFrames(st network.Stream, p peer.ID, ip *inboundPeer, frames <-chan queuedFrame, bad chan<- struct{}) {
+	drop := func(q queuedFrame) {
+		q.frame.release()
+		ip.release(q.tokens)
+	}
+	for q := range frames {
+		m, err := DecodeMessage(q.frame.bytes())
+		if err != nil {
+			drop(q)
+			n.log.Debug("bitswap: bad message from peer; resetting stream", "peer", p, "err", err)
+			_ = st.Reset()
+			close(bad)
+			for q := range frames {
+				drop(q)
+			}
+			return
+		}
+		n.traffic.received(p, len(q.frame.bytes()), m)
+		n.dispatch(p, m)
+		// The receivers are done with the block bytes (Receiver's rule),
+		// so the buffer can take the next frame of any stream.
+		drop(q)
+	}
+}
+
+func (n *Network) trackInbound(st network.Stream, p peer.ID) *inboundPeer {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
-		return false
+		return nil
 	}
-	if n.inboundPerPeer[p] >= n.cfg.MaxInboundStreamsPerPeer {
+	ip := n.inboundPerPeer[p]
+	if ip == nil {
+		ip = &inboundPeer{budget: make(chan struct{}, rxTokens(rxBudget))}
+		n.inboundPerPeer[p] = ip
+	}
+	if ip.streams >= n.cfg.MaxInboundStreamsPerPeer {
 		n.log.Debug("bitswap: too many inbound streams from peer", "peer", p)
-		return false
+		return nil
 	}
-	n.inboundPerPeer[p]++
+	ip.streams++
 	n.inbound[st] = struct{}{}
 	n.handlers.Add(1)
-	return true
+	return ip
 }
 
 func (n *Network) untrackInbound(st network.Stream, p peer.ID) {
 	n.mu.Lock()
 	delete(n.inbound, st)
-	if n.inboundPerPeer[p]--; n.inboundPerPeer[p] <= 0 {
-		delete(n.inboundPerPeer, p)
+	if ip := n.inboundPerPeer[p]; ip != nil {
+		if ip.streams--; ip.streams <= 0 {
+			delete(n.inboundPerPeer, p)
+		}
 	}
 	n.mu.Unlock()
 	n.handlers.Done()

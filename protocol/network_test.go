@@ -354,11 +354,14 @@ func TestNetworkDispatchAndPeerEvents(t *testing.T) {
 
 // TestNetworkRefusesOversizedFrame: a frame announcing more than
 // MaxMessageSize resets the stream before anything reaches a receiver.
-func TestNetworkRefusesOversizedFrame(t *testing.T) {
+// rawStreamTo starts a Network whose server and client receiver is rec,
+// and returns a raw Bitswap stream to it from another host (which the
+// test writes frames on by hand) and that host.
+func rawStreamTo(t testing.TB, rec Receiver) (network.Stream, host.Host) {
+	t.Helper()
 	ha, hb := bsTestHost(t), bsTestHost(t)
 	nb := bsTestNetwork(t, hb)
-	srv := newBsRecorder()
-	nb.SetReceivers(srv, srv)
+	nb.SetReceivers(rec, rec)
 	if err := nb.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -367,6 +370,12 @@ func TestNetworkRefusesOversizedFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, ha
+}
+
+func TestNetworkRefusesOversizedFrame(t *testing.T) {
+	srv := newBsRecorder()
+	s, ha := rawStreamTo(t, srv)
 	frame := append([]byte{0x81, 0x80, 0x80, 0x03}, make([]byte, 1000)...) // 6 MiB + 1
 	_, _ = s.Write(frame)
 	_ = s.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -379,7 +388,7 @@ func TestNetworkRefusesOversizedFrame(t *testing.T) {
 	default:
 	}
 	// The peer can still talk on a new stream.
-	s2, err := ha.NewStream(context.Background(), hb.ID(), ProtocolBitswapOneOne)
+	s2, err := ha.NewStream(context.Background(), s.Conn().RemotePeer(), ProtocolBitswapOneOne)
 	if err != nil {
 		t.Fatal(err)
 	}
