@@ -16,25 +16,13 @@ import (
 )
 
 // kuboVersion is the Kubo the compatibility tests hold shoal's RPC to.
-const kuboVersion = "v0.43.0"
+var kuboVersion = testbin.Kubo.Version
 
 var (
 	kuboOnce sync.Once
 	kuboBin  string
 	kuboErr  error
 )
-
-// kuboSpec is Kubo from the Go module proxy, cached in
-// os.UserCacheDir()/shoal-test/kubo-VERSION/ipfs between runs. The first
-// build is large (48 minutes on a loaded 2-core machine: more than the
-// whole suite's budget), so it runs only when SHOAL_KUBO_BUILD=1 asks for
-// it; the comparison runs wherever the binary is cached.
-var kuboSpec = testbin.Spec{
-	Name: "kubo-" + kuboVersion, Module: "github.com/ipfs/kubo", Version: kuboVersion,
-	Commands: []string{"cmd/ipfs"},
-	OptIn:    "SHOAL_KUBO_BUILD", Cost: "48 min",
-	Rerun: "SHOAL_KUBO_BUILD=1 go test -timeout 90m -run Kubo ./kuborpc/",
-}
 
 // kuboBinary returns the cached Kubo, building it when asked to (bounded
 // by the test's deadline); the test skips, saying why, if there is none.
@@ -48,7 +36,7 @@ func kuboBinary(t *testing.T) string {
 			defer cancel()
 		}
 		var bins []string
-		bins, kuboErr = testbin.Build(ctx, kuboSpec, t.Logf)
+		bins, kuboErr = testbin.Build(ctx, testbin.Kubo, t.Logf)
 		if kuboErr == nil {
 			kuboBin = bins[0]
 		}

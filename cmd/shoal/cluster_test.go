@@ -23,18 +23,7 @@ import (
 )
 
 // clusterVersion is the IPFS Cluster the fleet tests run shoal behind.
-const clusterVersion = "v1.1.6"
-
-// clusterSpec is IPFS Cluster's daemon and CLI from the Go module proxy,
-// cached in os.UserCacheDir()/shoal-test/ipfs-cluster-VERSION/. Building
-// them took 12 minutes on this project's loaded 2-core machine, so
-// the build is opt-in (SHOAL_CLUSTER_BUILD=1); a cached pair is used as is.
-var clusterSpec = testbin.Spec{
-	Name: "ipfs-cluster-" + clusterVersion, Module: "github.com/ipfs-cluster/ipfs-cluster", Version: clusterVersion,
-	Commands: []string{"cmd/ipfs-cluster-service", "cmd/ipfs-cluster-ctl"},
-	OptIn:    "SHOAL_CLUSTER_BUILD", Cost: clusterBuildCost,
-	Rerun: "SHOAL_CLUSTER_BUILD=1 go test -timeout 60m -run TestCluster ./cmd/shoal/",
-}
+var clusterVersion = testbin.IPFSCluster.Version
 
 // clusterBinaries returns ipfs-cluster-service and ipfs-cluster-ctl, or
 // skips t saying how to get them.
@@ -47,7 +36,7 @@ func clusterBinaries(t *testing.T) (service, ctl string) {
 		ctx, cancel = context.WithDeadline(ctx, d.Add(-30*time.Second))
 		defer cancel()
 	}
-	bins, err := testbin.Build(ctx, clusterSpec, t.Logf)
+	bins, err := testbin.Build(ctx, testbin.IPFSCluster, t.Logf)
 	if errors.Is(err, testbin.ErrNotBuilt) {
 		t.Skipf("no IPFS Cluster %s to run shoal behind: %v", clusterVersion, err)
 	}
@@ -663,8 +652,3 @@ func sortedIDs(ids ...string) []string {
 	slices.Sort(ids)
 	return ids
 }
-
-// clusterBuildCost is how long building clusterSpec took here, measured
-// (go get about 1 min, go build 687 s under nice -n 19 at load 15-22;
-// bench/deploy.md).
-const clusterBuildCost = "12 min"

@@ -62,19 +62,26 @@ func Build(ctx context.Context, s Spec, logf func(format string, args ...any)) (
 	if err != nil {
 		return nil, err
 	}
-	bins := make([]string, len(s.Commands))
-	var missing []string
-	for i, c := range s.Commands {
-		bins[i] = filepath.Join(dir, path.Base(c))
-		if _, err := os.Stat(bins[i]); err != nil {
-			missing = append(missing, path.Base(c))
-		}
-	}
+	bins, missing := s.look(dir)
 	if len(missing) == 0 {
 		return bins, nil
 	}
 	if s.OptIn != "" && os.Getenv(s.OptIn) != "1" {
-		return nil, fmt.Errorf("%w: no %s in %s (building %s %s took %s on 2 cores): build it once with %s", ErrNotBuilt, strings.Join(missing, ", "), dir, s.Module, s.Version, s.Cost, s.Rerun)
+		// A build another process runs into the same cache (CI starts
+		// one in the background before the suite) is waited for.
+		if !building(dir) {
+			return nil, fmt.Errorf("%w: no %s in %s (building %s %s took %s on 2 cores): build it once with %s", ErrNotBuilt, strings.Join(missing, ", "), dir, s.Module, s.Version, s.Cost, s.Rerun)
+		}
+		logf("waiting for the build of %s %s in progress into %s", s.Module, s.Version, dir)
+		unlock, err := lockBuild(ctx, dir)
+		if err != nil {
+			return nil, fmt.Errorf("waiting for the build of %s %s in progress into %s: %w", s.Module, s.Version, dir, err)
+		}
+		unlock()
+		if bins, missing = s.look(dir); len(missing) > 0 {
+			return nil, fmt.Errorf("the build of %s %s that was in progress left no %s in %s (its log says why; build it with %s)", s.Module, s.Version, strings.Join(missing, ", "), dir, s.Rerun)
+		}
+		return bins, nil
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -82,6 +89,14 @@ func Build(ctx context.Context, s Spec, logf func(format string, args ...any)) (
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
+	}
+	unlock, err := lockBuild(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("waiting for another build of %s %s into %s: %w", s.Module, s.Version, dir, err)
+	}
+	defer unlock()
+	if bins, missing = s.look(dir); len(missing) == 0 {
+		return bins, nil // built by the one we waited for
 	}
 	mod, err := os.MkdirTemp("", "testbin-"+s.Name)
 	if err != nil {
@@ -108,6 +123,19 @@ func Build(ctx context.Context, s Spec, logf func(format string, args ...any)) (
 	}
 	logf("built %s %s (%s) in %s into %s", s.Module, s.Version, strings.Join(s.Commands, ", "), time.Since(start).Round(time.Second), dir)
 	return bins, nil
+}
+
+// look returns the paths of s's binaries in dir and the names of those
+// that are not there.
+func (s Spec) look(dir string) (bins, missing []string) {
+	bins = make([]string, len(s.Commands))
+	for i, c := range s.Commands {
+		bins[i] = filepath.Join(dir, path.Base(c))
+		if _, err := os.Stat(bins[i]); err != nil {
+			missing = append(missing, path.Base(c))
+		}
+	}
+	return bins, missing
 }
 
 func run(ctx context.Context, dir string, args []string) error {

@@ -46,3 +46,71 @@ func TestCachedAndOptIn(t *testing.T) {
 		t.Fatalf("cached: %v, %v; want %s/{a,b}", bins, err, dir)
 	}
 }
+
+// TestWaitsForBuildInProgress: with building opt-in and not asked for, a
+// build another process holds the cache's lock for is waited for (CI's
+// background build), and its binaries are returned; a build that ends
+// without them is an error saying so, not a skip.
+func TestWaitsForBuildInProgress(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	t.Setenv("HOME", cache)
+	s := Spec{Name: "tool-v2", Module: "example.com/tool", Version: "v2.0.0", Commands: []string{"cmd/a"},
+		OptIn: "TESTBIN_TEST_BUILD", Cost: "an hour", Rerun: "TESTBIN_TEST_BUILD=1 go test"}
+	t.Setenv(s.OptIn, "")
+	dir, err := s.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, writes := range []bool{true, false} {
+		unlock, err := lockBuild(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !building(dir) {
+			t.Fatal("building() = false while the lock is held")
+		}
+		done, waiting, returned := make(chan struct{}), make(chan struct{}, 1), make(chan struct{})
+		logf := func(f string, a ...any) {
+			if strings.HasPrefix(f, "waiting for the build") {
+				waiting <- struct{}{}
+			}
+			t.Logf(f, a...)
+		}
+		go func() {
+			defer close(done)
+			select {
+			case <-waiting: // Build saw the build in progress and waits for it
+			case <-returned: // it did not wait: the checks below fail
+				unlock()
+				return
+			}
+			if writes {
+				if err := os.WriteFile(filepath.Join(dir, "a"), []byte("#!/bin/true\n"), 0o755); err != nil {
+					t.Error(err)
+				}
+			}
+			unlock()
+		}()
+		bins, err := Build(context.Background(), s, logf)
+		close(returned)
+		<-done
+		switch {
+		case writes && (err != nil || len(bins) != 1 || bins[0] != filepath.Join(dir, "a")):
+			t.Fatalf("waiting for a build that writes a: %v, %v", bins, err)
+		case !writes && err == nil:
+			t.Fatalf("a build that ended without b: %v, want an error", bins)
+		}
+		if writes {
+			s.Commands = []string{"cmd/b"} // the second round waits for a build that leaves no b
+		} else if errors.Is(err, ErrNotBuilt) || !strings.Contains(err.Error(), "left no b") {
+			t.Fatalf("a build that ended without b: %v, want an error naming b, not ErrNotBuilt", err)
+		}
+	}
+	if building(dir) {
+		t.Fatal("building() = true with no build running")
+	}
+}
