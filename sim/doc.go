@@ -7,7 +7,9 @@
 // real libp2p QUIC host whose UDP socket is an endpoint of
 // github.com/marcopolo/simnet: per-node uplink and downlink bandwidth,
 // per-node access latency plus a latency between regions, FQ-CoDel
-// queues. Inside a testing/synctest bubble the whole run is in virtual
+// queues. A host opens at most 24 connections itself (others may open
+// more to it), which keeps a node's memory flat as a swarm grows
+// (bench/sim.md). Inside a testing/synctest bubble the whole run is in virtual
 // time: deterministic and limited by CPU, not by the simulated links.
 // The tests make the bubble with synctest.Test; `shoal sim` makes one in
 // the binary (cmd/shoal/simvirtual.go: testing.MainStart with the run as

@@ -17,7 +17,9 @@ import (
 //	go tool pprof -sample_index=inuse_space -top shoal /tmp/fc.heap
 //
 // With it set, each profile written is also summed up on stderr:
-// heap, stacks, goroutines and connections, in all and per node.
+// heap, stacks, goroutines and connections, in all and per node, and a
+// goroutine profile of the same moment goes to the path + ".goroutine"
+// (go tool pprof -top shoal PATH.goroutine: who owns the stacks).
 const HeapProfileEnv = "SHOAL_SIM_HEAPPROF"
 
 // writeHeapProfile writes the profile HeapProfileEnv asks for, if any.
@@ -35,6 +37,12 @@ func (r *run) writeHeapProfile() {
 	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
 		fmt.Fprintf(os.Stderr, "sim: heap profile %s: %v\n", path, err)
 		return
+	}
+	if g, err := os.Create(path + ".goroutine"); err == nil {
+		if err := pprof.Lookup("goroutine").WriteTo(g, 0); err != nil {
+			fmt.Fprintf(os.Stderr, "sim: goroutine profile %s.goroutine: %v\n", path, err)
+		}
+		_ = g.Close()
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
@@ -45,6 +48,7 @@ type simNet struct {
 }
 
 func newSimNet(latency map[[2]string]time.Duration) *simNet {
+	classicKeyExchange.Do(useClassicKeyExchange)
 	n := &simNet{
 		region:  map[string]string{},
 		access:  map[string]int64{},
@@ -58,6 +62,26 @@ func newSimNet(latency map[[2]string]time.Duration) *simNet {
 	}
 	n.sn = &simnet.Simnet{LatencyFunc: n.packetLatency}
 	return n
+}
+
+// classicKeyExchange: simulated hosts handshake with X25519 alone, not
+// Go's default hybrid X25519MLKEM768, whose keys are the largest part of
+// a connection's handshake state (and its ClientHello 1.1 KB longer);
+// what is simulated is shoal over a link, not post-quantum key exchange.
+// GODEBUG is the only switch crypto/tls has (libp2p builds the TLS
+// config), read at each handshake, so it is set for the whole process,
+// unless the user set tlsmlkem themselves.
+var classicKeyExchange sync.Once
+
+func useClassicKeyExchange() {
+	cur := os.Getenv("GODEBUG")
+	if strings.Contains(cur, "tlsmlkem=") {
+		return
+	}
+	if cur != "" {
+		cur += ","
+	}
+	_ = os.Setenv("GODEBUG", cur+"tlsmlkem=0")
 }
 
 // dropLatency is how long a packet crossing a partition is held: far
@@ -99,6 +123,19 @@ const (
 	simConnsHigh = 64
 	simConnGrace = 10 * time.Second
 )
+
+// simMaxOutbound is how many connections a simulated host opens itself,
+// dials in progress included: a dial past it fails at once (libp2p's
+// resource manager, every other limit of it infinite). Connections others
+// open to it are always accepted, so a joining node still reaches its
+// bootstrap peer, and the average host holds at most twice this many.
+// Connections are most of a simulated node's memory (≈ 150 KB each:
+// QUIC and TLS state, and the stacks of ≈ 8.6 goroutines of the
+// connection and its streams), and without a bound a flash crowd of 200
+// opened 104 per node in its first simulated second (DHT walks, and the
+// swarm extension's peer exchange dialling every peer it hears of):
+// bench/sim.md, "Where the memory goes per node, 1 + 199".
+const simMaxOutbound = 24
 
 // simInflightSends is how many Bitswap responses a simulated node writes
 // at once (node: transfer.max_inflight_sends; the protocol's default is
@@ -165,6 +202,11 @@ func (n *simNet) newHost(spec hostSpec) (*simHost, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim: host %d: connection manager: %w", spec.index, err)
 	}
+	rm, err := outboundLimit()
+	if err != nil {
+		_ = cm.Close()
+		return nil, fmt.Errorf("sim: host %d: resource manager: %w", spec.index, err)
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen),
@@ -174,7 +216,8 @@ func (n *simNet) newHost(spec hostSpec) (*simHost, error) {
 		// Address discovery through identify stalls synctest bubbles
 		// (see go-libp2p x/simlibp2p).
 		libp2p.DisableIdentifyAddressDiscovery(),
-		libp2p.ResourceManager(&network.NullResourceManager{}),
+		// The host closes it.
+		libp2p.ResourceManager(rm),
 		// The host closes it.
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(gater{n}),
@@ -182,11 +225,21 @@ func (n *simNet) newHost(spec hostSpec) (*simHost, error) {
 	)
 	if err != nil {
 		_ = cm.Close()
+		_ = rm.Close()
 		return nil, fmt.Errorf("sim: host %d on %s: %w", spec.index, listen, err)
 	}
 	sh.host = h
 	sh.addr = listen + "/p2p/" + h.ID().String()
 	return sh, nil
+}
+
+// outboundLimit is a resource manager that bounds a host's outbound
+// connections to simMaxOutbound and nothing else.
+func outboundLimit() (network.ResourceManager, error) {
+	limits := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{ConnsOutbound: simMaxOutbound},
+	}.Build(rcmgr.InfiniteLimits)
+	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits))
 }
 
 // quicReuse makes the QUIC transport open its socket on the simnet rather
