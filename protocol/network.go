@@ -417,11 +417,28 @@ func rxTokens(n int) int { return min(n/readChunk, rxBudget/readChunk) }
 type inboundPeer struct {
 	streams int
 	budget  chan struct{}
+	// taking is held (a token in it) by the one reader taking tokens:
+	// two streams' readers that each took part of the budget for a frame
+	// larger than what was left would wait for each other forever (the
+	// dispatchers, idle, hold none).
+	taking chan struct{}
 }
 
-// acquire takes k tokens, or gives up (returning what it took) when
-// abort is closed.
+func newInboundPeer() *inboundPeer {
+	return &inboundPeer{budget: make(chan struct{}, rxTokens(rxBudget)), taking: make(chan struct{}, 1)}
+}
+
+// acquire takes k tokens, all or none, or gives up when abort is closed.
 func (ip *inboundPeer) acquire(k int, abort <-chan struct{}) bool {
+	if k == 0 {
+		return true
+	}
+	select {
+	case ip.taking <- struct{}{}:
+	case <-abort:
+		return false
+	}
+	defer func() { <-ip.taking }()
 	for i := range k {
 		select {
 		case ip.budget <- struct{}{}:
@@ -484,7 +501,7 @@ func (n *Network) trackInbound(st network.Stream, p peer.ID) *inboundPeer {
 	}
 	ip := n.inboundPerPeer[p]
 	if ip == nil {
-		ip = &inboundPeer{budget: make(chan struct{}, rxTokens(rxBudget))}
+		ip = newInboundPeer()
 		n.inboundPerPeer[p] = ip
 	}
 	if ip.streams >= n.cfg.MaxInboundStreamsPerPeer {

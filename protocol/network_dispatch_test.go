@@ -5,6 +5,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -77,7 +78,7 @@ func TestNetworkReadsAheadOfDispatch(t *testing.T) {
 // tokens; a reader that would exceed the budget waits, gives up (and
 // returns what it took) when told to, and goes on once tokens return.
 func TestInboundBudget(t *testing.T) {
-	ip := &inboundPeer{budget: make(chan struct{}, rxTokens(rxBudget))}
+	ip := newInboundPeer()
 	if got := rxTokens(MaxMessageSize); got != cap(ip.budget) {
 		t.Fatalf("a maximal frame takes %d tokens, want the whole budget (%d)", got, cap(ip.budget))
 	}
@@ -109,4 +110,40 @@ func TestInboundBudget(t *testing.T) {
 	if !ip.acquire(block, never) || len(ip.budget) != held {
 		t.Fatalf("acquire after a release: %d of %d tokens taken, want %d", len(ip.budget), cap(ip.budget), held)
 	}
+}
+
+// TestInboundBudgetTwoLargeFrames: two streams of one peer whose readers
+// each want the whole budget (frames of MaxMessageSize) while a third
+// holds half of it: once the third returns its half, both readers get the
+// budget in turn. Taking tokens one at a time without the taking lock,
+// the two split what was free and each waited for the other forever.
+func TestInboundBudgetTwoLargeFrames(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ip := newInboundPeer()
+		never := make(chan struct{})
+		half := cap(ip.budget) / 2
+		if !ip.acquire(half, never) {
+			t.Fatal("acquire of half the budget failed")
+		}
+		all := rxTokens(MaxMessageSize)
+		var done sync.WaitGroup
+		got := make(chan int, 2)
+		for i := range 2 {
+			done.Go(func() {
+				if ip.acquire(all, never) {
+					got <- i
+					ip.release(all) // dispatched
+				}
+			})
+		}
+		synctest.Wait() // both readers wait: half the budget is held
+		if len(got) != 0 {
+			t.Fatal("a reader took the whole budget while half of it was held")
+		}
+		ip.release(half)
+		done.Wait()
+		if len(got) != 2 || len(ip.budget) != 0 {
+			t.Fatalf("%d of 2 readers got the budget, %d tokens left taken", len(got), len(ip.budget))
+		}
+	})
 }
