@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -16,12 +15,7 @@ import (
 func TestDaemonRPC(t *testing.T) {
 	const token = "rpc-s3cret"
 	t.Setenv(tokenEnv, "")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rpcAddr := ln.Addr().String()
-	ln.Close()
+	rpcAddr := "127.0.0.1:" + freePort(t)
 	home := filepath.Join(t.TempDir(), "home")
 	api, _ := startInProcessDaemon(t, home, "--api-token-file", writeToken(t, token), "--rpc-addr", rpcAddr)
 	_, idBody := httpGet(t, api+"/api/v1/id", token)
@@ -60,12 +54,7 @@ func TestDaemonRPC(t *testing.T) {
 // not HOST:PORT is refused at startup naming the config key.
 func TestDaemonClusterAddr(t *testing.T) {
 	t.Setenv(tokenEnv, "")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := "127.0.0.1:" + freePort(t)
 	api, _ := startInProcessDaemon(t, filepath.Join(t.TempDir(), "home"), "--cluster-addr", dead)
 	if status, body := httpGet(t, api+"/api/v1/cluster", ""); status != http.StatusBadGateway || !strings.Contains(body, dead) {
 		t.Fatalf("GET /api/v1/cluster with the cluster down: %d %s, want 502 naming %s", status, body, dead)

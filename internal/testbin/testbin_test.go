@@ -9,14 +9,14 @@ import (
 	"testing"
 )
 
-// TestCachedAndOptIn: a cached binary is returned without building; a
-// missing one with building opt-in and not asked for is ErrNotBuilt,
-// naming the binary, the cache and the command that builds it.
-func TestCachedAndOptIn(t *testing.T) {
+// testSpec is an opt-in Spec of commands (not asked for) whose cache,
+// under a temporary user cache directory, exists and is empty.
+func testSpec(t *testing.T, commands ...string) (Spec, string) {
+	t.Helper()
 	cache := t.TempDir()
 	t.Setenv("XDG_CACHE_HOME", cache)
 	t.Setenv("HOME", cache) // os.UserCacheDir on macOS
-	s := Spec{Name: "tool-v1", Module: "example.com/tool", Version: "v1.0.0", Commands: []string{"cmd/a", "cmd/b"},
+	s := Spec{Name: "tool-v1", Module: "example.com/tool", Version: "v1.0.0", Commands: commands,
 		OptIn: "TESTBIN_TEST_BUILD", Cost: "an hour", Rerun: "TESTBIN_TEST_BUILD=1 go test"}
 	t.Setenv(s.OptIn, "")
 	dir, err := s.Dir()
@@ -26,10 +26,18 @@ func TestCachedAndOptIn(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return s, dir
+}
+
+// TestCachedAndOptIn: a cached binary is returned without building; a
+// missing one with building opt-in and not asked for is ErrNotBuilt,
+// naming the binary, the cache and the command that builds it.
+func TestCachedAndOptIn(t *testing.T) {
+	s, dir := testSpec(t, "cmd/a", "cmd/b")
 	if err := os.WriteFile(filepath.Join(dir, "a"), []byte("#!/bin/true\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Build(context.Background(), s, t.Logf)
+	_, err := Build(context.Background(), s, t.Logf)
 	if !errors.Is(err, ErrNotBuilt) {
 		t.Fatalf("with b missing and building not asked for: %v, want ErrNotBuilt", err)
 	}
@@ -52,19 +60,7 @@ func TestCachedAndOptIn(t *testing.T) {
 // background build), and its binaries are returned; a build that ends
 // without them is an error saying so, not a skip.
 func TestWaitsForBuildInProgress(t *testing.T) {
-	cache := t.TempDir()
-	t.Setenv("XDG_CACHE_HOME", cache)
-	t.Setenv("HOME", cache)
-	s := Spec{Name: "tool-v2", Module: "example.com/tool", Version: "v2.0.0", Commands: []string{"cmd/a"},
-		OptIn: "TESTBIN_TEST_BUILD", Cost: "an hour", Rerun: "TESTBIN_TEST_BUILD=1 go test"}
-	t.Setenv(s.OptIn, "")
-	dir, err := s.Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	s, dir := testSpec(t, "cmd/a")
 	for _, writes := range []bool{true, false} {
 		unlock, err := lockBuild(context.Background(), dir)
 		if err != nil {
