@@ -46,11 +46,18 @@ func TestVirtualTimeIgnoresLoad(t *testing.T) {
 		*idle.P50S, *again.P50S, *loaded.P50S, idle.WallS, loaded.WallS)
 	tol := max(loadTolerance, 1.5*relDiff(*idle.P50S, *again.P50S))
 	lo, hi := min(*idle.P50S, *again.P50S), max(*idle.P50S, *again.P50S)
-	if d := min(relDiff(lo, *loaded.P50S), relDiff(hi, *loaded.P50S)); *loaded.P50S < lo || *loaded.P50S > hi {
-		if d > tol {
-			t.Errorf("p50 %.3f–%.3f s idle vs %.3f s under load: %.0f %% apart (tolerance %.0f %%): the run depends on the wall clock",
-				lo, hi, *loaded.P50S, 100*d, 100*tol)
-		}
+	// A starved run that follows the wall clock finishes later; one whose
+	// real-time timers fire early in simulated time could finish sooner,
+	// but one P alone also orders goroutines differently from two, which
+	// moved p50 12 % earlier (2.418 s vs 2.747–2.789 s idle) in a clean CI
+	// run: sooner is allowed twice the tolerance.
+	switch d := relDiff(hi, *loaded.P50S); {
+	case *loaded.P50S > hi && d > tol:
+		t.Errorf("p50 %.3f–%.3f s idle vs %.3f s under load: %.0f %% later (tolerance %.0f %%): the run depends on the wall clock",
+			lo, hi, *loaded.P50S, 100*d, 100*tol)
+	case *loaded.P50S < lo && relDiff(lo, *loaded.P50S) > 2*tol:
+		t.Errorf("p50 %.3f–%.3f s idle vs %.3f s under load: %.0f %% sooner (tolerance %.0f %%): the run depends on the wall clock",
+			lo, hi, *loaded.P50S, 100*relDiff(lo, *loaded.P50S), 200*tol)
 	}
 }
 
