@@ -2,6 +2,7 @@ package content
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/ipfs/go-cid"
@@ -127,7 +128,7 @@ func (r *FileReader) readAhead(frames []frame, off uint64) {
 		}
 	}
 	for c, p := range a.pending {
-		if !containsCID(a.window, c) {
+		if !slices.Contains(a.window, c) {
 			delete(a.pending, c)
 			p.cancel()
 		}
@@ -161,13 +162,4 @@ func (r *FileReader) onPath(c cid.Cid) bool {
 		}
 	}
 	return r.root.c == c
-}
-
-func containsCID(cs []cid.Cid, c cid.Cid) bool {
-	for _, x := range cs {
-		if x == c {
-			return true
-		}
-	}
-	return false
 }

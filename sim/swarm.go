@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -148,7 +149,7 @@ func (s *Swarm) flowChart() string {
 	for _, fl := range s.TopFlows {
 		width := 1 + 9*float64(fl.Bytes)/float64(maxB)
 		fmt.Fprintf(&b, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="%s" stroke-opacity="0.6" stroke-width="%.1f"><title>%s → %s: %.1f MiB</title></line>`,
-			xl, yf[fl.From], xr, yt[fl.To], color(indexOf(from, fl.From)), width,
+			xl, yf[fl.From], xr, yt[fl.To], color(max(slices.Index(from, fl.From), 0)), width,
 			html.EscapeString(fl.From), html.EscapeString(fl.To), float64(fl.Bytes)/(1<<20))
 	}
 	for _, n := range from {
@@ -158,15 +159,6 @@ func (s *Swarm) flowChart() string {
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f">%s %.1f MiB</text>`, xr+6, yt[n]+4, html.EscapeString(n), float64(got[n])/(1<<20))
 	}
 	return b.String() + "</svg>"
-}
-
-func indexOf(names []string, n string) int {
-	for i, x := range names {
-		if x == n {
-			return i
-		}
-	}
-	return 0
 }
 
 // writeText prints the swarm's numbers and its top flows for the
