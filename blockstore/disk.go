@@ -118,6 +118,8 @@ func Open(cfg Config) (*Disk, error) {
 	for _, r := range roots {
 		e.pins.roots[r.KeyString()] = r
 	}
+	e.mu.Unlock()
+	e.lockWalk(e.pins.rootItems, false)
 	e.pins.recomputeLocked(e)
 	// A crash between dropping a victim from the index and unlinking it,
 	// or a lowered capacity, can leave more than fits.
@@ -125,7 +127,7 @@ func Open(cfg Config) (*Disk, error) {
 	if cfg.CapacityBytes > 0 {
 		excess = e.evictToLocked(cfg.CapacityBytes)
 	}
-	e.mu.Unlock()
+	e.unlockWalk()
 	e.removeKeys(excess)
 	log.Info("blockstore: opened", "dir", cfg.Dir, "blocks", len(found), "bytes", e.used,
 		"refs", len(refs), "pins", len(roots), "took", time.Since(start))

@@ -45,6 +45,7 @@
 //	engine.go  the shared index: accounting, LRU, per-key serialization,
 //	           Put/Get/Has/GetSize/Delete/AllKeys/Stat/Close
 //	pins.go    the pinned set (incremental walk), Pin/Unpin/PinStatus/GC
+//	pinwalk.go reading the links a pin walk needs before it takes the lock
 //	verify.go  Verify
 //	refs.go    references: PutRefs, ReleaseFile, reading and checking them
 //	refslog.go Disk's append-only log of references
@@ -53,6 +54,17 @@
 //	recover.go after an unclean shutdown, rehash recently written blocks
 //	memory.go  Memory
 //	lock_*.go  the flock that keeps a second process out of a store
+//
+// # Locking
+//
+// One mutex guards the index; no backend call (a file read, write,
+// fsync, rename or unlink) is made while it is held, so a slow disk
+// read of one block never delays Has or Get of another. Operations on
+// one key are serialized by marking it in flight; block bytes are
+// written, then published in the index. The pin walks read the blocks
+// whose links they need first, without the lock (pinwalk.go); the pin
+// roots are saved under a second mutex that only root changes and GC
+// take, then published.
 //
 // Why one file per block rather than an embedded key-value engine, with
 // measurements, is in bench/blockstore.md.

@@ -61,6 +61,7 @@ type engine struct {
 	be  backend
 
 	mu       sync.Mutex
+	pinsMu   sync.Mutex     // serializes changes of the pin roots and GC; taken before mu
 	ops      sync.WaitGroup // operations in progress, waited by Close
 	closed   bool
 	entries  map[string]*entry
@@ -245,8 +246,19 @@ func (e *engine) put(ctx context.Context, c cid.Cid, data []byte) error {
 	e.removeKeys(victims)
 	werr := e.be.write(key, data)
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	if werr != nil {
+		e.mu.Lock()
+	} else {
+		// The links a pin walk from this block needs are read first,
+		// without the lock (pinwalk.go).
+		e.lockWalk(func() []walkItem {
+			if wc, ok := e.pins.wanted[key]; ok {
+				return []walkItem{{wc, data}}
+			}
+			return nil
+		}, true)
+	}
+	defer e.unlockWalk()
 	e.reserved -= size
 	e.finishLocked(key)
 	if werr != nil {

@@ -27,6 +27,9 @@ type pinSet struct {
 	bytes  int64                // their bytes
 	wanted map[string]cid.Cid   // reached but not stored, as linked
 	links  map[string][]cid.Cid // links of reached non-raw blocks
+	// pre holds links read without the lock for the walk running now
+	// (pinwalk.go); nil outside lockWalk.
+	pre map[string][]cid.Cid
 }
 
 func newPinSet() pinSet {
@@ -77,6 +80,10 @@ func (ps *pinSet) linksOf(e *engine, c cid.Cid, data []byte) []cid.Cid {
 		return nil
 	}
 	if data == nil {
+		if ls, ok := ps.pre[key]; ok {
+			return ls // read by lockWalk, outside the lock
+		}
+		// Only a walk not begun with lockWalk gets here (none should).
 		var err error
 		if data, err = e.be.read(key); err != nil {
 			e.log.Warn("blockstore: cannot read block to walk its links; treating it as a leaf", "cid", c, "err", err)
@@ -241,24 +248,42 @@ func (e *engine) changeRoot(ctx context.Context, root cid.Cid, pin bool) error {
 			return fmt.Errorf("blockstore: pin: undefined CID")
 		}
 	}
+	// Root changes are serialized by pinsMu, not e.mu: the roots are
+	// saved (write, fsync, rename) without the store's lock, then
+	// published under it, so no Has or Get waits for the disk here.
+	e.pinsMu.Lock()
+	defer e.pinsMu.Unlock()
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if err := e.beginLocked(); err != nil {
+		e.mu.Unlock()
 		return err
 	}
 	defer e.ops.Done()
 	k := root.KeyString()
 	if _, isRoot := e.pins.roots[k]; isRoot == pin {
+		e.mu.Unlock()
 		if pin {
 			return nil
 		}
 		return fmt.Errorf("%w: %s is not a pin root (see Pins)", ErrNotPinned, root)
 	}
 	e.pins.setRoot(k, root, pin)
-	if err := e.be.savePins(e.pins.sortedRoots()); err != nil {
-		e.pins.setRoot(k, root, !pin)
+	roots := e.pins.sortedRoots()
+	e.pins.setRoot(k, root, !pin)
+	e.mu.Unlock()
+	if err := e.be.savePins(roots); err != nil {
 		return fmt.Errorf("blockstore: %s %s: saving pins: %w", op, root, err)
 	}
+	if pin {
+		e.lockWalk(func() []walkItem { return []walkItem{{c: root}} }, true)
+	} else {
+		e.lockWalk(func() []walkItem {
+			items := e.pins.rootItems()
+			return slices.DeleteFunc(items, func(it walkItem) bool { return it.c.KeyString() == k })
+		}, false)
+	}
+	defer e.unlockWalk()
+	e.pins.setRoot(k, root, pin)
 	if pin {
 		e.pins.markLocked(e, root, nil) // only root's DAG gains pins
 	} else {
@@ -303,11 +328,14 @@ func (e *engine) PinStatus(ctx context.Context, root cid.Cid) (PinStatus, error)
 		return PinStatus{}, err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err := e.beginLocked(); err != nil {
+	err := e.beginLocked()
+	e.mu.Unlock()
+	if err != nil {
 		return PinStatus{}, err
 	}
 	defer e.ops.Done()
+	e.lockWalk(func() []walkItem { return []walkItem{{c: root}} }, false)
+	defer e.unlockWalk()
 	return e.pinStatusLocked(root), nil
 }
 
@@ -334,13 +362,18 @@ func (e *engine) GC(ctx context.Context) (GCResult, error) {
 	if err := ctx.Err(); err != nil {
 		return GCResult{}, err
 	}
+	e.pinsMu.Lock() // the roots stay as they are while GC drops what they do not reach
+	defer e.pinsMu.Unlock()
 	e.mu.Lock()
-	if err := e.beginLocked(); err != nil {
-		e.mu.Unlock()
+	err := e.beginLocked()
+	e.mu.Unlock()
+	if err != nil {
 		return GCResult{}, err
 	}
 	defer e.ops.Done()
+	e.lockWalk(e.pins.rootItems, false)
 	e.pins.recomputeLocked(e)
+	e.pins.pre = nil
 	var res GCResult
 	var keys []string
 	for en := e.lru.prev; en != &e.lru; en = e.lru.prev {

@@ -101,6 +101,8 @@ func TestStore(t *testing.T) {
 		{"RefReplacesBlock", testRefReplacesBlock},
 		{"RefOpenFile", testRefOpenFile},
 		{"RefAlt", testRefAlt},
+		{"NoBackendIOUnderTheLock", testNoBackendIOUnderTheLock},
+		{"SlowReadBlocksNoOtherBlock", testSlowReadBlocksNoOtherBlock},
 	}
 	for _, im := range impls {
 		t.Run(im.name, func(t *testing.T) {

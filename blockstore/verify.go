@@ -64,8 +64,8 @@ func (e *engine) Verify(ctx context.Context) (VerifyReport, error) {
 		}
 	}
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lockWalk(e.pins.rootItems, false)
+	defer e.unlockWalk()
 	for _, r := range e.pins.sortedRoots() {
 		rep.Pins = append(rep.Pins, e.pinStatusLocked(r))
 	}

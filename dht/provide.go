@@ -20,11 +20,15 @@ type rootSet struct {
 	mu    sync.Mutex
 	roots map[string]int64 // multihash bytes → unix nanoseconds of last success, 0 = never
 	now   func() time.Time
+	first chan struct{} // closed when the first root is added
 }
 
 func newRootSet() *rootSet {
-	return &rootSet{roots: map[string]int64{}, now: time.Now}
+	return &rootSet{roots: map[string]int64{}, now: time.Now, first: make(chan struct{})}
 }
+
+// nonEmpty is closed once the set has held a root.
+func (s *rootSet) nonEmpty() <-chan struct{} { return s.first }
 
 // add inserts roots; existing roots keep their announcement time.
 func (s *rootSet) add(keys ...mh.Multihash) {
@@ -33,6 +37,13 @@ func (s *rootSet) add(keys ...mh.Multihash) {
 	for _, k := range keys {
 		if _, ok := s.roots[string(k)]; !ok {
 			s.roots[string(k)] = 0
+		}
+	}
+	if len(s.roots) > 0 {
+		select {
+		case <-s.first:
+		default:
+			close(s.first)
 		}
 	}
 }

@@ -72,6 +72,10 @@ type Router struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	joining *joinAttempt // the Bootstrap in progress, under mu
+
+	ownKey ownKeyResult // the last own-key lookup, for the provider
+
 	bootstrapFailures atomic.Int64 // background bootstrap attempts that failed
 	rejoins           atomic.Int64 // bootstraps after every bootstrap peer left the table
 }
@@ -166,7 +170,7 @@ func (r *Router) providerOptions(state datastore.Batching) []provider.Option {
 	periodic := min(2, r.cfg.ProvideWorkers-1)
 	return []provider.Option{
 		provider.WithHost(r.host),
-		provider.WithRouter(d),
+		provider.WithRouter(providerRouter{r}),
 		provider.WithReplicationFactor(d.BucketSize()),
 		provider.WithSelfAddrs(d.FilteredAddrs),
 		provider.WithMessageSender(recordingSender{MessageSender: d.MessageSender(), roots: r.roots}),
@@ -343,18 +347,61 @@ func (r *Router) Run(ctx context.Context) error {
 // continues in the background. It fails with ErrNoBootstrapPeer if bootstrap
 // peers are configured but none answered, and does nothing when none are
 // configured and the table is empty (the first node of a fleet).
+//
+// Calls that overlap share one attempt: Start bootstraps in the background
+// and a node that also waits for its join (or a rejoin check that fires
+// meanwhile) would otherwise walk the DHT twice for the same answer. A
+// caller whose own context is still live retries if the attempt it joined
+// ended with the other caller's context.
 func (r *Router) Bootstrap(ctx context.Context) error {
-	if r.isClosed() {
-		return ErrClosed
+	for {
+		if r.isClosed() {
+			return ErrClosed
+		}
+		r.mu.Lock()
+		f := r.joining
+		lead := f == nil
+		if lead {
+			f = &joinAttempt{done: make(chan struct{})}
+			r.joining = f
+		}
+		r.mu.Unlock()
+		if lead {
+			f.err = r.join(ctx)
+			r.mu.Lock()
+			r.joining = nil
+			r.mu.Unlock()
+			close(f.done)
+			return f.err
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return fmt.Errorf("dht: bootstrap: %w", ctx.Err())
+		}
+		ended := errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)
+		if f.err == nil || !ended || ctx.Err() != nil {
+			return f.err
+		}
 	}
+}
+
+// joinAttempt is a Bootstrap in progress; err is set before done closes.
+type joinAttempt struct {
+	done chan struct{}
+	err  error
+}
+
+func (r *Router) join(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(r.ctx, cancel)()
+	rejoin := r.dht.RoutingTable().Size() > 0
 	if len(r.bootstrap) > 0 {
 		if err := r.connectAll(ctx, r.bootstrap); err != nil {
 			return err
 		}
-	} else if r.dht.RoutingTable().Size() == 0 {
+	} else if !rejoin {
 		return nil
 	}
 	// Identify runs after the connection is up; kad-dht adds the peer to
@@ -362,10 +409,16 @@ func (r *Router) Bootstrap(ctx context.Context) error {
 	if err := r.waitRoutingTable(ctx); err != nil {
 		return err
 	}
-	if _, err := r.dht.GetClosestPeers(ctx, string(r.host.ID())); err != nil {
+	if _, err := r.ownKeyLookup(ctx); err != nil {
 		return fmt.Errorf("dht: bootstrap lookup of own key: %w", err)
 	}
-	_ = r.dht.Bootstrap(ctx) // background refresh of all buckets
+	if rejoin {
+		// On a first join kad-dht refreshes every bucket by itself: the
+		// first peer to enter an empty table starts a refresh, and its end
+		// starts another. A rejoin (the table was not empty) has no such
+		// trigger, so ask for one.
+		_ = r.dht.Bootstrap(ctx)
+	}
 	return nil
 }
 

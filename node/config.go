@@ -111,6 +111,16 @@ type TransferConfig struct {
 	// 0 keeps the protocol's default. The simulator lowers it so that a
 	// thousand nodes on 20 Mbit/s links do not each hold 32 batches.
 	MaxInflightSends int `toml:"max_inflight_sends"`
+	// CacheFetchedFiles keeps a file `fetch -o` writes in the page cache.
+	// Off (the default), each stretch leaves the cache once a checkpoint
+	// has synced it: the file is written through a few MiB of recycled
+	// pages instead of the whole file's worth of memory the kernel hands
+	// out fresh (on a virtual machine that backs guest memory on first
+	// touch, that costs more CPU than the rest of the file path), and a
+	// large fetch does not evict what else the machine keeps cached;
+	// reading the file afterwards (the user, or peers it is the seed for)
+	// reads the disk.
+	CacheFetchedFiles bool `toml:"cache_fetched_files"`
 }
 
 // Duration is a time.Duration written in config files as "2m30s".
@@ -389,6 +399,11 @@ no_progress_timeout = %q
 # the content before it fails (shoal fetch --timeout overrides it).
 # "0s" searches until the fetch is cancelled.
 search_timeout = %q
+# Keep a file "shoal fetch -o" writes in the page cache. false drops each
+# stretch from the cache once it is synced: cheaper to write (far cheaper
+# on a VM that backs memory on first touch) and no eviction of the rest
+# of the cache; reading the file afterwards reads the disk.
+cache_fetched_files = %v
 
 [resources]
 # Ceilings for what remote peers may make this node spend (the libp2p
@@ -407,7 +422,7 @@ rest_addr = %q
 		cfg.Network.DHTMode, cfg.Network.SwarmKey, cfg.Network.SwarmExtension, cfg.API.Addr, cfg.API.GatewayAddr, cfg.API.Token, cfg.API.TokenFile,
 		cfg.API.MaxConns, cfg.API.GatewayMaxConns, rpcAddrLine(cfg.API.RPCAddr),
 		cfg.Store.CapacityBytes, cfg.Store.Sync, cfg.Store.VerifyOnRead, cfg.Transfer.UploadLimit,
-		cfg.Transfer.UploadSlots, cfg.Transfer.AnnounceWhileFetching, cfg.Transfer.NoProgressTimeout.Duration.String(), cfg.Transfer.SearchTimeout.Duration.String(), cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs,
+		cfg.Transfer.UploadSlots, cfg.Transfer.AnnounceWhileFetching, cfg.Transfer.NoProgressTimeout.Duration.String(), cfg.Transfer.SearchTimeout.Duration.String(), cfg.Transfer.CacheFetchedFiles, cfg.Resources.MaxMemoryBytes, cfg.Resources.MaxFDs,
 		cfg.Resources.ConnsLow, cfg.Resources.ConnsHigh, cfg.Cluster.RESTAddr)
 	return writeFileAtomic(filepath.Join(cfg.Home, ConfigFile), []byte(b.String()), 0o600)
 }

@@ -30,6 +30,13 @@
 //     fetch means here (pin, catalogue, provide), Open (with
 //     transfer.ReadAhead, and the content reader's read-ahead of the next
 //     few blocks; File.Expect narrows both to a Range's bytes).
+//   - readsession.go: read sessions — one per root read without a
+//     whole-DAG fetch (a Range, ?format=raw or car, a path walk, an API
+//     cat): the root's providers looked up once and given to the
+//     provider search of every block the read fetches (readSessions is
+//     the client's Providers), and each block a reader waits for handed
+//     to it as it is stored (clientStore.Get), not read back; the
+//     request's root travels in the context (WithReadRoot).
 //   - swarm.go: the swarm extension's wiring — swarm.Service on the host
 //     (network.swarm_extension), its Local (this node's map of a root,
 //     walked from the blockstore), its Events (maps, HAVE deltas, chokes
@@ -65,7 +72,7 @@
 //	          └─► blockstore.Pin ─► roots.json ─► dht.Provide ─► caller
 //
 //	fetch:  CID ─► transfer.Registry.Start (one per root; watches progress)
-//	          └─► protocol.Client.FetchWith ◄─ providers ── dht.FindProviders
+//	          └─► protocol.Client.FetchWith ◄─ providers ── readSessions ── dht.FindProviders
 //	                │  (scheduler: windows, rarest first, verify each block)
 //	                ▼
 //	              blockstore.PutVerified ─► protocol.Server.NotifyNewBlocks
@@ -75,8 +82,11 @@
 //	                ▼
 //	        done ─► node: Pin if asked ─► roots.json ─► dht.Provide
 //
-//	read:   Open/List/Resolve ─► content reader ─► protocol.Client.Get
-//	        (store first, swarm for what is missing; up to 4 blocks read
-//	        ahead); a read from the start of a file not held whole starts
-//	        a Fetch of its DAG, unless File.Expect said a Range.
+//	read:   Open/List/Resolve ─► read session of the request's root
+//	        ─► content reader ─► protocol.Client.Get (store first, swarm
+//	        for what is missing, its provider search answered by the
+//	        session's one lookup; up to 4 blocks read ahead; a block
+//	        received for a waiting reader handed to it from memory); a
+//	        read from the start of a file not held whole starts a Fetch
+//	        of its DAG, unless File.Expect said a Range.
 package node

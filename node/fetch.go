@@ -20,22 +20,31 @@ func (n *Node) newClient() (*protocol.Client, error) {
 	ccfg.Links = content.Links
 	ccfg.Logger = n.log.With("part", "client")
 	ccfg.SearchTimeout = n.cfg.Transfer.SearchTimeout.Duration
-	ccfg.OnFetching = n.swarmFetching
+	ccfg.OnFetching = func(root cid.Cid, active bool) {
+		n.reads.fetching(active)
+		n.swarmFetching(root, active)
+	}
 	ccfg.OnVerified = n.swarmVerified
 	ccfg.OnInterest = n.swarmWants
-	c, err := protocol.NewClient(ccfg, protocol.HostNetwork(n.net, n.host), clientStore{n}, n.router)
+	c, err := protocol.NewClient(ccfg, protocol.HostNetwork(n.net, n.host), clientStore{n}, n.reads)
 	if err != nil {
 		return nil, err
 	}
+	n.reads.client = c
 	return c, nil
 }
 
 // clientStore is the store as the fetch client sees it: every verified
-// block it stores is also offered to peers waiting for it.
+// block it stores is also offered to peers waiting for it, and handed to
+// the session readers waiting for it (readSessions.deliver), whose Get
+// then takes those bytes instead of reading them back.
 type clientStore struct{ n *Node }
 
 func (s clientStore) Has(ctx context.Context, c cid.Cid) (bool, error) { return s.n.store.Has(ctx, c) }
 func (s clientStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if data, ok := s.n.reads.take(c); ok {
+		return data, nil
+	}
 	return s.n.store.Get(ctx, c)
 }
 func (s clientStore) GetSize(ctx context.Context, c cid.Cid) (int, error) {
@@ -279,15 +288,23 @@ type openFile struct {
 	held    func(cid.Cid) bool // stored here: not fetched ahead
 	partial atomic.Bool        // Expect was told less than the whole file
 	closed  atomic.Bool
+	release func() // ends the file's use of its read session
 }
 
-// Open opens the file at c for streaming reads.
+// Open opens the file at c for streaming reads, in the read session of
+// its root (WithReadRoot, else c): the file's blocks are fetched with
+// the providers the session found, and c counts as the session's for as
+// long as the file is open, so a whole-DAG fetch of it asks them too.
 func (n *Node) Open(ctx context.Context, c cid.Cid) (File, error) {
-	r, err := content.NewFileReader(ctx, n.getter(), c)
+	s, done := n.reads.acquire(readRoot(ctx, c))
+	unmark := n.reads.mark(s, c, false)
+	release := func() { unmark(); done() }
+	r, err := content.NewFileReader(ctx, s.getter(), c)
 	if err != nil {
+		release()
 		return nil, contentErr(c, err)
 	}
-	f := &openFile{FileReader: r, held: func(c cid.Cid) bool {
+	f := &openFile{FileReader: r, release: release, held: func(c cid.Cid) bool {
 		has, err := n.store.Has(n.ctx, c)
 		return err == nil && has
 	}}
@@ -322,6 +339,10 @@ func (f *openFile) Read(p []byte) (int, error) { return f.ra.Read(p) }
 func (f *openFile) Seek(off int64, whence int) (int64, error) { return f.ra.Seek(off, whence) }
 
 func (f *openFile) Close() error {
-	f.closed.Store(true)
-	return f.FileReader.Close()
+	if f.closed.Swap(true) {
+		return nil
+	}
+	err := f.FileReader.Close()
+	f.release()
+	return err
 }

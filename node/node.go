@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 
@@ -41,6 +42,7 @@ type Node struct {
 	started   time.Time
 
 	fetchStats fetchCounters // kept by the transfers, read by Stats
+	reads      *readSessions // read sessions, and the client's provider search (readsession.go)
 	files      fileSinks     // files WriteFile is writing, fed each received leaf
 	placed     placedFiles   // files WriteFile finished, until FilePlaced
 
@@ -143,6 +145,9 @@ func NewWithParts(cfg Config, parts Parts) (n *Node, err error) {
 	if n.server, err = protocol.NewServer(scfg, n.store, n.net); err != nil {
 		return nil, err
 	}
+	n.reads = newReadSessions(n.ctx, n.router.FindProviders, func(ctx context.Context, c cid.Cid) ([]byte, error) {
+		return n.client.Get(ctx, c)
+	})
 	if n.client, err = n.newClient(); err != nil {
 		return nil, err
 	}
@@ -265,6 +270,9 @@ func (n *Node) Close() error {
 			n.transfers.Close()
 		}
 		n.wg.Wait()
+		if n.reads != nil {
+			n.reads.close()
+		}
 		if n.swarm != nil {
 			errs = append(errs, n.swarm.Close())
 		}

@@ -54,6 +54,7 @@ func (n *Node) WantList() []WantEntry {
 type Stats struct {
 	Fetches  FetchStats
 	Exchange ExchangeStats
+	Reads    ReadStats
 }
 
 // ExchangeStats are Bitswap totals since start: what the server sent and
@@ -111,6 +112,7 @@ func (n *Node) Stats() Stats {
 	srv, tr := n.server.Stats(), n.net.Traffic()
 	return Stats{
 		Fetches: n.fetchStats.snapshot(),
+		Reads:   n.reads.stats(),
 		Exchange: ExchangeStats{
 			BlocksServed: srv.BlocksSent, BlockBytesServed: srv.BlockBytesSent,
 			WantsReceived: srv.WantsReceived, QueuedWants: srv.QueuedWants,

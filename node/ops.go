@@ -117,6 +117,7 @@ func (p notifyingPutter) put(ctx context.Context, c cid.Cid, data []byte, verifi
 			verified = true
 		}
 		if p.n.files.take(c, data) {
+			p.n.reads.deliver(c, data)
 			p.n.server.NotifyNewBlocks(c)
 			return nil
 		}
@@ -128,6 +129,7 @@ func (p notifyingPutter) put(ctx context.Context, c cid.Cid, data []byte, verifi
 	if err := store(ctx, c, data); err != nil {
 		return err
 	}
+	p.n.reads.deliver(c, data)
 	p.n.server.NotifyNewBlocks(c)
 	return nil
 }
@@ -220,26 +222,41 @@ func (n *Node) RootName(c cid.Cid) string {
 
 // Resolve walks path below root, fetching directory blocks as needed.
 func (n *Node) Resolve(ctx context.Context, root cid.Cid, p string) (cid.Cid, error) {
-	c, err := content.Resolve(ctx, n.getter(), root, p)
+	g, done := n.readGetter(ctx, root)
+	defer done()
+	c, err := content.Resolve(ctx, g, root, p)
 	return c, contentErr(root, err)
 }
 
 // List lists a directory, fetching its blocks as needed.
 func (n *Node) List(ctx context.Context, dir cid.Cid) ([]content.DirEntry, error) {
-	entries, err := content.List(ctx, n.getter(), dir)
+	g, done := n.readGetter(ctx, dir)
+	defer done()
+	entries, err := content.List(ctx, g, dir)
 	return entries, contentErr(dir, err)
 }
 
 // Kind tells whether c is a file, a directory or a symlink.
 func (n *Node) Kind(ctx context.Context, c cid.Cid) (content.FSType, error) {
-	k, err := content.KindOf(ctx, n.getter(), c)
+	g, done := n.readGetter(ctx, c)
+	defer done()
+	k, err := content.KindOf(ctx, g, c)
 	return k, contentErr(c, err)
 }
 
 // Block returns one block, from the store or the swarm.
 func (n *Node) Block(ctx context.Context, c cid.Cid) ([]byte, error) {
-	b, err := n.getter().Get(ctx, c)
+	g, done := n.readGetter(ctx, c)
+	defer done()
+	b, err := g.Get(ctx, c)
 	return b, contentErr(c, err)
+}
+
+// readGetter is the getter of a read of c with ctx: its root's read
+// session (WithReadRoot, else c's own); done ends this read's use of it.
+func (n *Node) readGetter(ctx context.Context, c cid.Cid) (content.BlockGetter, func()) {
+	s, done := n.reads.acquire(readRoot(ctx, c))
+	return s.getter(), done
 }
 
 // Roots lists the roots this node holds, with pin and provide state.

@@ -37,6 +37,11 @@ type seedRefs struct {
 	name  func() string // the file's current name, "" if it has none
 	kick  chan struct{} // a checkpoint is due
 	log   *slog.Logger
+	// drop: once a checkpoint has synced a stretch of the file, its
+	// pages leave the page cache (dropCached; transfer.cache_fetched_files
+	// off), so the file is written through recycled pages, not the whole
+	// file's worth of fresh ones (bench/e2e.md, "fetchfast").
+	drop bool
 
 	mu           sync.Mutex
 	pending      []blockstore.Ref // not yet recorded under a name
@@ -96,6 +101,11 @@ func (r *seedRefs) checkpoint(f FileTarget) {
 	if err := f.Sync(); err != nil {
 		r.log.Warn("cannot sync the file being fetched; its blocks are fetched again after a crash", "path", name, "err", err)
 		return
+	}
+	if r.drop {
+		for _, ref := range refs {
+			dropCached(f, ref.Offset, ref.Size)
+		}
 	}
 	for i := range refs {
 		refs[i].Path, refs[i].Alt, refs[i].NoSync = name, r.final, false

@@ -152,7 +152,14 @@ func TestFetchOntoRealFullDisk(t *testing.T) {
 	if len(rep.Corrupt) != 0 || len(rep.Vanished) != 0 || rep.Checked == 0 {
 		t.Errorf("store after the failed fetch: %d checked, corrupt %v, vanished %v", rep.Checked, rep.Corrupt, rep.Vanished)
 	}
-	// No temporary block file is left to fill the disk further.
+	// No temporary block file is left to fill the disk further. The
+	// transfer ends at the first ENOSPC while other blocks' writes may
+	// still be running (each removes its temporary file when it fails), so
+	// look once the node is closed and every write has returned — under
+	// load one was seen mid-write here.
+	if err := leech.Close(); err != nil {
+		t.Fatal(err)
+	}
 	err = filepath.WalkDir(mnt, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.Contains(d.Name(), "tmp") {
 			t.Errorf("left behind %s", p)

@@ -125,7 +125,7 @@ func (n *Node) Swarm(ctx context.Context) api.Swarm {
 		if err != nil {
 			continue
 		}
-		u := uploads[id]
+		u, known := uploads[id]
 		sp := api.SwarmPeer{
 			Peer: p.ID, BytesIn: p.BytesIn, BytesOut: p.BytesOut,
 			AmChoking: u.Choked, PeerInterested: u.Interested, AmInterested: amInterested[id],
@@ -134,6 +134,11 @@ func (n *Node) Swarm(ctx context.Context) api.Swarm {
 		if n.swarm != nil {
 			sp.Extension = n.swarm.IsSwarmPeer(id)
 			sp.PeerChoking = sp.Extension && n.swarm.ChokesUs(id)
+		}
+		if !known {
+			// Not yet in the server's upload table (just connected): a
+			// swarm peer starts choked, a plain Bitswap peer never is.
+			sp.AmChoking = sp.Extension
 		}
 		out.Peers = append(out.Peers, sp)
 	}

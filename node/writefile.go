@@ -39,7 +39,9 @@ type FileTarget interface {
 // peers from f, rehashing every read. Those references live in memory
 // until a checkpoint syncs f and records them under f's current name
 // (every checkpointBytes written, and at the end), so a crash leaves no
-// reference to a range that was never written; once the caller has
+// reference to a range that was never written; a checkpoint also drops
+// the stretch it synced from the page cache unless
+// transfer.cache_fetched_files is set; once the caller has
 // renamed f into place, FilePlaced moves them to the final name.
 // Otherwise the store keeps its own copy of every block and f is only the
 // user's file.
@@ -81,7 +83,7 @@ func (n *Node) WriteFile(ctx context.Context, t *Transfer, f FileTarget, progres
 	// and open by that name (a daemon running as another user may not)
 	// becomes the seed; the store keeps copies of the others' blocks.
 	if ra, ok := f.(io.ReaderAt); ok && canOpen(fileName(f)) {
-		s.seed = &seedRefs{store: n.store, file: ra, path: fileName(f), final: wo.final, name: func() string { return fileName(f) }, kick: make(chan struct{}, 1), log: n.log}
+		s.seed = &seedRefs{store: n.store, file: ra, path: fileName(f), final: wo.final, name: func() string { return fileName(f) }, kick: make(chan struct{}, 1), log: n.log, drop: !n.cfg.Transfer.CacheFetchedFiles}
 		stopCP := make(chan struct{})
 		var cp sync.WaitGroup
 		cp.Go(func() { s.seed.run(f, stopCP) })

@@ -77,6 +77,9 @@ type SwarmServerStats struct {
 	SwarmPeers int       // swarm peers known
 	Origin     bool      // origin mode (least-sent blocks first) is on
 	UplinkPeak float64   // measured peak upload rate, bytes/s
+	// TurnStalls counts block sends that overran their upload turn
+	// (turn.go): a peer slow to read, or gone.
+	TurnStalls int
 }
 
 // SetSwarmPeer marks p as a peer that negotiated the swarm extension (yes)
@@ -199,7 +202,7 @@ func (s *Server) Swarm() SwarmServerStats {
 	defer s.mu.Unlock()
 	st := SwarmServerStats{
 		Slots: s.slots(), Optimistic: s.chokeSt.Optimistic, SwarmPeers: len(s.swarm),
-		Origin: s.originOn, UplinkPeak: s.upPeak,
+		Origin: s.originOn, UplinkPeak: s.upPeak, TurnStalls: s.stalls,
 	}
 	for p, sp := range s.swarm {
 		if sp.unchoked {
@@ -343,7 +346,9 @@ func (s *Server) chokeInputs(now time.Time, full bool) (chokeParams, []chokeCand
 		cooling := !sp.idleAt.IsZero() && now.Sub(sp.idleAt) < idleCooldown
 		c := chokeCandidate{ID: p, Unchoked: sp.unchoked, LastUnchoked: sp.lastUnchoked, Tie: sp.tie, Interested: sp.declared && !cooling}
 		if l := s.ledgers[p]; l != nil && !l.gone {
-			c.Busy = l.building || l.sending > 0
+			// A send that overran its upload turn (turn.go) holds no slot:
+			// the peer may be choked and its slot given to another.
+			c.Busy = (l.building || l.sending > 0) && !l.stalled
 			// An unchoked peer whose wants are all on their way is still
 			// interested, and for a moment after (its next ones are coming).
 			c.Interested = c.Interested || len(l.blocks) > 0 || (sp.unchoked && (c.Busy || now.Sub(sp.lastServed) < interestGrace))

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -81,9 +82,13 @@ type ClientConfig struct {
 	// ProgressInterval is how often Fetch.Updates receives a snapshot.
 	ProgressInterval time.Duration
 	// DialTimeout bounds connecting to one provider; DialConcurrency bounds
-	// provider dials in flight per fetch.
+	// provider dials in flight per fetch, and peer-exchange dials in flight
+	// for the whole client (AddProviders).
 	DialTimeout     time.Duration
 	DialConcurrency int
+	// MaxExchangePeers: peer exchange dials no one while this many swarm
+	// peers are connected (BitTorrent clients stop at 50-80 per torrent).
+	MaxExchangePeers int
 	// SearchTimeout is the default FetchOptions.SearchTimeout (0: search
 	// until cancelled); SearchBackoff is the pause after the first provider
 	// lookup, doubling up to SearchBackoffMax.
@@ -117,6 +122,7 @@ func DefaultClientConfig() ClientConfig {
 		ProgressInterval: 250 * time.Millisecond,
 		DialTimeout:      15 * time.Second,
 		DialConcurrency:  8,
+		MaxExchangePeers: 50,
 		SearchTimeout:    2 * time.Minute,
 		SearchBackoff:    time.Second,
 		SearchBackoffMax: 10 * time.Second,
@@ -136,8 +142,8 @@ func (c ClientConfig) Validate() error {
 		return fmt.Errorf("%w: ClientConfig.Links must be set (the DAG link decoder)", ErrFetchConfig)
 	case c.TickInterval <= 0 || c.ProgressInterval <= 0:
 		return fmt.Errorf("%w: ClientConfig intervals must be positive", ErrFetchConfig)
-	case c.DialTimeout <= 0 || c.DialConcurrency <= 0 || c.SendTimeout <= 0:
-		return fmt.Errorf("%w: ClientConfig dial/send limits must be positive", ErrFetchConfig)
+	case c.DialTimeout <= 0 || c.DialConcurrency <= 0 || c.SendTimeout <= 0 || c.MaxExchangePeers <= 0:
+		return fmt.Errorf("%w: ClientConfig dial/send limits (DialTimeout, DialConcurrency, SendTimeout, MaxExchangePeers) must be positive", ErrFetchConfig)
 	case c.SearchTimeout < 0 || c.SearchBackoff <= 0 || c.SearchBackoffMax < c.SearchBackoff:
 		return fmt.Errorf("%w: ClientConfig SearchTimeout=%v must be >= 0 and 0 < SearchBackoff=%v <= SearchBackoffMax=%v",
 			ErrFetchConfig, c.SearchTimeout, c.SearchBackoff, c.SearchBackoffMax)
@@ -187,6 +193,18 @@ type Client struct {
 	// interest counts, per root and swarm peer, the running fetches
 	// interested in the peer (OnInterest).
 	interest map[cid.Cid]map[peer.ID]int
+	// heard keeps, per root being fetched and swarm peer, the peer's
+	// last map and the HAVE deltas since, so a fetch of a root that
+	// starts while another runs (a whole-DAG fetch while a read session
+	// of it runs) knows what the first one was told: the extension
+	// sends a root's maps once, when its first fetch starts.
+	heard map[cid.Cid]map[peer.ID]*heardMap
+	// Peer exchange dials (AddProviders): in flight, and waiting.
+	exchDialing map[peer.ID]bool
+	exchQueued  map[peer.ID]bool
+	exchQueue   []exchangeDial
+
+	exchangeDials atomic.Uint64 // exchange dials started, for tests and stats
 
 	sentWants wantCounters
 }
@@ -215,6 +233,10 @@ func NewClient(cfg ClientConfig, net ClientNetwork, store Blocks, providers Prov
 		choked:   make(map[peer.ID]bool),
 		fetching: make(map[cid.Cid]int),
 		interest: make(map[cid.Cid]map[peer.ID]int),
+		heard:    make(map[cid.Cid]map[peer.ID]*heardMap),
+
+		exchDialing: make(map[peer.ID]bool),
+		exchQueued:  make(map[peer.ID]bool),
 	}
 	c.cfg.Scheduler.Scores = c.scores
 	c.putVerified = store.Put
@@ -405,6 +427,7 @@ func (c *Client) PeerDisconnected(p peer.ID) {
 
 func (c *Client) dropPeer(p peer.ID, now time.Time) {
 	delete(c.peers, p)
+	c.forgetHeard(p)
 	for f := range c.fetches {
 		f.s.RemovePeer(p, now)
 	}

@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +55,7 @@ func (c *Client) SetSwarmPeer(p peer.ID, yes bool) {
 		} else {
 			delete(c.swarm, p)
 			delete(c.choked, p)
+			c.forgetHeard(p)
 		}
 		for f := range c.fetches {
 			f.s.SetSwarmPeer(p, yes, now)
@@ -67,6 +67,7 @@ func (c *Client) SetSwarmPeer(p peer.ID, yes bool) {
 func (c *Client) PeerMap(p peer.ID, root cid.Cid, m PeerMap) {
 	c.post(func() {
 		now := time.Now()
+		c.hearMap(p, root, m)
 		for f := range c.fetches {
 			if f.root == root {
 				c.ensurePeer(p, now)
@@ -81,6 +82,7 @@ func (c *Client) PeerMap(p peer.ID, root cid.Cid, m PeerMap) {
 func (c *Client) PeerHaves(p peer.ID, root cid.Cid, cids []cid.Cid) {
 	c.post(func() {
 		now := time.Now()
+		c.hearHaves(p, root, cids)
 		for f := range c.fetches {
 			if f.root == root {
 				c.ensurePeer(p, now)
@@ -108,58 +110,85 @@ func (c *Client) PeerChoked(p peer.ID, choked bool) {
 
 // AddProviders dials peers said to hold or fetch root (peer exchange) and
 // adds those reached to the fetch of root, as a provider search would.
+//
+// Exchange dials are bounded client-wide, not per message: a peer already
+// connected or being dialled is skipped, at most DialConcurrency run at
+// once across every root (the rest wait in a queue of at most
+// maxExchangeQueue, oldest dropped first), and none start while
+// MaxExchangePeers swarm peers are connected — BitTorrent's peer limit per
+// torrent. Without the bound a crowd's exchange messages made every node
+// dial every peer named (211 dials in flight per node in a 1 + 199 sim).
 func (c *Client) AddProviders(root cid.Cid, ais []peer.AddrInfo) {
 	if len(ais) == 0 {
 		return
 	}
 	c.post(func() {
-		if c.ctx.Err() != nil {
-			return
+		for _, ai := range ais {
+			if ai.ID == "" || ai.ID == c.net.Self() || c.peers[ai.ID] || c.exchDialing[ai.ID] || c.exchQueued[ai.ID] {
+				continue
+			}
+			if len(c.exchQueue) == maxExchangeQueue {
+				delete(c.exchQueued, c.exchQueue[0].ai.ID)
+				c.exchQueue = c.exchQueue[1:]
+			}
+			c.exchQueue = append(c.exchQueue, exchangeDial{root: root, ai: ai})
+			c.exchQueued[ai.ID] = true
 		}
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			c.dialProviders(root, ais)
-		}()
+		c.startExchangeDials()
 	})
 }
 
-func (c *Client) dialProviders(root cid.Cid, ais []peer.AddrInfo) {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, c.cfg.DialConcurrency)
-	for _, ai := range ais {
-		if ai.ID == c.net.Self() || ai.ID == "" {
-			continue
+// maxExchangeQueue bounds the exchanged peers waiting for a dial slot: two
+// exchange messages' worth (swarm.MaxPeers each).
+const maxExchangeQueue = 128
+
+// exchangeDial is a peer named by peer exchange for root, not yet dialled.
+type exchangeDial struct {
+	root cid.Cid
+	ai   peer.AddrInfo
+}
+
+// startExchangeDials starts queued exchange dials while the bounds allow
+// (on the loop).
+func (c *Client) startExchangeDials() {
+	for len(c.exchQueue) > 0 && len(c.exchDialing) < c.cfg.DialConcurrency &&
+		len(c.swarm)+len(c.exchDialing) < c.cfg.MaxExchangePeers && c.ctx.Err() == nil {
+		d := c.exchQueue[0]
+		c.exchQueue = c.exchQueue[1:]
+		delete(c.exchQueued, d.ai.ID)
+		if c.peers[d.ai.ID] {
+			continue // connected meanwhile (PeerConnected added it)
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-c.ctx.Done():
-			wg.Wait()
-			return
-		}
-		wg.Add(1)
-		go func(ai peer.AddrInfo) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DialTimeout)
-			err := c.net.Connect(ctx, ai)
-			cancel()
-			if err != nil {
-				c.log.Debug("bitswap client: exchanged peer unreachable", "peer", ai.ID, "err", err)
-				return
-			}
-			c.post(func() {
-				now := time.Now()
-				c.peers[ai.ID] = true
-				for f := range c.fetches {
-					if f.root == root {
-						c.addPeerTo(f, ai.ID, now)
-					}
-				}
-			})
-		}(ai)
+		c.exchDialing[d.ai.ID] = true
+		c.exchangeDials.Add(1)
+		c.wg.Add(1)
+		go c.dialExchanged(d)
 	}
-	wg.Wait()
+}
+
+// dialExchanged connects to one exchanged peer and, reached, adds it to
+// the running fetches of its root.
+func (c *Client) dialExchanged(d exchangeDial) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DialTimeout)
+	err := c.net.Connect(ctx, d.ai)
+	cancel()
+	if err != nil {
+		c.log.Debug("bitswap client: exchanged peer unreachable", "peer", d.ai.ID, "err", err)
+	}
+	c.post(func() {
+		delete(c.exchDialing, d.ai.ID)
+		if err == nil {
+			now := time.Now()
+			c.peers[d.ai.ID] = true
+			for f := range c.fetches {
+				if f.root == d.root {
+					c.addPeerTo(f, d.ai.ID, now)
+				}
+			}
+		}
+		c.startExchangeDials()
+	})
 }
 
 // ensurePeer adds p, from which a swarm message just came, to every fetch
@@ -194,6 +223,7 @@ func (c *Client) fetchingChanged(f *Fetch, delta int) {
 	n := c.fetching[f.root] + delta
 	if n <= 0 {
 		delete(c.fetching, f.root)
+		delete(c.heard, f.root)
 	} else {
 		c.fetching[f.root] = n
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -186,34 +185,7 @@ func benchConnect(tb testing.TB, a, b host.Host) {
 }
 
 func benchRaw(b *testing.B, transport string, size int, refs *exchangeRefs) {
-	src, dst := benchHost(b, transport), benchHost(b, transport)
-	buf := make([]byte, 1<<20)
-	src.SetStreamHandler("/shoal-bench/raw", func(s network.Stream) {
-		defer s.Close()
-		for sent := 0; sent < size; sent += len(buf) {
-			if _, err := s.Write(buf); err != nil {
-				return
-			}
-		}
-	})
-	benchConnect(b, dst, src)
-	b.SetBytes(int64(size))
-	rbuf := make([]byte, 1<<20)
-	var m exchangeMeter
-	for b.Loop() {
-		m.start()
-		s, err := dst.NewStream(context.Background(), src.ID(), "/shoal-bench/raw")
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, err := io.CopyBuffer(io.Discard, s, rbuf)
-		if err != nil || n != int64(size) {
-			b.Fatalf("raw stream: %d bytes, %v", n, err)
-		}
-		s.Close()
-		m.stop(n)
-	}
-	refs.reportRaw(b, transport, &m)
+	refs.reportRaw(b, transport, runRawStreams(b, transport, 1, size))
 }
 
 // benchStore serves the seeders' blocks without copying them (boxo's

@@ -74,9 +74,18 @@ func (c *Client) FetchWith(ctx context.Context, root cid.Cid, o FetchOptions) (*
 }
 
 func (c *Client) startFetch(ctx context.Context, root cid.Cid, recursive bool, o FetchOptions) (*Fetch, error) {
+	return c.startFetchWith(ctx, root, recursive, o, nil)
+}
+
+// startFetchWith is startFetch with init, when set, applied to the new
+// scheduler before anything is reported to it.
+func (c *Client) startFetchWith(ctx context.Context, root cid.Cid, recursive bool, o FetchOptions, init func(*Scheduler)) (*Fetch, error) {
 	s, err := NewScheduler(c.cfg.Scheduler, root)
 	if err != nil {
 		return nil, err
+	}
+	if init != nil {
+		init(s)
 	}
 	fctx, cancel := context.WithCancel(c.ctx)
 	f := &Fetch{
@@ -114,6 +123,7 @@ func (c *Client) addFetch(f *Fetch) {
 	for p := range c.peers {
 		c.addPeerTo(f, p, now)
 	}
+	c.replayHeard(f, now)
 	c.fetchingChanged(f, +1)
 	if c.providers == nil || f.s.Done() {
 		f.s.SetSearching(false, now)
@@ -227,22 +237,35 @@ func (f *Fetch) Cancel() {
 // priority — ahead of other blocks of a running fetch that contains it, or
 // alone. It is the "network getter" a streaming file reader uses.
 func (c *Client) Get(ctx context.Context, k cid.Cid) ([]byte, error) {
-	c.storeInline(ctx, k)
-	if has, err := c.store.Has(ctx, k); err == nil && has {
-		data, err := c.store.Get(ctx, k)
-		if err == nil || ctx.Err() != nil {
-			return data, err
-		}
-		// A store that found k rotten (or lost it meanwhile) drops it:
-		// then it is missing like any other block, and fetched.
-		if has, herr := c.store.Has(ctx, k); herr != nil || has {
-			return nil, err
-		}
+	if data, ok, err := c.getLocal(ctx, k); ok {
+		return data, err
 	}
 	ch := make(chan error, 1)
 	if !c.post(func() { c.getBlock(ctx, k, ch) }) {
 		return nil, ErrFetchClosed
 	}
+	return c.awaitBlock(ctx, k, ch)
+}
+
+// getLocal reads k from the store; ok false means k is to be fetched.
+func (c *Client) getLocal(ctx context.Context, k cid.Cid) (data []byte, ok bool, err error) {
+	c.storeInline(ctx, k)
+	if has, err := c.store.Has(ctx, k); err == nil && has {
+		data, err := c.store.Get(ctx, k)
+		if err == nil || ctx.Err() != nil {
+			return data, true, err
+		}
+		// A store that found k rotten (or lost it meanwhile) drops it:
+		// then it is missing like any other block, and fetched.
+		if has, herr := c.store.Has(ctx, k); herr != nil || has {
+			return nil, true, err
+		}
+	}
+	return nil, false, nil
+}
+
+// awaitBlock waits for the loop's word on k (ch) and reads it back.
+func (c *Client) awaitBlock(ctx context.Context, k cid.Cid, ch chan error) ([]byte, error) {
 	select {
 	case err := <-ch:
 		if err != nil {
@@ -262,18 +285,10 @@ func (c *Client) Get(ctx context.Context, k cid.Cid) ([]byte, error) {
 // getBlock runs on the loop: prioritise k where it is already wanted, or
 // start a single-block fetch for it.
 func (c *Client) getBlock(ctx context.Context, k cid.Cid, ch chan error) {
-	if has, err := c.store.Has(ctx, k); err == nil && has {
-		ch <- nil
+	if c.awaitWanted(ctx, k, ch, nil) {
 		return
 	}
-	c.waiters[k] = append(c.waiters[k], ch)
 	now := time.Now()
-	for f := range c.fetches {
-		if f.s.Wanted(k) {
-			f.s.Prioritize(k, now)
-			return
-		}
-	}
 	s, err := NewScheduler(c.cfg.Scheduler, k)
 	if err != nil {
 		c.wake(k, err)
@@ -284,4 +299,24 @@ func (c *Client) getBlock(ctx context.Context, k cid.Cid, ch chan error) {
 		updates: make(chan FetchProgress, 1), done: make(chan struct{})}
 	s.Prioritize(k, now)
 	c.addFetch(f)
+}
+
+// awaitWanted runs on the loop: ch hears at once if the store holds k;
+// else it waits for k (c.waiters), and true means a running fetch other
+// than except wants k already and now puts it first. False leaves the
+// caller to have k fetched.
+func (c *Client) awaitWanted(ctx context.Context, k cid.Cid, ch chan error, except *Fetch) bool {
+	if has, err := c.store.Has(ctx, k); err == nil && has {
+		ch <- nil
+		return true
+	}
+	c.waiters[k] = append(c.waiters[k], ch)
+	now := time.Now()
+	for f := range c.fetches {
+		if f != except && f.s.Wanted(k) {
+			f.s.Prioritize(k, now)
+			return true
+		}
+	}
+	return false
 }

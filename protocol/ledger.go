@@ -75,6 +75,7 @@ type ledger struct {
 	queued   bool // in the server's ready ring
 	building bool // a worker is answering its wants
 	sending  int  // its batches handed to senders and not yet sent
+	stalled  bool // a send overran its upload turn and has not returned (turn.go)
 	gone     bool // peer disconnected; drop on sight
 	stats    PeerStats
 }
@@ -158,16 +159,17 @@ func (l *ledger) clear() {
 }
 
 // pop takes the most urgent queued want and marks it in flight; a choked
-// peer's want-blocks stay queued. With fresh set (origin mode), the
-// want-block whose block was sent least often goes first, priority only
-// breaking ties (a scan: the heap is ordered by priority alone, and the
-// counts change as other peers are served).
-func (l *ledger) pop(fresh *sentCounts) *want {
+// peer's want-blocks stay queued, and so do all want-blocks unless blocks
+// is set (the batch holds no upload turn, server.go). With fresh set
+// (origin mode), the want-block whose block was sent least often goes
+// first, priority only breaking ties (a scan: the heap is ordered by
+// priority alone, and the counts change as other peers are served).
+func (l *ledger) pop(fresh *sentCounts, blocks bool) *want {
 	var w *want
 	if len(l.queue) > 0 {
 		w = l.queue[0]
 	}
-	if !l.choked && len(l.blocks) > 0 {
+	if blocks && !l.choked && len(l.blocks) > 0 {
 		b := l.blocks[0]
 		if fresh != nil {
 			b = fresh.least(l.blocks)

@@ -157,13 +157,13 @@ func (m *Message) Empty() bool {
 // Marshal encodes the message in the Bitswap 1.1.0/1.2.0 protobuf form
 // (blocks as payload{prefix,data}), without a length prefix.
 func (m *Message) Marshal() []byte {
-	return m.appendTo(make([]byte, 0, m.Size()), false)
+	return m.appendTo(make([]byte, 0, m.Size()), false, nil)
 }
 
 // marshalV0 encodes for Bitswap 1.0.0 peers: blocks as raw bytes in the
 // `blocks` field, and no presences or pendingBytes (1.0.0 has neither).
 func (m *Message) marshalV0() []byte {
-	return m.appendTo(make([]byte, 0, m.sizeV0()), true)
+	return m.appendTo(make([]byte, 0, m.sizeV0()), true, nil)
 }
 
 func (m *Message) sizeV0() int {
@@ -272,14 +272,16 @@ func presenceSize(p *Presence) int {
 
 // appendTo encodes m. Like boxo, the wantlist is always present (possibly
 // empty), so the bytes match what an IPFS peer sends for the same message.
-func (m *Message) appendTo(b []byte, v0 bool) []byte {
+// With fw non-nil the encoding goes out through fw in pieces (writeFrame)
+// and appendTo returns the last piece, which the caller writes.
+func (m *Message) appendTo(b []byte, v0 bool, fw *frameWriter) []byte {
 	b = protowire.AppendTag(b, fMsgWantlist, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(m.wantlistSize()))
 	for i := range m.Wants {
 		e := &m.Wants[i]
 		b = protowire.AppendTag(b, fWantlistEntries, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(entrySize(e)))
-		b = appendEntry(b, e)
+		b = fw.spill(appendEntry(b, e))
 	}
 	if m.Full {
 		b = protowire.AppendTag(b, fWantlistFull, protowire.VarintType)
@@ -288,7 +290,7 @@ func (m *Message) appendTo(b []byte, v0 bool) []byte {
 	if v0 {
 		for i := range m.Blocks {
 			b = protowire.AppendTag(b, fMsgBlocks, protowire.BytesType)
-			b = protowire.AppendBytes(b, m.Blocks[i].Data)
+			b = fw.appendBytes(b, m.Blocks[i].Data)
 		}
 		return b
 	}
@@ -302,8 +304,9 @@ func (m *Message) appendTo(b []byte, v0 bool) []byte {
 		}
 		if len(blk.Data) > 0 {
 			b = protowire.AppendTag(b, fBlockData, protowire.BytesType)
-			b = protowire.AppendBytes(b, blk.Data)
+			b = fw.appendBytes(b, blk.Data)
 		}
+		b = fw.spill(b)
 	}
 	for i := range m.Presences {
 		p := &m.Presences[i]
@@ -317,6 +320,7 @@ func (m *Message) appendTo(b []byte, v0 bool) []byte {
 			b = protowire.AppendTag(b, fPresenceType, protowire.VarintType)
 			b = protowire.AppendVarint(b, int32ToWire(int32(p.Type)))
 		}
+		b = fw.spill(b)
 	}
 	if m.PendingBytes != 0 {
 		b = protowire.AppendTag(b, fMsgPendingBytes, protowire.VarintType)

@@ -25,8 +25,9 @@ func fuzzSeeds(f *testing.F) [][]byte {
 }
 
 // FuzzDecodeMessage: DecodeMessage never panics; what it accepts has
-// blocks whose CIDs match their data, re-encodes to the same message, and
-// is accepted by boxo too (we are at least as strict).
+// blocks whose CIDs match their data, re-encodes to the same message (and
+// to the same bytes when sent in pieces, writeFrame), and is accepted by
+// boxo too (we are at least as strict).
 func FuzzDecodeMessage(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
@@ -48,6 +49,13 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 		if !messagesEqual(m, again) {
 			t.Fatalf("re-encoding changed the message:\n%+v\n%+v", m, again)
+		}
+		for _, v0 := range []bool{false, true} {
+			want, err := m.appendFrame(nil, v0)
+			var sent pieceWriter
+			if _, werr := m.writeFrame(&sent, v0); err != nil || werr != nil || !bytes.Equal(sent.out.Bytes(), want) {
+				t.Fatalf("the frame sent in pieces (v0 %v, %v) differs from the encoding (%v)", v0, werr, err)
+			}
 		}
 		var framed bytes.Buffer
 		framed.Write(protowire.AppendVarint(nil, uint64(len(b))))

@@ -11,11 +11,6 @@ import (
 	libp2pproto "github.com/libp2p/go-libp2p/core/protocol"
 )
 
-// framePool recycles encoding buffers (up to MaxMessageSize each): a
-// stream's Write has copied the bytes by the time it returns (yamux and
-// QUIC both do), so a buffer is free again right after the write.
-var framePool = sync.Pool{New: func() any { return new([]byte) }}
-
 // peerSender owns the long-lived outbound stream to one peer.
 type peerSender struct {
 	n *Network
@@ -46,17 +41,14 @@ func (s *peerSender) send(ctx context.Context, m *Message) error {
 		if err != nil {
 			return err
 		}
-		bp := framePool.Get().(*[]byte)
-		frame, err := m.appendFrame((*bp)[:0], isV0(st.Protocol()))
+		v0 := isV0(st.Protocol())
+		size, err := m.frameSize(v0)
 		if err != nil {
-			framePool.Put(bp)
 			return fmt.Errorf("protocol: sending to %s: %w", s.p, err)
 		}
-		err = s.write(ctx, st, frame)
-		*bp = frame[:0]
-		framePool.Put(bp)
+		n, err := s.write(ctx, st, m, v0, size)
 		if err == nil {
-			s.n.traffic.sent(s.p, len(frame))
+			s.n.traffic.sent(s.p, n)
 			return nil
 		}
 		lastErr = err
@@ -96,20 +88,23 @@ func (s *peerSender) open(ctx context.Context) (network.Stream, error) {
 	return st, nil
 }
 
-// write writes one frame with a deadline; canceling ctx resets the stream
-// so the write returns at once (a half-written frame poisons the stream).
-func (s *peerSender) write(ctx context.Context, st network.Stream, frame []byte) error {
-	deadline := time.Now().Add(s.n.sendTimeout(len(frame)))
+// write writes m's frame (of size bytes without its prefix) with a
+// deadline, in pieces (writeFrame: large block data goes from the block to
+// the stream without a copy of ours); canceling ctx resets the stream so
+// the write returns at once (a half-written frame poisons the stream). It
+// returns the bytes written.
+func (s *peerSender) write(ctx context.Context, st network.Stream, m *Message, v0 bool, size int) (int, error) {
+	deadline := time.Now().Add(s.n.sendTimeout(size))
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
 	_ = st.SetWriteDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
-	_, err := st.Write(frame)
+	n, err := m.writeSizedFrame(st, v0, size)
 	if !stop() && err == nil {
 		err = ctx.Err()
 	}
-	return err
+	return n, err
 }
 
 // drop resets st and forgets it, if it is still the current stream.

@@ -181,8 +181,18 @@ func TestNetworkServerRawClient(t *testing.T) {
 	if streams > 2 {
 		t.Fatalf("server opened %d streams to the client; want at most two (control, bulk), reused", streams)
 	}
+	// The server counts a response when its Send returns, which may be
+	// after the client read it.
+	statsOK := func(st PeerStats) bool {
+		return st.BlocksSent == 5 && st.BlockBytesSent == 5<<20 && st.HavesSent == 1 && st.DontHavesSent == 1 && st.WantsReceived == 8
+	}
+	deadline := time.Now().Add(10 * time.Second)
 	st := srv.srv.PeerStats()[cl.h.ID()]
-	if st.BlocksSent != 5 || st.BlockBytesSent != 5<<20 || st.HavesSent != 1 || st.DontHavesSent != 1 || st.WantsReceived != 8 {
+	for !statsOK(st) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		st = srv.srv.PeerStats()[cl.h.ID()]
+	}
+	if !statsOK(st) {
 		t.Fatalf("server stats %+v", st)
 	}
 	tr := srv.net.PeerTraffic()[cl.h.ID()]

@@ -155,6 +155,7 @@ type Scheduler struct {
 	actions   []Action
 	interest  []PeerInterest // interest changes not yet taken (Interest)
 	done      bool
+	open      bool // a session's fetch: never done, blocks are added (Want)
 	err       error
 	stats     counters
 

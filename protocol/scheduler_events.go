@@ -169,7 +169,7 @@ func (s *Scheduler) finish(b *block, links []cid.Cid) {
 	}
 	s.applyPendingSegments(b)
 	s.advanceHead()
-	if s.remaining == 0 {
+	if s.remaining == 0 && !s.open {
 		s.done = true
 	}
 }
@@ -375,4 +375,43 @@ func (s *Scheduler) fail(b *block) {
 	}
 	s.cancelAll()
 	s.err = e
+}
+
+// KeepOpen makes the fetch a session's: it is never done (only closed or
+// failed), and blocks are added to it with Want as a reader needs them.
+// Call it before any block is reported.
+func (s *Scheduler) KeepOpen() { s.open = true }
+
+// Want adds c to a fetch kept open (KeepOpen) as a needed block of its
+// own, after every block already known in file order (a reader asks in
+// file order), and with urgent prioritises it (Prioritize). A block still
+// needed is only prioritised; one received before is wanted again (the
+// caller no longer holds it: a garbage collection dropped it). It returns
+// false if the fetch has ended or is not kept open.
+func (s *Scheduler) Want(c cid.Cid, urgent bool, now time.Time) bool {
+	if s.finished() || !s.open {
+		return false
+	}
+	if b := s.blocks[c]; b == nil || b.done {
+		s.seq++
+		b := &block{c: c, path: []uint32{uint32(s.seq)}, queued: true, seq: s.seq}
+		s.blocks[c] = b
+		s.queued++
+		s.remaining++
+		s.gen++
+		s.insertQueue([]*block{b})
+		s.applyPendingHaves(b)
+		if l, ok := s.local[c]; ok {
+			delete(s.local, c)
+			s.stats.bytesLocal += int64(l.size)
+			s.stats.blocksLocal++
+			s.finish(b, nil)
+		}
+	}
+	if urgent {
+		s.Prioritize(c, now)
+	} else {
+		s.schedule(now)
+	}
+	return true
 }

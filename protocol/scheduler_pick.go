@@ -144,14 +144,26 @@ func (s *Scheduler) request(p *peerState, b *block, now time.Time) {
 // endgame lets peers with free slots duplicate blocks in flight elsewhere
 // when they are expected to deliver them sooner. Only called when nothing is
 // left unrequested.
+//
+// A block at the head of the other peer's queue is likely being sent: the
+// cancel that follows the first copy comes too late to stop the other, so
+// both cross the wire, and the estimate of its arrival ignores how much of
+// it is already on its way. Such a block is asked again only when the
+// second copy would still arrive a whole block's time sooner (in the
+// flash-crowd-30 simulation, with expectedArrival's rule for new sources,
+// wire bytes ÷ content went from 1.22 to 1.17 over 7 runs each, p50 no
+// later: bench/sim.md, "endgame").
 func (s *Scheduler) endgame(now time.Time) {
 	for _, p := range s.peers {
 		for len(p.reqs) < p.w.size() {
-			b, due := s.stealCandidate(p, now)
+			b, due, head := s.stealCandidate(p, now)
 			if b == nil {
 				break
 			}
 			mine := now.Add(p.w.expectedLatency(len(p.reqs), s.stats.avgBlock))
+			if head {
+				mine = mine.Add(p.w.expectedLatency(0, s.stats.avgBlock))
+			}
 			if !due.After(mine) {
 				break
 			}
@@ -161,10 +173,12 @@ func (s *Scheduler) endgame(now time.Time) {
 }
 
 // stealCandidate returns the block in flight elsewhere that p could serve and
-// that is expected to arrive last, with that expected arrival.
-func (s *Scheduler) stealCandidate(p *peerState, now time.Time) (*block, time.Time) {
+// that is expected to arrive last, with that expected arrival and whether
+// it heads its peer's queue (likely being sent).
+func (s *Scheduler) stealCandidate(p *peerState, now time.Time) (*block, time.Time, bool) {
 	var best *block
 	var bestDue time.Time
+	var head bool
 	for _, v := range s.peers {
 		if v == p {
 			continue
@@ -176,27 +190,52 @@ func (s *Scheduler) stealCandidate(p *peerState, now time.Time) (*block, time.Ti
 			}
 			due := s.expectedArrival(v, i, r.sent, now)
 			if best == nil || due.After(bestDue) {
-				best, bestDue = b, due
+				best, bestDue, head = b, due, i == 0
 			}
 		}
 	}
-	return best, bestDue
+	return best, bestDue, head
 }
 
 // expectedArrival estimates when the i-th outstanding request to v, sent at
 // sent, will arrive: not before its usual latency, and not before the i
 // blocks queued ahead of it and itself have been transmitted at v's rate.
+//
+// A peer that has delivered nothing yet is taken to be as fast as the
+// fastest peer of the fetch until it shows otherwise (its first block, or
+// its timeout): taken for slow (the stall timeout's half, 2.5 s), every
+// new source had its first blocks asked again of the first peer to free a
+// slot — copies that crossed the wire twice when the new source was as
+// fast (bench/sim.md, "endgame").
 func (s *Scheduler) expectedArrival(v *peerState, i int, sent, now time.Time) time.Time {
-	if v.w.samples == 0 || v.w.rate <= 0 {
-		return sent.Add(v.w.cfg.InitialTimeout / 2)
+	rate, srtt := v.w.rate, v.w.srtt
+	if v.w.samples == 0 || rate <= 0 {
+		rate, srtt = s.fastestRate()
+		if rate <= 0 {
+			return sent.Add(v.w.cfg.InitialTimeout / 2)
+		}
+		srtt = max(srtt, time.Duration(s.stats.avgBlock/rate*float64(time.Second)))
 	}
-	byLatency := sent.Add(v.w.srtt)
-	drain := time.Duration(float64(i+1) * s.stats.avgBlock / v.w.rate * float64(time.Second))
+	byLatency := sent.Add(srtt)
+	drain := time.Duration(float64(i+1) * s.stats.avgBlock / rate * float64(time.Second))
 	byRate := now.Add(drain)
 	if byRate.After(byLatency) {
 		return byRate
 	}
 	return byLatency
+}
+
+// fastestRate is the highest delivery rate measured among the fetch's
+// active peers and that peer's smoothed latency, or 0.
+func (s *Scheduler) fastestRate() (float64, time.Duration) {
+	var rate float64
+	var srtt time.Duration
+	for _, p := range s.peers {
+		if p.w.samples > 0 && p.w.rate > rate {
+			rate, srtt = p.w.rate, p.w.srtt
+		}
+	}
+	return rate, srtt
 }
 
 // probe sends want-have for needed blocks, in file order, to peers that are

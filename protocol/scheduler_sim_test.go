@@ -502,3 +502,27 @@ func TestSimMixedSwarms(t *testing.T) {
 		})
 	}
 }
+
+// TestSimNewSourceNotTakenForSlow: a seeder that has delivered nothing yet
+// is not taken for slow. Two seeders (20 and 10 Mbit/s), eight 1 MiB
+// leaves: when the fast one delivers its first leaf (0.5 s in), the slow
+// one is sending its first. Taken for 2.5 s away (half the stall timeout),
+// its blocks were asked again of the fast one — two of eight fetched
+// twice, done at 3.0 s; as fast as the fastest until it shows otherwise,
+// none twice, done at 2.6 s (each seeder's share at its own rate).
+func TestSimNewSourceNotTakenForSlow(t *testing.T) {
+	d := makeDAG("newsource", 8, 1<<20, 1024)
+	m := newSim(t, DefaultSchedulerConfig(), d)
+	m.addPeer("fast", 20*mbps, 20*time.Millisecond, 0)
+	m.addPeer("slow", 10*mbps, 20*time.Millisecond, 0)
+	took := m.run(time.Hour)
+	pr := m.s.Progress()
+	if r := pr.DuplicateRatio(); r != 1 {
+		t.Errorf("duplicate ratio %.4f, want 1 (no leaf fetched twice)", r)
+	}
+	// 8 MiB over 30 Mbit/s is 2.24 s; the leaves are whole, so the fast
+	// seeder's 5 and the slow one's 3 take 2.1 and 2.5 s plus latency.
+	if took > 2700*time.Millisecond {
+		t.Errorf("done in %v (virtual), want ≤ 2.7 s", took)
+	}
+}

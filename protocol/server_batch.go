@@ -34,9 +34,10 @@ func (b *batch) block(blk Block) {
 }
 
 // buildBatch answers l's refused wants and then its most urgent wants
-// until the batch reaches MaxBatchBytes or the peer has nothing left.
+// until the batch reaches MaxBatchBytes or the peer has nothing left; a
+// swarm peer's want-blocks only with an upload turn t (turn.go).
 // Blockstore reads happen without the server lock.
-func (s *Server) buildBatch(l *ledger) *batch {
+func (s *Server) buildBatch(l *ledger, t *uploadTurn) *batch {
 	b := &batch{}
 	for b.size < s.cfg.MaxBatchBytes {
 		s.mu.Lock()
@@ -49,7 +50,7 @@ func (s *Server) buildBatch(l *ledger) *batch {
 			if len(l.dontHaves) > 0 {
 				refused = l.dontHaves[0]
 				l.dontHaves = l.dontHaves[1:]
-			} else if w = l.pop(s.freshFor(l)); w != nil {
+			} else if w = l.pop(s.freshFor(l), s.mayServeBlocks(l, t)); w != nil {
 				e = w.e
 				if e.WantType == WantBlock {
 					s.origin.take(e.CID, l.p)
@@ -145,15 +146,19 @@ func (s *Server) blockstoreError(op string, c cid.Cid, err error) {
 	s.log.Warn("bitswap server: blockstore "+op+" failed; answering don't-have", "cid", c, "err", err)
 }
 
-// sendBatch waits for upload budget, sends, and books the stats.
-func (s *Server) sendBatch(l *ledger, b *batch) {
+// sendBatch waits for upload budget, sends, and books the stats; a send
+// that holds an upload turn t gives it up if it runs too long (turn.go).
+func (s *Server) sendBatch(l *ledger, b *batch, t *uploadTurn) {
 	size := b.m.Size()
 	if err := s.limit.wait(s.ctx, size); err != nil {
 		return // closing
 	}
 	// A response never dials: if the peer left, the answer is moot.
 	ctx := network.WithNoDial(s.ctx, "bitswap server response")
+	t0 := time.Now()
+	ended := t.hold(size)
 	err := s.sender.Send(ctx, l.p, &b.m)
+	ended()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -171,6 +176,9 @@ func (s *Server) sendBatch(l *ledger, b *batch) {
 		}
 		l.gone = true
 		return
+	}
+	if t != nil {
+		s.turnSent(size, time.Since(t0))
 	}
 	b.stats.MessagesSent = 1
 	b.stats.BytesSent = uint64(size)

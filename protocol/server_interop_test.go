@@ -54,7 +54,14 @@ func TestInteropBoxoClientFetches(t *testing.T) {
 			t.Fatalf("boxo client did not get block %s intact (got %d of %d blocks; ctx %v)", b.CID, len(got), len(blks), ctx.Err())
 		}
 	}
-	if st := srv.srv.PeerStats()[hb.ID()]; st.BlocksSent < uint64(len(blks)) {
+	// Counted when the server's Send returns, maybe after boxo read it.
+	deadline := time.Now().Add(10 * time.Second)
+	st := srv.srv.PeerStats()[hb.ID()]
+	for st.BlocksSent < uint64(len(blks)) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		st = srv.srv.PeerStats()[hb.ID()]
+	}
+	if st.BlocksSent < uint64(len(blks)) {
 		t.Fatalf("server stats %+v", st)
 	}
 }

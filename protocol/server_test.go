@@ -184,8 +184,18 @@ func TestServerAnswers(t *testing.T) {
 	if len(got.m.Blocks) != 1 || !bytes.Equal(got.m.Blocks[0].Data, late.Data) {
 		t.Fatalf("after NotifyNewBlocks got %+v, want the late block", got.m)
 	}
+	// The server counts a response once its Send returns, which is after
+	// the sender handed it to this test: wait for the count.
+	want := func(st PeerStats) bool {
+		return st.BlocksSent == 2 && st.HavesSent == 1 && st.DontHavesSent == 2 && st.WantsReceived == 5 && st.CancelsReceived == 4 && st.QueuedWants == 0
+	}
+	deadline := time.Now().Add(10 * time.Second)
 	st := s.PeerStats()[peerA]
-	if st.BlocksSent != 2 || st.HavesSent != 1 || st.DontHavesSent != 2 || st.WantsReceived != 5 || st.CancelsReceived != 4 || st.QueuedWants != 0 {
+	for !want(st) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		st = s.PeerStats()[peerA]
+	}
+	if !want(st) {
 		t.Fatalf("peer stats = %+v", st)
 	}
 }
@@ -381,6 +391,7 @@ func TestServerConfigValidate(t *testing.T) {
 		func(c *ServerConfig) { c.MaxInflightSends = 0 },
 		func(c *ServerConfig) { c.MaxBatchBytes = MaxMessageSize },
 		func(c *ServerConfig) { c.UploadBytesPerSecond = -1 },
+		func(c *ServerConfig) { c.SwarmSendsAtOnce = -1 },
 		func(c *ServerConfig) { c.Logger = nil },
 	} {
 		c := DefaultServerConfig()

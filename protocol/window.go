@@ -123,6 +123,10 @@ type window struct {
 // few says how fast the peer really delivers.
 const rateSpan = 8
 
+// minRateSampleBytes is the smallest block whose latency alone is taken as
+// a rate sample (before rateSpan deliveries span one).
+const minRateSampleBytes = 64 << 10
+
 type delivery struct {
 	at time.Time
 	n  int
@@ -178,7 +182,12 @@ func (w *window) rateSample(n int, sent, now time.Time) (float64, bool) {
 	w.recent[w.nrecent] = delivery{at: now, n: n}
 	w.nrecent++
 	if w.nrecent < 3 {
-		if d := now.Sub(sent); d > 0 {
+		// One block over its latency — unless it is small: a few hundred
+		// bytes that came in a round trip (or with another block, in no
+		// time at all) are no measure of bandwidth, and as the first
+		// sample of the average such a block set the rate at many times
+		// the link's.
+		if d := now.Sub(sent); d > 0 && n >= minRateSampleBytes {
 			return float64(n) / d.Seconds(), true
 		}
 		return 0, false
@@ -262,11 +271,18 @@ func (w *window) timeout() time.Duration {
 	return t
 }
 
-// expectedLatency estimates how long a request sent now would take, given
-// queued requests already outstanding.
+// expectedLatency estimates how long a request for a block of avgBlock
+// bytes sent now would take, given queued requests already outstanding:
+// the unqueued latency, then the queued blocks at the peer's rate. The
+// unqueued latency is the smallest seen, but never less than the block's
+// own transmission at that rate: the smallest latency may be a tiny block's
+// (a DAG's root: one round trip), which says nothing of how long 1 MiB
+// takes, and a fetch that took it for a leaf's duplicated blocks it had
+// asked elsewhere (bench/sim.md, "multi-source: rate from small blocks").
 func (w *window) expectedLatency(queued int, avgBlock float64) time.Duration {
 	if w.samples == 0 || w.rate <= 0 {
 		return w.cfg.InitialTimeout / 2
 	}
-	return w.base + time.Duration(float64(queued)*avgBlock/w.rate*float64(time.Second))
+	per := time.Duration(avgBlock / w.rate * float64(time.Second))
+	return max(w.base, per) + time.Duration(queued)*per
 }

@@ -106,3 +106,36 @@ func TestWindowTimeout(t *testing.T) {
 		t.Errorf("timeout after delivery = %v, want backoff reset to %v", got, base)
 	}
 }
+
+// TestWindowEstimatesIgnoreTinyBlocks: a DAG's root (a few hundred bytes
+// in one round trip, or with another block in no time) is neither a rate
+// sample nor the latency of a 1 MiB request. Before, a root delivered in
+// ~0 s seeded the rate at many times the link's and made the smallest
+// latency ~0, so a peer four blocks deep looked able to deliver one more
+// within 0.5 s and the endgame duplicated blocks onto it (multi-source
+// sim: 7 of 32 leaves fetched twice in one run).
+func TestWindowEstimatesIgnoreTinyBlocks(t *testing.T) {
+	const leaf = 1 << 20
+	const rate = 1.25e6 // 10 Mbit/s
+	perLeaf := time.Duration(leaf / rate * float64(time.Second))
+	w := newWindow(DefaultWindowConfig())
+	now := simEpoch
+	w.delivered(1610, now, now.Add(time.Microsecond), leaf) // the root, with another block
+	now = now.Add(ms(40))
+	w.delivered(1610, now.Add(-ms(40)), now, leaf) // an interior block in one round trip
+	if w.rate != 0 {
+		t.Errorf("rate %.0f B/s after two tiny blocks, want none yet", w.rate)
+	}
+	sent := now
+	for i := range 3 {
+		now = sent.Add(ms(40) + time.Duration(i+1)*perLeaf)
+		w.delivered(leaf, sent, now, leaf)
+	}
+	if w.rate > 1.2*rate || w.rate < 0.3*rate {
+		t.Errorf("rate %.0f B/s after three 1 MiB blocks at %.0f B/s, want within [0.3, 1.2] of it", w.rate, rate)
+	}
+	got := w.expectedLatency(4, leaf)
+	if want := time.Duration(float64(5*leaf) / w.rate * float64(time.Second)); got < want-time.Millisecond {
+		t.Errorf("expected latency four blocks deep %v, want ≥ %v (five blocks at the measured rate %.0f B/s; smallest latency %v)", got, want, w.rate, w.base)
+	}
+}

@@ -18,6 +18,21 @@
 // context made inside it (a bubbled goroutine waiting on an outside
 // channel stops the virtual clock) and reads wall time from WallNow.
 //
+// # Light nodes
+//
+// With Options.Light (`shoal sim --light`) or transport = "light" in the
+// plan, every node is the same node.Node on the same libp2p host, swarm,
+// resource manager, connection manager and gater, but the host's one
+// transport (light.go) makes connections that are in-process streams:
+// no QUIC, no TLS, no packets. A stream's bytes go in 16 KiB segments
+// through the writer's uplink, the pair's latency and the reader's
+// downlink (lightlink.go: per-node shapers at the plan's rates, shared
+// round robin by every stream of the node), with a flow-control window
+// of twice the path's bandwidth-delay product per stream; a dial takes
+// one round trip, and a dial to a host that left or is across a
+// partition fails after the QUIC handshake timeout. T_min and the
+// report mean the same; wire bytes are the bytes written to streams.
+//
 // # Virtual time and locks
 //
 // A synctest bubble advances its clock only when every goroutine in it
@@ -35,6 +50,7 @@
 //	name, description, seed      one seed for every random choice
 //	content_mib                  the content, pseudo-random from the seed
 //	timeout_s, settle_s, sample_s
+//	transport                    "quic" (default) or "light" (light nodes)
 //	[[group]]  name, role, count, region, up_mbit, down_mbit,
 //	           latency_ms (one-way, own link), join_s, join_span_s, leave_s
 //	[[latency]] a, b, ms         one-way latency between two regions
@@ -66,6 +82,9 @@
 //
 //	plan.go        Plan, groups, expectations; LoadPlan, ParsePlan, Validate, Scale
 //	net.go         the simnet network, hosts, latency, partition and gater
+//	light.go       light hosts' transport, listener and connections
+//	lightstream.go a light connection's streams (network.MuxedStream)
+//	lightlink.go   the light links: per-node shapers, latency, windows
 //	members.go     what both runners share: a plan's nodes (layoutNodes), their
 //	               records (member) and how records become Results
 //	runner.go      Run: the timeline, fetches, sampling, verification

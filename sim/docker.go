@@ -137,6 +137,9 @@ func dockerSupports(p *Plan) error {
 	if len(p.Latency) > 0 {
 		return refuse("a latency matrix")
 	}
+	if p.Transport == TransportLight {
+		return fmt.Errorf("%w: %s: transport = %q: light nodes are simulated in process; containers run full daemons (remove the key or run without --runner docker)", ErrPlan, p.File, p.Transport)
+	}
 	return nil
 }
 

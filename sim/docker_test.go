@@ -118,8 +118,10 @@ func TestDockerRunnerChurn(t *testing.T) {
 
 	p := loadTestPlan(t, "churn.toml").Scale(2, 4)
 	var res *Results
+	var prefix string
 	err := runDocker(ctx, p, DockerOptions{Image: image, Logger: testLogger(t)}, func(d *dockerRun) {
 		res = d.results()
+		prefix = d.prefix
 		// Every container, late joiners included, was up before the
 		// plan's clock started, so no fetch begins late by a container's
 		// start-up (it did by 3.5-6 s when late joiners started at their
@@ -165,8 +167,10 @@ func TestDockerRunnerChurn(t *testing.T) {
 			t.Errorf("%s not written: %v", f, err)
 		}
 	}
-	if left, _ := dockercli.Run(ctx, nil, "ps", "-a", "-q", "--filter", "name=shoalsim-"); left != "" {
-		t.Errorf("containers left behind: %s", left)
+	// This run's containers only: another docker run (a second test
+	// binary, a user's `shoal sim --runner docker`) may be going on.
+	if left, _ := dockercli.Run(ctx, nil, "ps", "-a", "-q", "--filter", "name="+prefix+"-"); left != "" {
+		t.Errorf("containers of run %s left behind: %s", prefix, left)
 	}
 }
 

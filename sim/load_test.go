@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,14 +20,25 @@ import (
 // when the CPU is starved, and fails this test.
 func TestVirtualTimeIgnoresLoad(t *testing.T) {
 	if testing.Short() {
-		t.Skip("two simulation runs")
+		t.Skip("five simulation runs")
 	}
 	p := loadTestPlan(t, "flash-crowd-30.toml").Scale(4, 2)
-	idle := runQuiet(t, p)
-	// Two idle runs differ too (goroutine order at equal instants, fresh
+	// Idle runs differ too (goroutine order at equal instants, fresh
 	// TLS/QUIC randomness; more since the swarm extension's rounds): the
-	// loaded run may differ from the idle one by that spread, not more.
-	again := runQuiet(t, p)
+	// loaded run may differ from the idle ones by their spread, not more.
+	// Two idle runs under-measured it: p50 2.411 and 2.457 s in one CI
+	// run, 2.747–2.789 s in another, so four (≈ 2 s wall each, idle).
+	var idles []float64
+	var idleWall float64
+	for range 4 {
+		r := runQuiet(t, p)
+		if r.P50S == nil {
+			t.Fatal("p50 missing in an idle run: a leecher did not complete")
+		}
+		idles = append(idles, *r.P50S)
+		idleWall = r.WallS
+	}
+	lo, hi := slices.Min(idles), slices.Max(idles)
 
 	prev := runtime.GOMAXPROCS(1)
 	defer runtime.GOMAXPROCS(prev)
@@ -39,13 +51,12 @@ func TestVirtualTimeIgnoresLoad(t *testing.T) {
 	stop.Store(true)
 	hogs.Wait()
 
-	if idle.P50S == nil || again.P50S == nil || loaded.P50S == nil {
-		t.Fatalf("p50 missing (idle %v, %v, loaded %v): a leecher did not complete", idle.P50S, again.P50S, loaded.P50S)
+	if loaded.P50S == nil {
+		t.Fatal("p50 missing under load: a leecher did not complete")
 	}
-	t.Logf("p50 idle %.3f s and %.3f s, loaded (GOMAXPROCS=1, 4 hogs) %.3f s; wall %.1f s vs %.1f s",
-		*idle.P50S, *again.P50S, *loaded.P50S, idle.WallS, loaded.WallS)
-	tol := max(loadTolerance, 1.5*relDiff(*idle.P50S, *again.P50S))
-	lo, hi := min(*idle.P50S, *again.P50S), max(*idle.P50S, *again.P50S)
+	t.Logf("p50 idle %.3f s, loaded (GOMAXPROCS=1, 4 hogs) %.3f s; wall %.1f s vs %.1f s",
+		idles, *loaded.P50S, idleWall, loaded.WallS)
+	tol := max(loadTolerance, 1.5*relDiff(lo, hi))
 	// A starved run that follows the wall clock finishes later; one whose
 	// real-time timers fire early in simulated time could finish sooner,
 	// but one P alone also orders goroutines differently from two, which

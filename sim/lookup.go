@@ -28,7 +28,7 @@ func (r *run) lookup(sn *simNode) {
 	// A fresh node needs its routing table before it can look anything up.
 	deadline := time.Now().Add(30 * time.Second)
 	for sn.n.Router().Size() == 0 && time.Now().Before(deadline) && r.ctx.Err() == nil {
-		sleepCtx(r.ctx, 100*time.Millisecond)
+		_ = sleepCtx(r.ctx, 100*time.Millisecond)
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
 	defer cancel()
@@ -51,7 +51,7 @@ func (r *run) lookup(sn *simNode) {
 			sn.lookedUp(time.Since(start), hops)
 			return
 		}
-		sleepCtx(ctx, time.Second)
+		_ = sleepCtx(ctx, time.Second)
 	}
 }
 
@@ -97,11 +97,18 @@ func walk(ctx context.Context, sn *simNode, root cid.Cid) (found bool, hops int,
 	}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) {
+// sleepCtx waits d, or less if ctx ends first (then it returns ctx's
+// error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return nil
 	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"crypto/ed25519"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -31,7 +32,13 @@ import (
 // pair of regions, and a partition that drops packets and refuses
 // connections between the two sides while it lasts.
 type simNet struct {
-	sn *simnet.Simnet
+	sn *simnet.Simnet // nil for light hosts (light.go)
+	// light: every host is a light host (Plan.Transport "light"): its
+	// streams go through lightlink.go's shaped links, not simnet.
+	light bool
+	// lights are the light hosts' listeners by "ip:port".
+	lightMu sync.Mutex
+	lights  map[string]*lightListener
 	// epMu serializes simnet.NewEndpoint, which writes the simnet's
 	// endpoint table without a lock (simnet v0.0.7), while hosts start
 	// concurrently.
@@ -49,6 +56,37 @@ type simNet struct {
 
 func newSimNet(latency map[[2]string]time.Duration) *simNet {
 	classicKeyExchange.Do(useClassicKeyExchange)
+	n := newNet(latency)
+	n.sn = &simnet.Simnet{LatencyFunc: n.packetLatency}
+	// simnet logs every packet to a host that has left at Error level.
+	n.sn.Logger = slog.New(slog.DiscardHandler)
+	return n
+}
+
+// newLightNet is the network of light hosts: the same addresses,
+// latencies, partitions and departures, links of lightlink.go.
+func newLightNet(latency map[[2]string]time.Duration) *simNet {
+	n := newNet(latency)
+	n.light = true
+	n.lights = map[string]*lightListener{}
+	return n
+}
+
+// start starts the packet simulation (full hosts).
+func (n *simNet) start() {
+	if n.sn != nil {
+		n.sn.Start()
+	}
+}
+
+// close stops it.
+func (n *simNet) close() {
+	if n.sn != nil {
+		n.sn.Close()
+	}
+}
+
+func newNet(latency map[[2]string]time.Duration) *simNet {
 	n := &simNet{
 		region:  map[string]string{},
 		access:  map[string]int64{},
@@ -60,7 +98,6 @@ func newSimNet(latency map[[2]string]time.Duration) *simNet {
 	for k, d := range latency {
 		n.latency[k] = int64(d)
 	}
-	n.sn = &simnet.Simnet{LatencyFunc: n.packetLatency}
 	return n
 }
 
@@ -92,9 +129,32 @@ func (n *simNet) packetLatency(p *simnet.Packet) time.Duration {
 	from, to := p.From.String(), p.To.String()
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	if (n.side != nil && n.side[from] != n.side[to]) || n.dead[from] || n.dead[to] {
+	if !n.reachableLocked(from, to) {
 		return dropLatency
 	}
+	return n.oneWayLocked(from, to)
+}
+
+// reachable reports whether from can reach to (both "ip:port"): neither
+// has left and no partition is between them.
+func (n *simNet) reachable(from, to string) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.reachableLocked(from, to)
+}
+
+func (n *simNet) reachableLocked(from, to string) bool {
+	return (n.side == nil || n.side[from] == n.side[to]) && !n.dead[from] && !n.dead[to]
+}
+
+// oneWay is the latency from one host to another.
+func (n *simNet) oneWay(from, to string) time.Duration {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.oneWayLocked(from, to)
+}
+
+func (n *simNet) oneWayLocked(from, to string) time.Duration {
 	// A packet pays both ends' access links and the one-way latency
 	// between their regions.
 	d := n.access[from] + n.access[to]
@@ -163,22 +223,48 @@ type hostSpec struct {
 // simHost is one host and the endpoint it sends through, whose byte
 // counters are the node's wire traffic.
 type simHost struct {
-	host host.Host
-	conn *simnet.SimConn
-	addr string // /ip4/.../udp/8000/quic-v1/p2p/<id>
+	host  host.Host
+	conn  *simnet.SimConn // a full host's socket
+	light *lightEndpoint  // or a light host's link
+	addr  string          // /ip4/.../udp/8000/quic-v1/p2p/<id> (light: /ip4/.../tcp/8000/p2p/<id>)
+}
+
+// key is the host's "ip:port", the key of simNet's maps.
+func (sh *simHost) key() string {
+	if sh.light != nil {
+		return sh.light.addr
+	}
+	return sh.conn.LocalAddr().String()
+}
+
+// traffic is the host's wire bytes up and down so far.
+func (sh *simHost) traffic() (up, down int64) {
+	if sh.light != nil {
+		return sh.light.sent.Load(), sh.light.rcvd.Load()
+	}
+	if sh.conn == nil {
+		return 0, 0
+	}
+	st := sh.conn.Stats()
+	return int64(st.BytesSent), int64(st.BytesRcvd)
 }
 
 // newHost builds a real libp2p host (QUIC, TLS, identify, the connection
-// gater) whose UDP socket is a shaped simnet endpoint.
+// gater) whose UDP socket is a shaped simnet endpoint, or on a light
+// network the same host on the light transport.
 func (n *simNet) newHost(spec hostSpec) (*simHost, error) {
 	ip := simnet.IntToPublicIPv4(spec.index)
 	if spec.addrIndex != 0 {
 		ip = simnet.IntToPublicIPv4(spec.addrIndex)
 	}
-	udp := &net.UDPAddr{IP: ip, Port: 8000}
+	port := 8000
+	if n.light {
+		port = lightPort
+	}
+	at := (&net.UDPAddr{IP: ip, Port: port}).String()
 	n.mu.Lock()
-	n.region[udp.String()] = spec.region
-	n.access[udp.String()] = int64(spec.latency)
+	n.region[at] = spec.region
+	n.access[at] = int64(spec.latency)
 	n.mu.Unlock()
 
 	// Keys come from the plan's seed, so peer IDs (and so DHT distances)
@@ -192,12 +278,23 @@ func (n *simNet) newHost(spec hostSpec) (*simHost, error) {
 	if err != nil {
 		return nil, err
 	}
-	link := simnet.NodeBiDiLinkSettings{
-		Uplink:   simnet.LinkSettings{BitsPerSecond: int(spec.upMbit * 1e6)},
-		Downlink: simnet.LinkSettings{BitsPerSecond: int(spec.downMbit * 1e6)},
-	}
 	sh := &simHost{}
-	listen := fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", ip)
+	var listen string
+	var transport []libp2p.Option
+	if n.light {
+		if sh.light, err = newLightEndpoint(ip, spec.upMbit, spec.downMbit); err != nil {
+			return nil, err
+		}
+		listen = sh.light.maddr.String()
+		transport = []libp2p.Option{libp2p.Transport(n.lightTransport(sh.light))}
+	} else {
+		link := simnet.NodeBiDiLinkSettings{
+			Uplink:   simnet.LinkSettings{BitsPerSecond: int(spec.upMbit * 1e6)},
+			Downlink: simnet.LinkSettings{BitsPerSecond: int(spec.downMbit * 1e6)},
+		}
+		listen = fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", ip)
+		transport = []libp2p.Option{libp2p.Transport(libp2pquic.NewTransport), n.quicReuse(link, sh)}
+	}
 	cm, err := connmgr.NewConnManager(simConnsLow, simConnsHigh, connmgr.WithGracePeriod(simConnGrace))
 	if err != nil {
 		return nil, fmt.Errorf("sim: host %d: connection manager: %w", spec.index, err)
@@ -207,11 +304,9 @@ func (n *simNet) newHost(spec hostSpec) (*simHost, error) {
 		_ = cm.Close()
 		return nil, fmt.Errorf("sim: host %d: resource manager: %w", spec.index, err)
 	}
-	h, err := libp2p.New(
+	h, err := libp2p.New(append(transport,
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen),
-		libp2p.Transport(libp2pquic.NewTransport),
-		n.quicReuse(link, sh),
 		libp2p.DisableRelay(),
 		// Address discovery through identify stalls synctest bubbles
 		// (see go-libp2p x/simlibp2p).
@@ -222,7 +317,7 @@ func (n *simNet) newHost(spec hostSpec) (*simHost, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(gater{n}),
 		libp2p.UserAgent("shoal-sim"),
-	)
+	)...)
 	if err != nil {
 		_ = cm.Close()
 		_ = rm.Close()
@@ -281,7 +376,7 @@ func (n *simNet) partition(sides map[*simHost]int) {
 	n.side = map[string]int{}
 	n.bySide = map[peer.ID]int{}
 	for h, s := range sides {
-		n.side[h.conn.LocalAddr().String()] = s
+		n.side[h.key()] = s
 		n.bySide[h.host.ID()] = s
 	}
 	n.mu.Unlock()
@@ -303,7 +398,7 @@ func (n *simNet) isolate(h *simHost) {
 		_ = c.Close()
 	}
 	n.mu.Lock()
-	n.dead[h.conn.LocalAddr().String()] = true
+	n.dead[h.key()] = true
 	n.deadIDs[h.host.ID()] = true
 	n.mu.Unlock()
 }

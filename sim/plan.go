@@ -24,6 +24,12 @@ const (
 	RoleLookup     = "lookup"      // only looks the content's providers up in the DHT
 )
 
+// Transports a plan can run its nodes on.
+const (
+	TransportQUIC  = "quic"
+	TransportLight = "light"
+)
+
 // Plan is one simulation, as written in a TOML file under sim/plans.
 type Plan struct {
 	Name        string  `toml:"name"`
@@ -37,6 +43,12 @@ type Plan struct {
 	SettleS float64 `toml:"settle_s"`
 	// SampleS is how often traffic is sampled for the bandwidth plot.
 	SampleS float64 `toml:"sample_s"`
+	// Transport is what the nodes' streams run on: "quic" (the default:
+	// QUIC and TLS over simulated UDP, packet by packet) or "light"
+	// (in-process streams through the same shaped links, without
+	// encryption: the same node code at a fraction of the CPU and
+	// memory; `shoal sim --light` sets it too).
+	Transport string `toml:"transport"`
 
 	Groups    []Group        `toml:"group"`
 	Latency   []RegionPair   `toml:"latency"`
@@ -143,6 +155,11 @@ func (p *Plan) Validate() error {
 	}
 	if p.SettleS < 0 || p.SampleS <= 0 {
 		return bad("settle_s/sample_s", "settle_s must be >= 0 and sample_s > 0")
+	}
+	switch p.Transport {
+	case "", TransportQUIC, TransportLight:
+	default:
+		return bad("transport", "is %q: use quic (full nodes: QUIC and TLS over simulated UDP) or light (in-process streams on the same shaped links)", p.Transport)
 	}
 	if len(p.Groups) == 0 {
 		return bad("group", "the plan has no [[group]]: add at least a seeder and a leecher group")

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -101,6 +102,89 @@ func TestTMin(t *testing.T) {
 	}
 	if TMin(mk(Group{Role: RoleSeeder, Count: 1, UpMbit: 1, DownMbit: 1})) != nil {
 		t.Error("T_min without fetchers should be nil")
+	}
+}
+
+func TestBlockBound(t *testing.T) {
+	mk := func(mib float64, groups ...Group) *Plan {
+		return &Plan{ContentMiB: mib, Groups: groups}
+	}
+	// An independent oracle: step the capacity model forward in small
+	// steps (a new holder per blockSize bits delivered, adding the largest
+	// fetcher uplink) until the first m finishers have m·F bits.
+	oracle := func(p *Plan, q float64) float64 {
+		f := float64(p.ContentBytes()) * 8
+		var us, all, umax float64
+		var downs []float64
+		for _, g := range p.Groups {
+			if g.Role == RoleSeeder {
+				us += float64(g.Count) * g.UpMbit * 1e6
+				continue
+			}
+			all += float64(g.Count) * g.UpMbit * 1e6
+			umax = max(umax, g.UpMbit*1e6)
+			for range g.Count {
+				downs = append(downs, g.DownMbit*1e6)
+			}
+		}
+		sort.Sort(sort.Reverse(sort.Float64Slice(downs)))
+		m := int(math.Ceil(q * float64(len(downs))))
+		var dm float64
+		for _, d := range downs[:m] {
+			dm += d
+		}
+		const dt = 1e-5
+		c, got, t := us, 0.0, 0.0
+		for got < float64(m)*f {
+			rate := min(c, us+all, dm)
+			got += rate * dt
+			c += rate * dt / (blockSize * 8) * umax
+			t += dt
+		}
+		return max(t, f/downs[m-1])
+	}
+	seeder := Group{Role: RoleSeeder, Count: 1, UpMbit: 20, DownMbit: 20}
+	hop := float64(blockSize*8) / 20e6
+	for _, tc := range []struct {
+		name string
+		p    *Plan
+		q    float64
+		want float64 // 0: only the oracle
+	}{
+		// One pair: the leecher's downlink is the limit, as in T_min.
+		{"pair", mk(8, seeder, Group{Role: RoleLeecher, Count: 1, UpMbit: 20, DownMbit: 20}), 0.5, 8 * hop},
+		// flash-crowd as shipped: ln 50 hops for the 50 finishers' uplinks
+		// to join (49 blocks delivered meanwhile), then 50 blocks a hop.
+		{"flash crowd p50", mk(16, seeder, Group{Role: RoleLeecher, Count: 100, UpMbit: 20, DownMbit: 20}), 0.5, hop * (math.Log(50) + (800-49)/50.0)},
+		{"flash crowd p99", mk(16, seeder, Group{Role: RoleLeecher, Count: 100, UpMbit: 20, DownMbit: 20}), 0.99, hop * (math.Log(99) + (99*16-98)/99.0)},
+		// Fast downlinks, fetchers that upload slowly: the content is out
+		// before capacity reaches its cap (the exponential branch).
+		{"still growing", mk(1, Group{Role: RoleSeeder, Count: 1, UpMbit: 100, DownMbit: 100}, Group{Role: RoleLeecher, Count: 100, UpMbit: 10, DownMbit: 1000}), 0.5, 0},
+		// Fetchers that upload little: their summed uplink caps capacity.
+		{"weak uploaders", mk(4, Group{Role: RoleSeeder, Count: 1, UpMbit: 10, DownMbit: 10}, Group{Role: RoleLeecher, Count: 10, UpMbit: 1, DownMbit: 100}), 0.99, 0},
+		// Mixed downlinks: the m fastest carry the first m finishers.
+		{"hetero", mk(16, Group{Role: RoleSeeder, Count: 1, UpMbit: 100, DownMbit: 100},
+			Group{Role: RoleLeecher, Count: 10, UpMbit: 100, DownMbit: 100},
+			Group{Role: RoleLeecher, Count: 20, UpMbit: 5, DownMbit: 25}), 0.5, 0},
+	} {
+		got := BlockBound(tc.p, tc.q)
+		if got == nil {
+			t.Errorf("%s: no bound", tc.name)
+			continue
+		}
+		if o := oracle(tc.p, tc.q); math.Abs(*got-o) > 1e-3*o {
+			t.Errorf("%s: bound %.4f s, stepped model %.4f s", tc.name, *got, o)
+		}
+		if tc.want != 0 && math.Abs(*got-tc.want) > 1e-9*tc.want {
+			t.Errorf("%s: bound %.6f s, want %.6f s", tc.name, *got, tc.want)
+		}
+		if tmin := TMin(tc.p); tc.q == 0.99 && *got < *tmin-1e-9 {
+			t.Errorf("%s: p99 bound %.3f s below T_min %.3f s", tc.name, *got, *tmin)
+		}
+	}
+	late := mk(8, seeder, Group{Role: RoleLateJoiner, Count: 1, UpMbit: 20, DownMbit: 20, JoinS: 5})
+	if BlockBound(late, 0.5) != nil {
+		t.Error("a bound for fetchers that start late: completion times are from each fetch's start, the model is from t = 0")
 	}
 }
 

@@ -168,6 +168,13 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return fmt.Sprintf("%.2f", *v)
 	},
+	// div is a / b for the ratios the page shows; nil when either is.
+	"div": func(a, b *float64) *float64 {
+		if a == nil || b == nil {
+			return nil
+		}
+		return ratio(a, *b)
+	},
 	"mib":   func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
 	"mibu":  func(b uint64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
 	"pct":   func(v float64) string { return fmt.Sprintf("%.0f", 100*v) },
@@ -186,12 +193,12 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 <table>
 <tr><th>plan file</th><td>{{.R.PlanFile}}</td><th>seed</th><td>{{.R.Seed}}</td></tr>
 <tr><th>nodes</th><td>{{.R.NodeCount}}</td><th>content</th><td>{{mib .R.ContentBytes}} MiB ({{.R.Root}})</td></tr>
-<tr><th>mode</th><td>{{if eq .R.Mode "docker"}}containers, shaped links (real time){{else}}{{.R.Mode}} time{{end}}</td><th>commit</th><td>{{.R.Commit}}</td></tr>
+<tr><th>mode</th><td>{{if eq .R.Mode "docker"}}containers, shaped links (real time){{else}}{{.R.Mode}} time, {{if eq .R.Transport "light"}}light nodes (in-process streams, no QUIC/TLS){{else}}full nodes (QUIC + TLS){{end}}{{end}}</td><th>commit</th><td>{{.R.Commit}}</td></tr>
 <tr><th>simulated</th><td>{{printf "%.1f" .R.SimulatedS}} s</td><th>wall</th><td>{{printf "%.1f" .R.WallS}} s</td></tr>
 <tr><th>peak memory</th><td>{{mib (.PeakMem)}} MiB</td><th>per node</th><td>{{mib (.MemPerNode)}} MiB</td></tr>
 <tr><th>T_min (Kumar–Ross)</th><td>{{f2 .R.TMinS}} s</td><th>p50 / p99</th><td>{{f2 .R.P50S}} s / {{f2 .R.P99S}} s = {{f2 .R.P50OverTmin}} / {{f2 .R.P99OverTmin}} × T_min</td></tr>
 </table>
-<p>T_min = max(F/u<sub>s</sub>, F/d<sub>min</sub>, N·F/(u<sub>s</sub>+Σu<sub>i</sub>)): the least time in which any scheme can deliver the content to every fetcher over these links.</p>
+<p>T_min = max(F/u<sub>s</sub>, F/d<sub>min</sub>, N·F/(u<sub>s</sub>+Σu<sub>i</sub>)): the least time in which any scheme can deliver the content to every fetcher over these links.{{if .R.BlockBoundP50S}} A node may pass a block on only once it holds all of it (1 MiB, checked against its CID), so uplinks join as blocks complete: no schedule can then beat p50 {{f2 .R.BlockBoundP50S}} s / p99 {{f2 .R.BlockBoundP99S}} s (the whole-block bound, {{f2 (div .R.BlockBoundP50S .R.TMinS)}} / {{f2 (div .R.BlockBoundP99S .R.TMinS)}} × T_min).{{end}}</p>
 <h2>At a glance</h2>
 <table>
 <tr><th>fetchers complete</th><td>{{.S.Delivered}}</td><th>p50 / p99 ÷ T_min</th><td>{{f2 .R.P50OverTmin}} / {{f2 .R.P99OverTmin}}</td></tr>
@@ -303,8 +310,12 @@ func (res *Results) WriteSummary(w io.Writer) {
 			res.Plan, res.Seed, res.NodeCount, float64(res.ContentBytes)/(1<<20), res.WallS,
 			float64(res.PeakMemBytes)/(1<<20), float64(res.MemPerNode)/(1<<20))
 	} else {
-		fmt.Fprintf(w, "plan %s (seed %d): %d nodes, %.1f MiB, %.1f s simulated in %.1f s wall (%s time), peak memory %.0f MiB (%.1f MiB/node)\n",
-			res.Plan, res.Seed, res.NodeCount, float64(res.ContentBytes)/(1<<20), res.SimulatedS, res.WallS, res.Mode,
+		nodes := "nodes"
+		if res.Transport == TransportLight {
+			nodes = "light nodes"
+		}
+		fmt.Fprintf(w, "plan %s (seed %d): %d %s, %.1f MiB, %.1f s simulated in %.1f s wall (%s time), peak memory %.0f MiB (%.1f MiB/node)\n",
+			res.Plan, res.Seed, res.NodeCount, nodes, float64(res.ContentBytes)/(1<<20), res.SimulatedS, res.WallS, res.Mode,
 			float64(res.PeakMemBytes)/(1<<20), float64(res.MemPerNode)/(1<<20))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -324,6 +335,10 @@ func (res *Results) WriteSummary(w io.Writer) {
 	if res.TMinS != nil {
 		fmt.Fprintf(w, "T_min %.2f s; p50 %s s = %s × T_min; p99 %s s = %s × T_min\n",
 			*res.TMinS, f2(res.P50S), f2(res.P50OverTmin), f2(res.P99S), f2(res.P99OverTmin))
+		if res.BlockBoundP50S != nil && res.BlockBoundP99S != nil {
+			fmt.Fprintf(w, "whole-block bound (any schedule): p50 ≥ %.2f s = %.2f × T_min; p99 ≥ %.2f s = %.2f × T_min\n",
+				*res.BlockBoundP50S, *res.BlockBoundP50S / *res.TMinS, *res.BlockBoundP99S, *res.BlockBoundP99S / *res.TMinS)
+		}
 	}
 	sw := res.Swarm
 	if sw == nil {

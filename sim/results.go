@@ -21,6 +21,9 @@ type Results struct {
 	FinishedAt  string  `json:"finished_at"`
 	WallS       float64 `json:"wall_s"`
 	SimulatedS  float64 `json:"simulated_s"`
+	// Transport is what the nodes ran on: "quic" (full nodes) or "light"
+	// (Plan.Transport); empty for containers.
+	Transport string `json:"transport,omitempty"`
 	// HostLoad is, for a docker run (real time, so the machine's load
 	// shows in the results), the host's 1-minute load average when the
 	// plan's clock started and when the last fetch ended.
@@ -38,6 +41,11 @@ type Results struct {
 	P99S        *float64 `json:"p99_s"`
 	P50OverTmin *float64 `json:"p50_over_t_min"`
 	P99OverTmin *float64 `json:"p99_over_t_min"`
+	// BlockBoundP50S and BlockBoundP99S are lower bounds on the p50 and
+	// p99 completion times once blocks are whole (BlockBound); nil where
+	// the plan's fetchers do not all start at t = 0.
+	BlockBoundP50S *float64 `json:"block_bound_p50_s,omitempty"`
+	BlockBoundP99S *float64 `json:"block_bound_p99_s,omitempty"`
 
 	// Swarm is how the content got around (seeders' copies, wire cost,
 	// top flows).
@@ -123,6 +131,10 @@ const blockSize = 1 << 20
 func (r *run) results() *Results {
 	res := newResults(r.plan, r.opts.Mode, r.opts.Commit, r.root.String(), len(r.nodes))
 	res.PeakMemBytes, res.Samples = r.peakMem, r.samples
+	res.Transport = TransportQUIC
+	if r.light() {
+		res.Transport = TransportLight
+	}
 	if len(r.nodes) > 0 {
 		res.MemPerNode = r.peakMem / uint64(len(r.nodes))
 	}
@@ -134,6 +146,7 @@ func (r *run) results() *Results {
 // res.Nodes.
 func summarize(p *Plan, res *Results) {
 	res.TMinS = TMin(p)
+	res.BlockBoundP50S, res.BlockBoundP99S = BlockBound(p, 0.5), BlockBound(p, 0.99)
 	times := completionTimes(res.Nodes, "")
 	res.P50S, res.P99S = percentile(times, 0.5), percentile(times, 0.99)
 	if res.TMinS != nil {
@@ -180,6 +193,67 @@ func TMin(p *Plan) *float64 {
 		return nil
 	}
 	t := max(f/us, f/dmin, float64(n)*f/(us+sumUI))
+	return &t
+}
+
+// BlockBound is a lower bound, in seconds, on the time by which the
+// fraction q of the plan's fetchers (nearest rank, as percentile) can have
+// the whole content, for any schedule, once a node may pass a block on
+// only after it holds all of it (blockSize bytes; a block is checked
+// against its CID before anyone serves it). T_min ignores that: it lets
+// every uplink work from t = 0, while here a fetcher's uplink joins only
+// after its first whole block.
+//
+// Upload capacity C(t) starts at the seeders' summed uplink u_s; a
+// fetcher adds at most u_max (the largest fetcher uplink) when it
+// completes a block, which takes blockSize bits of what C delivered, so
+// dC/dt ≤ C·u_max/blockSize and C(t) ≤ min(u_s·e^(t·u_max/blockSize),
+// u_s + Σu_i). The first m = ⌈qN⌉ finishers need m·F bits through at
+// most the m largest downlinks D_m, at rate ≤ min(C(t), D_m); and the
+// m-th of them needs at least F over the m-th largest downlink. Nil when
+// some fetcher does not start at t = 0 (late joiners, churners, a join_s)
+// or there is no seeder or fetcher.
+func BlockBound(p *Plan, q float64) *float64 {
+	f := float64(p.ContentBytes()) * 8
+	var us, sumUI, umax float64
+	var downs []float64
+	for _, g := range p.Groups {
+		switch {
+		case g.Role == RoleSeeder:
+			us += float64(g.Count) * g.UpMbit * 1e6
+		case g.Role == RoleLeecher && g.JoinS == 0 && g.JoinSpanS == 0:
+			sumUI += float64(g.Count) * g.UpMbit * 1e6
+			umax = max(umax, g.UpMbit*1e6)
+			for range g.Count {
+				downs = append(downs, g.DownMbit*1e6)
+			}
+		case IsFetcherRole(g.Role):
+			return nil
+		}
+	}
+	n := len(downs)
+	if n == 0 || us == 0 || f == 0 {
+		return nil
+	}
+	sort.Sort(sort.Reverse(sort.Float64Slice(downs)))
+	m := min(n, max(1, int(math.Ceil(q*float64(n)))))
+	var dm float64
+	for _, d := range downs[:m] {
+		dm += d
+	}
+	need := float64(m) * f
+	capacity := min(us+sumUI, dm)
+	var t float64
+	switch a := umax / (blockSize * 8); {
+	case capacity <= us || a == 0:
+		t = need / capacity
+	case (capacity-us)/a >= need:
+		t = math.Log1p(a*need/us) / a
+	default:
+		grow := math.Log(capacity/us) / a
+		t = grow + (need-(capacity-us)/a)/capacity
+	}
+	t = max(t, f/downs[m-1])
 	return &t
 }
 

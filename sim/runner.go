@@ -41,6 +41,10 @@ type Options struct {
 	// simInflightSends. The docker runner gives its daemons the same
 	// number (DockerOptions), so a plan run both ways runs one config.
 	MaxInflightSends int
+	// Light runs every node as a light node (as the plan's transport =
+	// "light" does): the same node code on in-process streams through
+	// shaped links, without QUIC, TLS or packets (light.go).
+	Light bool
 }
 
 // nodeEdit is what the options change in every node's config, after
@@ -126,11 +130,13 @@ func Run(ctx context.Context, p *Plan, opts Options) (*Results, error) {
 	for _, l := range p.Latency {
 		lat[[2]string{l.A, l.B}] = seconds(l.MS / 1000)
 	}
-	r.net = newSimNet(lat)
-	// simnet logs every packet to a host that has left at Error level.
-	r.net.sn.Logger = slog.New(slog.DiscardHandler)
-	r.net.sn.Start()
-	defer r.net.sn.Close()
+	if r.light() {
+		r.net = newLightNet(lat)
+	} else {
+		r.net = newSimNet(lat)
+	}
+	r.net.start()
+	defer r.net.close()
 	r.layout()
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -156,6 +162,9 @@ func Run(ctx context.Context, p *Plan, opts Options) (*Results, error) {
 	res.WallS = wallNow().Sub(wall0).Seconds()
 	return res, nil
 }
+
+// light reports whether the run's nodes are light nodes.
+func (r *run) light() bool { return r.opts.Light || r.plan.Transport == TransportLight }
 
 // simGCPercent is the garbage collector's target for a run (Go's default
 // is 100). A simulation's live heap is mostly block bytes and protocol
@@ -472,11 +481,10 @@ func (r *run) record() bool {
 
 // trafficLocked is the node's wire bytes up and down so far.
 func (sn *simNode) trafficLocked() (up, down int64) {
-	if sn.sh == nil || sn.sh.conn == nil || sn.left {
+	if sn.sh == nil || sn.left {
 		return sn.up, sn.down
 	}
-	st := sn.sh.conn.Stats()
-	return int64(st.BytesSent), int64(st.BytesRcvd)
+	return sn.sh.traffic()
 }
 
 // snapshotLocked keeps what a node did before it is closed, its peers
@@ -597,4 +605,9 @@ func (r *run) closeAll() {
 		}
 	}
 	wg.Wait()
+	for _, sn := range r.nodes {
+		if sn.sh != nil && sn.sh.light != nil {
+			sn.sh.light.stop()
+		}
+	}
 }

@@ -25,16 +25,25 @@ func virtual() bool { return os.Getenv("SHOAL_SIM_REAL") != "1" }
 
 func runPlan(t *testing.T, p *Plan) *Results {
 	t.Helper()
+	return runPlanWith(t, p, Options{})
+}
+
+// runPlanWith is runPlan with opts (Mode, Logger and Progress are set
+// here).
+func runPlanWith(t *testing.T, p *Plan, opts Options) *Results {
+	t.Helper()
 	var res *Results
 	run := func(t *testing.T, mode string) {
 		var err error
 		last := -10.0
-		res, err = Run(context.Background(), p, Options{Mode: mode, Logger: testLogger(t), Progress: func(pr Progress) {
+		opts.Mode, opts.Logger = mode, testLogger(t)
+		opts.Progress = func(pr Progress) {
 			if pr.SimS-last >= 10 {
 				last = pr.SimS
 				t.Logf("t=%.0fs %d/%d complete, %.1f MiB received", pr.SimS, pr.Completed, pr.Fetchers, float64(pr.BytesDown)/(1<<20))
 			}
-		}})
+		}
+		res, err = Run(context.Background(), p, opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -352,6 +352,7 @@ func (pc *peerConn) expand(it outItem) []*Message {
 	m.Complete, segs = s.local.Map(s.ctx, m.Root)
 	if m.Complete {
 		segs = nil
+		pc.impliedWant(m.Root)
 	}
 	var out []*Message
 	for first := true; first || len(segs) > 0; first = false {
@@ -361,6 +362,29 @@ func (pc *peerConn) expand(it outItem) []*Message {
 		segs = segs[n:]
 	}
 	return out
+}
+
+// impliedWant: this node holds the whole DAG under root (its map, being
+// built, is Complete), so a peer that fetches root is interested in it —
+// every block the peer lacks is here — whatever its KindWant says next
+// (BitTorrent: a seeder is interesting to every leecher). The choker hears
+// it now rather than a round trip later, when the peer's KindWant, sent on
+// this map, would come back: a fetcher's first want-blocks to a seeder no
+// longer wait for map → map → want → unchoke, only for map → map +
+// unchoke (bench/sim.md, "multi-source"). A peer that does not say
+// SaysWant is interested while it fetches already.
+func (pc *peerConn) impliedWant(root cid.Cid) {
+	pc.mu.Lock()
+	st, seen := pc.roots[root]
+	imply := seen && st.interested && st.saysWant && !st.wants
+	if imply {
+		st.wants = true
+		pc.roots[root] = st
+	}
+	pc.mu.Unlock()
+	if imply {
+		pc.s.interest(pc.id, root, true)
+	}
 }
 
 func (pc *peerConn) write(str network.Stream, m *Message) bool {

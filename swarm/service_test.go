@@ -334,3 +334,27 @@ func TestServiceWantIsPerPeer(t *testing.T) {
 	}
 	choker.waitSaid(t, ho.ID().ShortString()+"=true")
 }
+
+// TestServiceSeederTakesFetcherInterest: a node that holds the whole DAG
+// hears a fetcher of the root as interested as soon as it answers the
+// fetcher's map (every block the fetcher lacks is here), without waiting
+// for the fetcher's KindWant; the fetcher's end of the fetch ends it.
+func TestServiceSeederTakesFetcherInterest(t *testing.T) {
+	root := testCID(t, "seed-root")
+	hs, hf := newTestHost(t), newTestHost(t)
+	choker := &interestChoker{fakeChoker: fakeChoker{peers: map[peer.ID]bool{}}, wake: make(chan struct{}, 1)}
+	newTestService(t, hs, staticLocal{root: nil}, newRecorder(), choker) // complete
+	fetchRec := newRecorder()
+	fetch := newTestService(t, hf, staticLocal{}, fetchRec, nil)
+	fetch.Fetching(root, true)
+	if err := hf.Connect(context.Background(), peer.AddrInfo{ID: hs.ID(), Addrs: hs.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	fetchRec.waitFor(t, "the seeder's map", func() bool { return fetchRec.full[root] })
+	f := hf.ID().ShortString()
+	// Its map: fetching, no KindWant yet; the seeder's reply: interested.
+	choker.waitSaid(t, f+"=false", f+"=true")
+	fetch.Wants(hs.ID(), root, true) // what the scheduler says next: no change
+	fetch.Fetching(root, false)
+	choker.waitSaid(t, f+"=false")
+}

@@ -218,6 +218,13 @@ func (a *api) streamFileWrite(w http.ResponseWriter, r *http.Request, n FileNode
 		}
 		return enc.Encode(ev) == nil && rc.Flush() == nil
 	}
+	// The first event goes at once: it names the transfer, which a
+	// client that started it here (not with POST /api/v1/fetch) needs to
+	// cancel it, and says whether it is still searching.
+	if !event(apiv1.FileEvent{}) {
+		<-done
+		return
+	}
 	tick := time.NewTicker(fileEventInterval)
 	defer tick.Stop()
 	for {

@@ -219,6 +219,17 @@ func (a *api) resolve(ctx context.Context, s string) (target, error) {
 	return target{c: c, name: root.String() + "/" + p, base: path.Base(p)}, nil
 }
 
+// readRequest is r with the root its {path...} names as the node's read
+// root (node.WithReadRoot): the path walk, the kind check and the read
+// of what it names are one read session, with one provider lookup.
+func readRequest(r *http.Request) *http.Request {
+	root, _, err := parseCIDPath(r.PathValue("path"))
+	if err != nil {
+		return r // the handler reports it
+	}
+	return r.WithContext(node.WithReadRoot(r.Context(), root))
+}
+
 // resolveKind resolves the request's {path...} and reads whether it
 // names a file, a directory or a symlink.
 func (a *api) resolveKind(r *http.Request) (target, content.FSType, error) {
@@ -235,6 +246,7 @@ func (a *api) resolveKind(r *http.Request) (target, content.FSType, error) {
 
 // handleCat streams a file as it is fetched; Range requests are served.
 func (a *api) handleCat(w http.ResponseWriter, r *http.Request) {
+	r = readRequest(r)
 	tg, kind, err := a.resolveKind(r)
 	if err != nil {
 		a.fail(w, r, err)
@@ -261,6 +273,7 @@ func (a *api) handleCat(w http.ResponseWriter, r *http.Request) {
 // handleGet streams a directory (or a file) as a tar whose top entry is
 // named after the CID.
 func (a *api) handleGet(w http.ResponseWriter, r *http.Request) {
+	r = readRequest(r)
 	tg, kind, err := a.resolveKind(r)
 	if err != nil {
 		a.fail(w, r, err)
@@ -340,6 +353,7 @@ func (a *api) handleStat(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) handleStatCID(w http.ResponseWriter, r *http.Request) {
+	r = readRequest(r)
 	tg, err := a.resolve(r.Context(), r.PathValue("path"))
 	if err != nil {
 		a.fail(w, r, err)

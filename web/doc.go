@@ -22,7 +22,10 @@
 //     (files with Range, directory listings, ?format=raw and ?format=car);
 //     a Range is read as ServeContent will (requestedBytes) and told to
 //     the file (node.File.Expect), so only its blocks are fetched, and the
-//     content type is sniffed without a whole-DAG fetch.
+//     content type is sniffed without a whole-DAG fetch. A request reads
+//     under the root its path names (node.WithReadRoot): the path walk,
+//     the kind check and the read are one node read session, with one
+//     provider lookup (the API's cat, get and stat do the same).
 //   - car.go: a streaming CAR v1 writer (header, then each block once, in
 //     depth-first order).
 //   - listen.go: ServerConfig and NewServer, the http.Server every

@@ -112,6 +112,8 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r.Context(), err)
 		return
 	}
+	// Everything below reads under root: one read session, one lookup.
+	r = r.WithContext(node.WithReadRoot(r.Context(), root))
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Timeout)
 	defer cancel()
 	c := root

@@ -11,10 +11,11 @@
 // Each benchmark line ("BenchmarkX-2  1  123 ns/op  45.6 MB/s ...") gives
 // metrics by unit. Throughputs and ratios ("MB/s", "of-raw", "speedup",
 // "ratio-to-ideal") are better when higher; times, sizes and costs
-// ("ns/op", "ms-…", "…RSS…", "…cpu-s/…", "cpu-ms/MiB", "x-ref-cpu",
+// ("ns/op", "ms-…", "…RSS…", "…cpu-s/…", "…cpu-ms/MiB", "x-ref-cpu",
 // "dup-ratio", "…B/B" per byte moved, "extra-blocks") when lower. The
 // references measured in the same run (raw stream, boxo, sha256,
-// net/http) and other units are shown but not judged. A benchmark that
+// net/http, "…-ref-MB/s" such as the file-write reference) and other
+// units are shown but not judged. A benchmark that
 // appears several times is compared by its median.
 package main
 
@@ -119,7 +120,8 @@ func parse(r io.Reader) (map[key][]float64, error) {
 // stream, boxo, bare sha256, net/http) describe the machine, not shoal.
 func direction(k key) int {
 	if strings.Contains(k.bench, "raw/") || strings.Contains(k.bench, "boxo/") ||
-		strings.HasPrefix(k.unit, "sha256-") || strings.HasPrefix(k.unit, "boxo-") || strings.Contains(k.unit, "net/http") {
+		strings.HasPrefix(k.unit, "sha256-") || strings.HasPrefix(k.unit, "boxo-") || strings.Contains(k.unit, "net/http") ||
+		strings.HasSuffix(k.unit, "-ref-MB/s") {
 		return 0
 	}
 	switch {
@@ -127,7 +129,7 @@ func direction(k key) int {
 		k.unit == "speedup", k.unit == "ratio-to-ideal":
 		return 1
 	case k.unit == "ns/op", strings.HasPrefix(k.unit, "ms-"), strings.Contains(k.unit, "RSS"),
-		strings.Contains(k.unit, "cpu-s/"), k.unit == "dup-ratio", k.unit == "cpu-ms/MiB", k.unit == "x-ref-cpu",
+		strings.Contains(k.unit, "cpu-s/"), k.unit == "dup-ratio", strings.HasSuffix(k.unit, "cpu-ms/MiB"), k.unit == "x-ref-cpu",
 		strings.HasSuffix(k.unit, "B/B"), strings.HasSuffix(k.unit, "-blocks"):
 		return -1
 	}

@@ -101,3 +101,25 @@ BenchmarkGatewayRange-2 1 1 ns/op 4 blocks-fetched 1 extra-blocks 23 ms-TTFB-ran
 		}
 	}
 }
+
+// TestDirection: which way each kind of unit counts as better; the
+// references measured beside shoal (file-write-ref-MB/s) are not judged.
+func TestDirection(t *testing.T) {
+	for _, tc := range []struct {
+		bench, unit string
+		want        int
+	}{
+		{"BenchmarkDaemonFetch/seeders=1-2", "MB/s", 1},
+		{"BenchmarkDaemonFetch/seeders=1-2", "of-raw", 1},
+		{"BenchmarkDaemonFetch/seeders=1-2", "leech-cpu-ms/MiB", -1},
+		{"BenchmarkDaemonFetch/seeders=1-2", "seeders-cpu-ms/MiB", -1},
+		{"BenchmarkDaemonFetch/seeders=1-2", "file-write-ref-MB/s", 0},
+		{"BenchmarkExchange/shoal/tcp/seeders=1-2", "cpu-ms/MiB", -1},
+		{"BenchmarkExchange/raw/tcp-2", "ref-cpu-ms/MiB", 0},
+		{"BenchmarkExchange/shoal/tcp/seeders=1-2", "x-ref-cpu", -1},
+	} {
+		if got := direction(key{tc.bench, tc.unit}); got != tc.want {
+			t.Errorf("direction(%s %s) = %d, want %d", tc.bench, tc.unit, got, tc.want)
+		}
+	}
+}

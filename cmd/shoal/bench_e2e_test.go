@@ -26,15 +26,7 @@ import (
 // benchSize is the file size of the end-to-end benchmarks: 256 MiB, or
 // SHOAL_BENCH_MIB.
 func benchSize(b *testing.B) int {
-	mib := 256
-	if s := os.Getenv("SHOAL_BENCH_MIB"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			b.Fatalf("SHOAL_BENCH_MIB=%q: want a positive number of MiB", s)
-		}
-		mib = n
-	}
-	return mib << 20
+	return positiveEnv(b, "SHOAL_BENCH_MIB", 256) << 20
 }
 
 // writeBenchFile writes size random-looking bytes (cheap to make: a
@@ -215,22 +207,33 @@ func BenchmarkDaemonFetch(b *testing.B) {
 			var seeds []*daemon
 			var c string
 			for i := range seeders {
-				d := startDaemon(b, filepath.Join(b.TempDir(), fmt.Sprintf("seed%d", i)))
+				d := startBenchDaemon(b, filepath.Join(b.TempDir(), fmt.Sprintf("seed%d", i)))
 				c = lastLine(d.cli("share", path))
 				seeds = append(seeds, d)
 			}
 			for range b.N {
 				b.StopTimer()
-				leech := startDaemon(b, filepath.Join(b.TempDir(), "leech"))
+				leech := startBenchDaemon(b, filepath.Join(b.TempDir(), "leech"))
 				for _, s := range seeds {
 					leech.cli("connect", s.addr)
 				}
 				out := filepath.Join(b.TempDir(), "got.bin")
 				daemonW, cliW := ioWriteBytes(b, leech.cmd.Process.Pid), ioWriteBytes(b, 0)
 				home0 := diskUsage(b, leech.home)
+				roles := map[string]*daemon{"leech": leech}
+				for i, s := range seeds {
+					roles[fmt.Sprintf("seed%d", i)] = s
+				}
+				cpu0 := daemonsCPU(b, roles)
+				wait := profileDaemons(b, roles)
 				b.StartTimer()
 				el := fetchFile(b, leech, c, out, want)
 				b.StopTimer()
+				cpu := daemonsCPU(b, roles)
+				for r := range cpu {
+					cpu[r] -= cpu0[r]
+				}
+				wait()
 				// The CLI is reaped by now, so its writes are in this
 				// process's counts (Linux adds a waited-for child's I/O).
 				daemonW, cliW = ioWriteBytes(b, leech.cmd.Process.Pid)-daemonW, ioWriteBytes(b, 0)-cliW
@@ -243,6 +246,22 @@ func BenchmarkDaemonFetch(b *testing.B) {
 				b.ReportMetric(rss, "peak-RSS-MiB")
 				b.ReportMetric(disk, "disk-B/B")
 				b.ReportMetric(homeMiB, "home-growth-MiB")
+				mib := float64(size) / (1 << 20)
+				seedCPU := 0.0
+				for r, s := range cpu {
+					if r != "leech" {
+						seedCPU += s
+					}
+				}
+				b.ReportMetric(1000*cpu["leech"]/mib, "leech-cpu-ms/MiB")
+				b.ReportMetric(1000*seedCPU/mib, "seeders-cpu-ms/MiB")
+				// What writing the file alone costs here, measured beside
+				// it while it still holds its pages (after the timed part,
+				// so it takes no pages the fetch could have reused).
+				wref, wcpu := fileWriteRef(b, filepath.Dir(out), size)
+				b.ReportMetric(wref, "file-write-ref-MB/s")
+				b.Logf("CPU during the fetch (s): %s; writing %d MiB into a new file alone here: %.0f MB/s, %.2f cpu-ms/MiB",
+					formatCPU(cpu, el), size>>20, wref, 1000*wcpu/mib)
 				b.Logf("%d seeder(s): %.0f MB/s = %.2f of raw; leecher peak RSS %.0f MiB; disk written per byte fetched %.2f (daemon %d, CLI %d bytes); the leecher's home grew %.1f MiB",
 					seeders, mbps, mbps/raw, rss, disk, daemonW, cliW, homeMiB)
 				leech.stop()
@@ -260,16 +279,22 @@ func BenchmarkDaemonFetch(b *testing.B) {
 func BenchmarkDaemonServeThree(b *testing.B) {
 	size := benchSize(b)
 	path, want := writeBenchFile(b, b.TempDir(), size)
-	seed := startDaemon(b, filepath.Join(b.TempDir(), "seed"))
+	seed := startBenchDaemon(b, filepath.Join(b.TempDir(), "seed"))
 	c := lastLine(seed.cli("share", path))
 	for range b.N {
 		b.StopTimer()
 		var leeches []*daemon
 		for i := range 3 {
-			l := startDaemon(b, filepath.Join(b.TempDir(), fmt.Sprintf("leech%d", i)))
+			l := startBenchDaemon(b, filepath.Join(b.TempDir(), fmt.Sprintf("leech%d", i)))
 			l.cli("connect", seed.addr)
 			leeches = append(leeches, l)
 		}
+		roles := map[string]*daemon{"seed": seed}
+		for i, l := range leeches {
+			roles[fmt.Sprintf("leech%d", i)] = l
+		}
+		cpu0 := daemonsCPU(b, roles)
+		wait := profileDaemons(b, roles)
 		b.StartTimer()
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -279,6 +304,13 @@ func BenchmarkDaemonServeThree(b *testing.B) {
 		wg.Wait()
 		el := time.Since(start)
 		b.StopTimer()
+		cpu := daemonsCPU(b, roles)
+		for r := range cpu {
+			cpu[r] -= cpu0[r]
+		}
+		wait()
+		b.Logf("CPU during the fetches (s): %s", formatCPU(cpu, el))
+		b.Logf("MiB served / received: %s", servedReceived(b, roles))
 		agg := 3 * float64(size) / 1e6 / el.Seconds()
 		rss := peakRSSMiB(b, seed)
 		b.ReportMetric(agg, "MB/s-aggregate")
@@ -295,12 +327,14 @@ func BenchmarkDaemonServeThree(b *testing.B) {
 // a file the daemon stores and for one held only by a connected peer,
 // against the time to the first byte of a static file from net/http on
 // the same loopback (the floor of any HTTP answer here).
+// SHOAL_BENCH_TTFB_SAMPLES sets the samples (30); with SHOAL_BENCH_PPROF
+// both daemons are profiled over them.
 //
 //	go test -run '^$' -bench BenchmarkGatewayTTFB -benchtime 1x ./cmd/shoal/
 func BenchmarkGatewayTTFB(b *testing.B) {
 	dir := b.TempDir()
-	seed := startDaemon(b, filepath.Join(dir, "seed"))
-	leech := startDaemon(b, filepath.Join(dir, "leech"))
+	seed := startBenchDaemon(b, filepath.Join(dir, "seed"))
+	leech := startBenchDaemon(b, filepath.Join(dir, "leech"))
 	leech.cli("connect", seed.addr)
 	if seed.gateway == "" || leech.gateway == "" {
 		b.Fatal("a daemon did not print its gateway address")
@@ -336,8 +370,9 @@ func BenchmarkGatewayTTFB(b *testing.B) {
 	}
 	static := httpFloor(b, file("static", 4<<20))
 
-	const samples = 30
+	samples := positiveEnv(b, "SHOAL_BENCH_TTFB_SAMPLES", 30)
 	for range b.N {
+		wait := profileDaemons(b, map[string]*daemon{"seed": seed, "leech": leech})
 		var floor, local, remote []time.Duration
 		for i := range samples {
 			floor = append(floor, ttfb(static))
@@ -346,6 +381,7 @@ func BenchmarkGatewayTTFB(b *testing.B) {
 			c := lastLine(seed.cli("share", file(fmt.Sprintf("remote%03d", i), 1<<20)))
 			remote = append(remote, ttfb(leech.gateway+"/ipfs/"+c))
 		}
+		wait()
 		f, l, r := median(floor), median(local), median(remote)
 		b.ReportMetric(float64(l.Microseconds())/1000, "ms-TTFB-stored")
 		b.ReportMetric(float64(r.Microseconds())/1000, "ms-TTFB-peer")

@@ -54,7 +54,7 @@ type daemon struct {
 	t       testing.TB
 	home    string
 	cmd     *exec.Cmd
-	log     *bytes.Buffer
+	log     *syncBuffer // the daemon writes it while the test may read it
 	id      string
 	addr    string // a /ip4/127.0.0.1/tcp/... multiaddr with /p2p/
 	gateway string // http://127.0.0.1:port
@@ -80,7 +80,7 @@ func startDaemonWith(t testing.TB, home string, prep func(*exec.Cmd), bootstrap 
 	if prep != nil {
 		prep(cmd)
 	}
-	d := &daemon{t: t, home: home, cmd: cmd, log: &bytes.Buffer{}}
+	d := &daemon{t: t, home: home, cmd: cmd, log: &syncBuffer{}}
 	cmd.Stderr = d.log
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -122,6 +122,20 @@ func fetch(ctx context.Context, c *api.Client, arg string, o *fetchOptions, stdo
 			return res, fmt.Errorf("%s already exists: choose another -o PATH, or pass --force to replace it", o.out)
 		}
 	}
+	if o.out != "" && o.out != "-" && o.socket != "" {
+		n, final, id, err := fetchFileFirst(ctx, c, o, target, o.out, stderr)
+		if !errors.Is(err, errStreamInstead) {
+			if final.CID != "" {
+				res.CID = final.CID
+			}
+			if err != nil {
+				return res, interrupted(ctx, c, err, id)
+			}
+			res.Path = o.out
+			res.finish(start, n, final)
+			return res, nil
+		}
+	}
 	t, err := startFetch(ctx, c, target, o.timeout)
 	if err != nil {
 		return res, interrupted(ctx, c, err, "")
@@ -152,11 +166,16 @@ func fetch(ctx context.Context, c *api.Client, arg string, o *fetchOptions, stdo
 		return res, interrupted(ctx, c, err, t.ID)
 	}
 	barFinish(bar)
+	res.finish(start, n, final)
+	return res, nil
+}
+
+// finish records a fetch that wrote n bytes and ended in state final.
+func (res *fetchOutput) finish(start time.Time, n uint64, final api.Transfer) {
 	res.Size = n
 	res.DurationMS = time.Since(start).Milliseconds()
 	res.BytesReceived = final.BytesReceived
 	res.Peers = nonNilSlice(final.Peers)
-	return res, nil
 }
 
 // transferFailure is the transfer's own error when a request about its
@@ -229,13 +248,8 @@ func cancelUnfinished(c *api.Client, id string) {
 // the content, saying so on w: rewritten in place on a terminal, a line
 // every 10 s elsewhere. A transfer that fails meanwhile is the error.
 func waitSearch(ctx context.Context, c *api.Client, t api.Transfer, w io.Writer) error {
-	tty := isTerminal(w)
-	printed, lastShown := false, -1.0
-	defer func() {
-		if printed && tty {
-			fmt.Fprint(w, "\r\033[K")
-		}
-	}()
+	note := newSearchNote(w)
+	defer note.clear()
 	delay := 20 * time.Millisecond
 	for {
 		switch {
@@ -244,15 +258,7 @@ func waitSearch(ctx context.Context, c *api.Client, t api.Transfer, w io.Writer)
 		case t.State != api.TransferRunning || t.Phase != api.PhaseSearching:
 			return nil
 		}
-		if tty || lastShown < 0 || t.ElapsedSeconds-lastShown >= 10 {
-			line := fmt.Sprintf("searching for providers… %d found, %d s", t.Providers, int(t.ElapsedSeconds))
-			if tty {
-				fmt.Fprint(w, "\r\033[K"+line)
-			} else {
-				fmt.Fprintln(w, line)
-			}
-			printed, lastShown = true, t.ElapsedSeconds
-		}
+		note.show(t)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -266,13 +272,48 @@ func waitSearch(ctx context.Context, c *api.Client, t api.Transfer, w io.Writer)
 	}
 }
 
+// searchNote says on w that a transfer is still looking for a peer that
+// has the content: rewritten in place on a terminal, a line every 10 s
+// elsewhere.
+type searchNote struct {
+	w            io.Writer
+	tty, printed bool
+	lastShown    float64
+}
+
+func newSearchNote(w io.Writer) *searchNote {
+	return &searchNote{w: w, tty: isTerminal(w), lastShown: -1}
+}
+
+// show notes t, a transfer in its searching phase.
+func (s *searchNote) show(t api.Transfer) {
+	if !s.tty && s.lastShown >= 0 && t.ElapsedSeconds-s.lastShown < 10 {
+		return
+	}
+	line := fmt.Sprintf("searching for providers… %d found, %d s", t.Providers, int(t.ElapsedSeconds))
+	if s.tty {
+		fmt.Fprint(s.w, "\r\033[K"+line)
+	} else {
+		fmt.Fprintln(s.w, line)
+	}
+	s.printed, s.lastShown = true, t.ElapsedSeconds
+}
+
+// clear removes the note from a terminal once the search is over.
+func (s *searchNote) clear() {
+	if s.printed && s.tty {
+		fmt.Fprint(s.w, "\r\033[K")
+	}
+	s.printed = false
+}
+
 // writeTarget writes the content to res.Path: a file through the daemon
 // on this machine when it can (the daemon writes the file, see
 // fetchIntoFile), else streamed over the API. It returns the bytes
 // written and the transfer's final state.
 func writeTarget(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, id, kind, target string, stdout io.Writer, bar *progressbar.ProgressBar) (uint64, api.Transfer, error) {
 	if kind == api.TypeFile && target != "-" && o.socket != "" {
-		n, final, err := fetchIntoFile(ctx, c, o, cidStr, id, target, bar)
+		n, final, _, err := fetchIntoFile(ctx, c, o, cidStr, id, target, func(ev api.FileEvent) { showFileEvent(bar, ev) })
 		if !errors.Is(err, api.ErrNoFileSocket) {
 			return n, final, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -46,13 +47,17 @@ func fileSocket(cmd *cobra.Command) string {
 // rename stays here because it needs the directory, which the daemon
 // (another user, another mount namespace) may not even see. An error
 // wrapping api.ErrNoFileSocket means nothing was written: stream instead.
-func fetchIntoFile(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, id, target string, bar *progressbar.ProgressBar) (uint64, api.Transfer, error) {
+//
+// id is the transfer already fetching cidStr, or "" when the file socket
+// starts it (fetchFileFirst): its ID, returned, is then the one the
+// daemon's events name. show hears every event.
+func fetchIntoFile(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, id, target string, show func(api.FileEvent)) (uint64, api.Transfer, string, error) {
 	if _, err := os.Stat(o.socket); err != nil {
-		return 0, api.Transfer{}, fmt.Errorf("%w: %v", api.ErrNoFileSocket, err)
+		return 0, api.Transfer{}, id, fmt.Errorf("%w: %v", api.ErrNoFileSocket, err)
 	}
 	tmp, err := partBeside(target, os.CreateTemp)
 	if err != nil {
-		return 0, api.Transfer{}, err
+		return 0, api.Transfer{}, id, err
 	}
 	// Held while this process runs: a part file nobody holds is left by
 	// an interrupted fetch (removeStaleParts).
@@ -68,34 +73,46 @@ func fetchIntoFile(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, 
 	}()
 	timeout := o.timeout
 	abs, _ := filepath.Abs(target)
-	ev, err := c.FetchFile(ctx, o.socket, cidStr, tmp, api.FetchOptions{Pin: true, Timeout: &timeout, Path: abs}, func(ev api.FileEvent) {
-		showFileEvent(bar, ev)
-	})
 	var final api.Transfer
+	ev, err := c.FetchFile(ctx, o.socket, cidStr, tmp, api.FetchOptions{Pin: true, Timeout: &timeout, Path: abs}, func(ev api.FileEvent) {
+		if ev.Transfer != nil {
+			final = *ev.Transfer
+			if id == "" {
+				id = ev.Transfer.ID
+			}
+		}
+		show(ev)
+	})
 	if err != nil {
 		if errors.Is(err, api.ErrNoFileSocket) {
-			return 0, final, err
+			return 0, final, id, err
 		}
 		var ae *api.Error
 		if errors.As(err, &ae) && ev.Written == 0 {
-			return 0, final, fmt.Errorf("fetching into %s: %w (nothing was written under that name)", target, err)
+			return 0, final, id, fmt.Errorf("fetching into %s: %w (nothing was written under that name)", target, err)
 		}
 		// The daemon's store may reference what it wrote into the part
 		// (it is the seed): keep it, so fetching again moves only what
 		// is missing; that fetch removes it.
 		keep = true
-		return ev.Written, final, fmt.Errorf("fetching into %s: %w (nothing was written under that name; %s is kept so that fetching again resumes from it)", target, err, tmp.Name())
+		return ev.Written, final, id, fmt.Errorf("fetching into %s: %w (nothing was written under that name; %s is kept so that fetching again resumes from it)", target, err, tmp.Name())
 	}
 	fi, err := tmp.Stat()
 	if err != nil {
-		return ev.Written, final, fmt.Errorf("writing %s: %w", tmp.Name(), err)
+		return ev.Written, final, id, fmt.Errorf("writing %s: %w", tmp.Name(), err)
 	}
 	if uint64(fi.Size()) != ev.Size || ev.Written != ev.Size {
-		return ev.Written, final, fmt.Errorf("the daemon reported %s whole, but %s holds %d of its %d bytes (nothing was written under %s): fetch it again", cidStr, tmp.Name(), fi.Size(), ev.Size, target)
+		return ev.Written, final, id, fmt.Errorf("the daemon reported %s whole, but %s holds %d of its %d bytes (nothing was written under %s): fetch it again", cidStr, tmp.Name(), fi.Size(), ev.Size, target)
 	}
 	// The socket's fetch joins transfer id, or, if id ended before it
 	// began, finds everything stored: id's final state is the fetch's.
 	ready := func() (err error) {
+		if id == "" {
+			return fmt.Errorf("the daemon wrote %s but named no transfer for it: fetch it again", cidStr)
+		}
+		if final.ID == id && final.State == api.TransferDone {
+			return nil // the last event carried it: WriteFile waits for the transfer's end
+		}
 		final, err = waitTransfer(ctx, c, id)
 		return err
 	}
@@ -103,11 +120,72 @@ func fetchIntoFile(ctx context.Context, c *api.Client, o *fetchOptions, cidStr, 
 	if err := placeFileKeep(tmp, target, o.force, []func() error{ready}); err != nil {
 		// The part holds the whole file and the daemon's store may
 		// reference it: fetching again takes it from there.
-		return ev.Size, final, fmt.Errorf("%w (%s holds the whole file and is kept: fetching again takes it from there)", err, tmp.Name())
+		return ev.Size, final, id, fmt.Errorf("%w (%s holds the whole file and is kept: fetching again takes it from there)", err, tmp.Name())
+	}
+	if final.CID != "" {
+		cidStr = final.CID // the root a CID/path named
 	}
 	tellPlaced(ctx, c, o.socket, cidStr, target)
 	removeStaleParts(target)
-	return ev.Size, final, nil
+	return ev.Size, final, id, nil
+}
+
+// errStreamInstead: fetchFileFirst wrote nothing because the daemon
+// cannot write this content into one file (no file socket, or the
+// content is a directory or symlink); the caller streams it over the API.
+var errStreamInstead = errors.New("stream the content over the API")
+
+// fetchFileFirst is `fetch -o target` through the file socket with the
+// file handed over before anything is fetched: the daemon's fetchfile
+// starts the transfer (or joins one already running) only once it holds
+// the file, so every leaf that arrives lands in the file, the store keeps
+// a reference to it, and none is written to the store first and copied
+// into the file later (which wrote those leaves twice: bench/e2e.md,
+// "Daemon path profile"). The search and the transfer's ID come from the
+// daemon's events. It returns the bytes written, the transfer's final
+// state and its ID (for cancelling on Ctrl-C); errStreamInstead when the
+// caller must take the streamed path (the transfer fetchfile started,
+// for a directory, keeps running and the streamed fetch joins it).
+func fetchFileFirst(ctx context.Context, c *api.Client, o *fetchOptions, target, out string, stderr io.Writer) (uint64, api.Transfer, string, error) {
+	note := newSearchNote(stderr)
+	var bar *progressbar.ProgressBar
+	var total int64
+	show := func(ev api.FileEvent) {
+		if ev.Transfer != nil && ev.Transfer.State == api.TransferRunning && ev.Transfer.Phase == api.PhaseSearching {
+			note.show(*ev.Transfer)
+			return
+		}
+		note.clear()
+		if bar == nil {
+			total = int64(ev.Size)
+			if total == 0 {
+				total = -1
+			}
+			bar = newBar(stderr, total, "fetching")
+		} else if int64(ev.Size) != total && ev.Size > 0 {
+			total = int64(ev.Size)
+			bar.ChangeMax64(total)
+		}
+		showFileEvent(bar, ev)
+	}
+	n, final, id, err := fetchIntoFile(ctx, c, o, target, "", out, show)
+	note.clear()
+	switch {
+	case err == nil:
+		barFinish(bar)
+		return n, final, id, nil
+	case errors.Is(err, api.ErrNoFileSocket):
+		return 0, final, id, errStreamInstead
+	}
+	barClear(bar)
+	if n == 0 && ctx.Err() == nil && errors.Is(err, api.ErrBadRequest) {
+		// The daemon refused to write the content into a file: if it is
+		// not a file, it is streamed (a directory as a tree).
+		if st, serr := c.StatPath(ctx, target); serr == nil && st.Type != api.TypeFile {
+			return 0, final, id, errStreamInstead
+		}
+	}
+	return n, final, id, err
 }
 
 // tellPlaced hands the placed file back to the daemon, so the references

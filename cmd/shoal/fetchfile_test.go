@@ -4,18 +4,24 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shoalnet/shoal/api"
 )
 
 // procIO is a process's /proc/PID/io: rchar counts every byte its read
@@ -37,9 +43,19 @@ func (d *daemon) cliIO(args ...string) (string, procIO, error) {
 	if err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil {
 		d.t.Fatalf("waiting for shoal %s: %v", strings.Join(args, " "), err)
 	}
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", cmd.Process.Pid))
+	pio := readProcIO(d.t, cmd.Process.Pid)
+	if err := cmd.Wait(); err != nil {
+		return stdout.String(), pio, fmt.Errorf("%v: %s", err, stderr.String())
+	}
+	return stdout.String(), pio, nil
+}
+
+// readProcIO is process pid's I/O counts so far.
+func readProcIO(t testing.TB, pid int) procIO {
+	t.Helper()
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
 	if err != nil {
-		d.t.Fatalf("reading the CLI's I/O counts: %v", err)
+		t.Fatalf("reading the I/O counts of process %d: %v", pid, err)
 	}
 	var pio procIO
 	for line := range strings.SplitSeq(string(st), "\n") {
@@ -52,10 +68,7 @@ func (d *daemon) cliIO(args ...string) (string, procIO, error) {
 			pio.wchar = n
 		}
 	}
-	if err := cmd.Wait(); err != nil {
-		return stdout.String(), pio, fmt.Errorf("%v: %s", err, stderr.String())
-	}
-	return stdout.String(), pio, nil
+	return pio
 }
 
 // TestFetchDaemonWritesFile: `fetch -o` against the home's daemon leaves
@@ -261,4 +274,110 @@ func startDaemonAs(t *testing.T, bin, home string, cred *syscall.Credential, boo
 func servedBytes(t *testing.T, d *daemon) float64 {
 	t.Helper()
 	return daemonMetric(t, d, "shoal_served_bytes_total")
+}
+
+// slowHandoff is the CLI's API transport with every request held until
+// the leecher's transfer of root has received at least min bytes (or 20
+// s have passed); only the request that starts a transfer goes at once.
+// A CLI that starts the transfer before it hands over the file then
+// hands it over late: the leaves received meanwhile reach the store
+// before the file does.
+type slowHandoff struct {
+	next  http.RoundTripper
+	leech *daemon
+	root  string
+	min   uint64
+	held  atomic.Int32 // requests held until the transfer got min
+}
+
+func (s *slowHandoff) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !(r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/v1/fetch")) {
+		for deadline, waited := time.Now().Add(20*time.Second), false; s.received() < s.min && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if !waited {
+				s.held.Add(1)
+				waited = true
+			}
+		}
+	}
+	return s.next.RoundTrip(r)
+}
+
+func (s *slowHandoff) received() uint64 {
+	ts, _ := s.leech.transfers()
+	var n uint64
+	for _, t := range ts {
+		if t.CID == s.root {
+			n = max(n, t.BytesReceived)
+		}
+	}
+	return n
+}
+
+// TestFetchIntoFileWritesEachLeafOnce: `fetch -o PATH` against the
+// home's daemon, with the CLI's API requests held until the leecher has
+// received a third of the file, still writes each leaf once: the daemon
+// writes (write(2) and pwrite(2), /proc/PID/io wchar) the file's bytes
+// and little more, so no leaf went to the store first and was copied
+// into the file later. The store keeps references, not copies: the
+// leecher's blocks take no room beyond the file's root.
+func TestFetchIntoFileWritesEachLeafOnce(t *testing.T) {
+	shoalBinary(t)
+	dir := t.TempDir()
+	seeder := startDaemon(t, filepath.Join(dir, "seeder"))
+	leech := startDaemon(t, filepath.Join(dir, "leech"), seeder.addr)
+	const size = 24 << 20
+	data := randomBytes(size, 21)
+	src := filepath.Join(dir, "src.bin")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := lastLine(seeder.cli("share", src))
+	apiAddr, err := os.ReadFile(filepath.Join(leech.home, APIFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := &slowHandoff{next: http.DefaultTransport, leech: leech, root: root, min: size / 3}
+	c, err := api.NewClient(strings.TrimSpace(string(apiAddr)), "", &http.Client{Transport: slow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "got.bin")
+	o := &fetchOptions{out: out, timeout: time.Minute, socket: filepath.Join(leech.home, SocketFile)}
+	before := readProcIO(t, leech.cmd.Process.Pid)
+	res, err := fetch(context.Background(), c, root, o, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrote := readProcIO(t, leech.cmd.Process.Pid).wchar - before.wchar
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("%s holds %d bytes (%v), want the %d shared", out, len(got), err, size)
+	}
+	t.Logf("fetch of %d bytes (%d received): the leecher daemon wrote %d bytes (%.3f per byte); %d API request waits for the transfer", size, res.BytesReceived, wrote, float64(wrote)/size, slow.held.Load())
+	if wrote > size+size/16 {
+		t.Fatalf("the leecher daemon wrote %d bytes fetching %d into a file: %d more than the file, so leaves were written to its store before the file was handed over", wrote, size, wrote-size)
+	}
+	stored := dirBytes(t, filepath.Join(leech.home, "blocks"))
+	if stored > size/16 {
+		t.Fatalf("the leecher's store holds %d bytes of block files after fetching %d into a file: copies, not references", stored, size)
+	}
+}
+
+// dirBytes is the size of the regular files under dir.
+func dirBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, e os.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return err
+		}
+		fi, err := e.Info()
+		if err == nil {
+			n += fi.Size()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -26,6 +26,7 @@ func newSimCmd(g *globalFlags) *cobra.Command {
 		swarmAll bool
 		plain    bool
 		inflight int
+		light    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "sim PLAN",
@@ -56,11 +57,23 @@ packets between the sides; this needs root on Linux. Every daemon gets
 the in-process nodes' settings in its config.toml (swarm extension,
 --max-inflight-sends, QUIC only, connection limits), so a plan run both
 ways runs one configuration. Plans with byzantine
-or lookup nodes or latency matrices are refused.`,
+or lookup nodes or latency matrices are refused.
+
+With --light (or transport = "light" in the plan) every node is a light
+node: the same shoal node (fetch scheduler, Bitswap server, swarm
+extension, DHT) on the same libp2p host, but its connections are
+in-process streams through the plan's shaped links (uplink and downlink
+per node, shared by all its connections; latency per pair) instead of
+QUIC and TLS over simulated packets. T_min means the same; the wire
+bytes are the bytes written to streams (no packet headers, no
+handshakes). bench/sim.md compares both on the same plans.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runner != "process" && runner != "docker" {
 				return fmt.Errorf("--runner %q: want process (every node in this process, simulated links) or docker (a container per node)", runner)
+			}
+			if light && runner != "process" {
+				return fmt.Errorf("--light runs light nodes in this process; containers (--runner %s) run full daemons: drop one of the two", runner)
 			}
 			p, err := sim.LoadPlan(args[0])
 			if err != nil {
@@ -86,7 +99,7 @@ or lookup nodes or latency matrices are refused.`,
 			prog := newSimProgress(stderr)
 			res, err := runSimPlan(cmd.Context(), p, runner, realTime, image, stderr, sim.Options{
 				Logger: log, Commit: buildVersion().Commit, Progress: prog.show, SwarmAllPeers: swarmAll, PlainBitswap: plain,
-				MaxInflightSends: inflight,
+				MaxInflightSends: inflight, Light: light,
 			})
 			prog.finish()
 			if err != nil {
@@ -124,6 +137,7 @@ or lookup nodes or latency matrices are refused.`,
 	cmd.Flags().BoolVar(&swarmAll, "swarm-all-peers", false, "treat every peer as a shoal swarm peer for upload slots (choking, origin mode), as if every pair negotiated the swarm extension")
 	cmd.Flags().BoolVar(&plain, "plain-bitswap", false, "turn the shoal swarm extension off in every node: peers speak plain Bitswap 1.2.0 to each other, as with Kubo")
 	cmd.Flags().IntVar(&inflight, "max-inflight-sends", 0, "Bitswap responses every node writes at once (transfer.max_inflight_sends; 0 = the simulator's 4, where a daemon's default is 32), in process and in containers alike")
+	cmd.Flags().BoolVar(&light, "light", false, "light nodes: the same node code (scheduler, server, swarm extension, DHT) on in-process streams through the plan's shaped links, without QUIC, TLS or packets; a fraction of the CPU and memory of full nodes, for plans of hundreds of nodes (as transport = \"light\" in the plan)")
 	cmd.Flags().StringVar(&image, "image", "shoal:dev", "with --runner docker: the shoal image to run (make image builds shoal:dev)")
 	return cmd
 }

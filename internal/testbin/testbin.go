@@ -45,6 +45,10 @@ type Spec struct {
 // binaries are not cached and building is opt-in and not asked for.
 var ErrNotBuilt = errors.New("testbin: not built")
 
+// ErrStillBuilding is returned (wrapped) when Build waited for another
+// process's build of the binaries and ctx ended first.
+var ErrStillBuilding = errors.New("testbin: a build in progress did not finish in time")
+
 // Dir is where s's binaries are cached.
 func (s Spec) Dir() (string, error) {
 	cache, err := os.UserCacheDir()
@@ -74,6 +78,9 @@ func Build(ctx context.Context, s Spec, logf func(format string, args ...any)) (
 		}
 		logf("waiting for the build of %s %s in progress into %s", s.Module, s.Version, dir)
 		unlock, err := lockBuild(ctx, dir)
+		if err != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %s %s into %s, still building when the wait ended (%v)", ErrStillBuilding, s.Module, s.Version, dir, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("waiting for the build of %s %s in progress into %s: %w", s.Module, s.Version, dir, err)
 		}

@@ -110,3 +110,26 @@ func TestWaitsForBuildInProgress(t *testing.T) {
 		t.Fatal("building() = true with no build running")
 	}
 }
+
+// TestWaitForBuildInProgressEnds: a wait for another process's build ends
+// with ctx, as ErrStillBuilding (a caller skips on it), not as a hang or a
+// not-built error.
+func TestWaitForBuildInProgressEnds(t *testing.T) {
+	s, dir := testSpec(t, "cmd/a")
+	unlock, err := lockBuild(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	logf := func(f string, a ...any) {
+		if strings.HasPrefix(f, "waiting for the build") {
+			cancel() // the caller's wait bound runs out while it waits
+		}
+		t.Logf(f, a...)
+	}
+	bins, err := Build(ctx, s, logf)
+	if !errors.Is(err, ErrStillBuilding) || errors.Is(err, ErrNotBuilt) {
+		t.Fatalf("Build while another build holds the lock and ctx ends = %v, %v; want ErrStillBuilding", bins, err)
+	}
+}

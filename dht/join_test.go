@@ -1,0 +1,205 @@
+package dht
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// spanCounter is an OpenTelemetry tracer provider that counts kad-dht's
+// spans by name and by who started them (the first frame of the calling
+// goroutine's stack that names a known origin). kad-dht opens a span for
+// every lookup (IpfsDHT.GetClosestPeers), every FIND_NODE it sends
+// (ProtocolMessenger.GetClosestPeers) and every dial of a query
+// (IpfsDHT.DialPeer), so the counts are what a set of real routers in one
+// process did, with no change to kad-dht.
+type spanCounter struct {
+	embedded.TracerProvider
+	noop trace.Tracer
+
+	mu     sync.Mutex
+	counts map[string]map[string]int // span name → origin → count
+}
+
+func newSpanCounter() *spanCounter {
+	return &spanCounter{noop: noop.NewTracerProvider().Tracer(""), counts: map[string]map[string]int{}}
+}
+
+func (c *spanCounter) Tracer(string, ...trace.TracerOption) trace.Tracer { return countingTracer{c: c} }
+
+type countingTracer struct {
+	embedded.Tracer
+	c *spanCounter
+}
+
+// origins maps a function-name fragment on the stack to the origin it
+// stands for, most specific first.
+var origins = []struct{ frag, name string }{
+	{"shoal/dht.(*Router).Bootstrap", "join: own-key lookup"},
+	{"shoal/dht.(*Router).FindProviders", "fetch: find providers"},
+	{"connectivity.(*ConnectivityChecker)", "provider: connectivity check"},
+	{"(*SweepingProvider).approxPrefixLen", "provider: prefix-length probes"},
+	{"provider.(*SweepingProvider)", "provider: other"},
+	{"rtrefresh.(*RtRefreshManager).pingAndEvictPeers", "kad refresh: ping"},
+	{"rtrefresh.(*RtRefreshManager).queryForSelf", "kad refresh: own key"},
+	{"rtrefresh.(*RtRefreshManager).refreshCpl", "kad refresh: bucket"},
+	{"(*IpfsDHT).lookupCheck", "kad: check of a new table peer"},
+	{"(*query).queryPeer", "lookup step"},
+}
+
+func (t countingTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	var pcs [64]uintptr
+	n := runtime.Callers(2, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	origin := "other"
+	var stack []string
+	for {
+		f, more := frames.Next()
+		stack = append(stack, f.Function)
+		if !more {
+			break
+		}
+	}
+	for _, o := range origins {
+		if slices.ContainsFunc(stack, func(f string) bool { return strings.Contains(f, o.frag) }) {
+			origin = o.name
+			break
+		}
+	}
+	t.c.mu.Lock()
+	m := t.c.counts[name]
+	if m == nil {
+		m = map[string]int{}
+		t.c.counts[name] = m
+	}
+	m[origin]++
+	t.c.mu.Unlock()
+	return t.c.noop.Start(ctx, name, opts...)
+}
+
+// count is the number of spans named name (without kad-dht's
+// "KademliaDHT." prefix) from origin, or from every origin if origin is "".
+func (c *spanCounter) count(name, origin string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for o, k := range c.counts["KademliaDHT."+name] {
+		if origin == "" || o == origin {
+			n += k
+		}
+	}
+	return n
+}
+
+// report is the counts as lines "name origin count", sorted.
+func (c *spanCounter) report() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var lines []string
+	for name, m := range c.counts {
+		for o, k := range m {
+			lines = append(lines, fmt.Sprintf("%-45s %-32s %6d", strings.TrimPrefix(name, "KademliaDHT."), o, k))
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// installSpanCounter makes c the global tracer provider for the test.
+func installSpanCounter(t *testing.T) *spanCounter {
+	c := newSpanCounter()
+	prev := otel.GetTracerProvider()
+	otel.SetTracerProvider(c)
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+	return c
+}
+
+// TestJoinLookups starts a crowd of routers at once, all bootstrapping
+// from one node (the flash crowd of sim/plans/flash-crowd*.toml), the way
+// node.Node does (Start, and a Bootstrap it waits for), and counts what
+// their DHTs did until the crowd settled: each joining node walks the DHT
+// for its own key once, and its provider, with nothing to provide, sends
+// nothing. Then one node provides a root, and its provider's probes run and
+// the record reaches the DHT.
+func TestJoinLookups(t *testing.T) {
+	const n = 25
+	c := installSpanCounter(t)
+	base := testConfig(t)
+	first := newNode(t, base)
+	cfg := base
+	cfg.BootstrapPeers = []string{addrString(t, first.h)}
+	nodes := []testNode{first}
+	for range n - 1 {
+		nodes = append(nodes, newUnstartedNode(t, cfg))
+	}
+	var wg sync.WaitGroup
+	for _, nd := range nodes[1:] {
+		if err := nd.r.Start(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := nd.r.Bootstrap(ctx); err != nil {
+				t.Errorf("bootstrap %s: %v", nd.h.ID(), err)
+			}
+		})
+	}
+	wg.Wait()
+	start := time.Now()
+	for i, nd := range nodes {
+		waitFor(t, time.Minute, fmt.Sprintf("node %d online", i), func() bool {
+			return nd.r.ProvideStatus().Connectivity == "online"
+		})
+	}
+	// Let the background refreshes and probes that follow a join end.
+	ran := func(origin string) int { return c.count("IpfsDHT.Query.Run", origin) }
+	for last := -1; ran("") != last; {
+		last = ran("")
+		time.Sleep(2 * time.Second)
+	}
+	t.Logf("settled %v after the joins; %d routers joined at once:\n%s", time.Since(start), n, c.report())
+	joiners := float64(n - 1)
+	t.Logf("per joining node: %.1f lookups that queried peers, %.1f FIND_NODE sent, %.1f query dials",
+		float64(ran(""))/joiners,
+		float64(c.count("ProtocolMessenger.GetClosestPeers", ""))/joiners,
+		float64(c.count("IpfsDHT.DialPeer", ""))/joiners)
+
+	if got := c.count("IpfsDHT.GetClosestPeers", "join: own-key lookup"); got != n-1 {
+		t.Errorf("%d own-key lookups by Bootstrap, want one per joining node (%d): overlapping calls share one", got, n-1)
+	}
+	// Only the first node, which has no bootstrap peer and so no join to
+	// reuse, may look up its own key for its provider.
+	if got := ran("provider: connectivity check"); got > 1 {
+		t.Errorf("providers walked the DHT for their own key %d times; the join's lookup answers them", got)
+	}
+	if got := ran("provider: prefix-length probes"); got != 0 {
+		t.Errorf("providers with nothing to provide sent %d prefix-length probes", got)
+	}
+
+	root := testCID(t, "provided after the join")
+	if err := nodes[n-1].r.Provide(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "root announced", func() bool {
+		_, ok := nodes[n-1].r.LastProvided(root)
+		return ok
+	})
+	if got := ran("provider: prefix-length probes"); got == 0 {
+		t.Error("the root was announced without the provider's prefix-length probes")
+	}
+	if !findProvider(t, nodes[1].r, root, nodes[n-1].h.ID()) {
+		t.Error("the announced root has no provider record in the DHT")
+	}
+}
