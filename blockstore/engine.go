@@ -19,8 +19,15 @@ type backend interface {
 	// write stores data under key atomically: afterwards read returns all
 	// of data, and a crash leaves either all of it or nothing.
 	write(key string, data []byte) error
-	// read returns the bytes; an error wrapping fs.ErrNotExist if absent.
+	// read returns the bytes in a buffer of the caller's own; an error
+	// wrapping fs.ErrNotExist if absent.
 	read(key string) ([]byte, error)
+	// readInto is read for GetInto: the bytes (size of them, as indexed)
+	// in dst's array if they fit its capacity (Disk), or a slice the
+	// backend holds and nobody writes (Memory); never a reference to
+	// dst kept past the call. Bytes of another length than size are
+	// returned as read would return them.
+	readInto(key string, size int64, dst []byte) ([]byte, error)
 	// remove deletes key; absent is not an error.
 	remove(key string) error
 	// savePins persists the pin roots atomically.
@@ -302,6 +309,23 @@ func (e *engine) evictToLocked(target int64) []string {
 
 // Get implements Store.
 func (e *engine) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	return e.get(ctx, c, nil, false)
+}
+
+// GetInto is Get for a caller that reuses its read buffers (the block
+// exchange's server, which reads each block it sends into one of a
+// pool): the result is the block's bytes in dst's array when they fit
+// its capacity, else a buffer of their own, or (Memory) the store's own
+// copy. The caller must treat the result as read-only, may reuse dst
+// once it no longer uses the result, and the store keeps no reference to
+// either. Verification is Get's: with VerifyOnRead (and for every
+// reference) the bytes are hashed before they are returned.
+func (e *engine) GetInto(ctx context.Context, c cid.Cid, dst []byte) ([]byte, error) {
+	return e.get(ctx, c, dst, true)
+}
+
+// get is Get (into false) or GetInto.
+func (e *engine) get(ctx context.Context, c cid.Cid, dst []byte, into bool) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -321,14 +345,21 @@ func (e *engine) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, c)
 	}
 	e.touch(en)
+	size := en.size
 	if en.ref != nil {
 		loc := *en.ref
 		e.mu.Unlock()
-		return e.getRef(c, en, loc)
+		return e.getRef(c, en, loc, dst)
 	}
 	e.mu.Unlock()
 
-	data, err := e.be.read(key)
+	var data []byte
+	var err error
+	if into {
+		data, err = e.be.readInto(key, size, dst)
+	} else {
+		data, err = e.be.read(key)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		// Evicted or deleted since we looked, or removed behind our back.
 		e.forget(en, "vanished")

@@ -34,7 +34,8 @@ func NewMemory(cfg Config) *Memory {
 // memBackend is one Memory store's set of keys. Its values are slices
 // owned by the pool (or, for bytes that differ from the pool's under the
 // same key, by this store alone); they are never written after they are
-// stored and never handed out: read returns a copy.
+// stored, and handed out only to a caller that only reads them
+// (readInto, for GetInto): read returns a copy.
 type memBackend struct {
 	pool   *blockPool
 	mu     sync.Mutex
@@ -69,6 +70,19 @@ func (m *memBackend) read(key string) ([]byte, error) {
 		return nil, fmt.Errorf("block %s: %w", keyCid(key), fs.ErrNotExist)
 	}
 	return append([]byte(nil), b...), nil
+}
+
+// readInto returns the stored slice itself, no copy: stored slices are
+// never written (blockPool's ownership rule), and GetInto's caller only
+// reads the result.
+func (m *memBackend) readInto(key string, _ int64, _ []byte) ([]byte, error) {
+	m.mu.Lock()
+	b, ok := m.blocks[key]
+	m.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("block %s: %w", keyCid(key), fs.ErrNotExist)
+	}
+	return b, nil
 }
 
 func (m *memBackend) remove(key string) error {
@@ -111,7 +125,8 @@ func (m *memBackend) close() error {
 //
 // Ownership: the pool copies what it is given (the caller keeps its
 // slice), the slices it returns are held by stores and read only under
-// their own lock, and nobody writes them; a store's read hands out a copy.
+// their own lock, and nobody writes them; a store's read hands out a copy,
+// its readInto the slice itself to a caller that only reads it (GetInto).
 type blockPool struct {
 	mu     sync.Mutex
 	blocks map[string]*pooled

@@ -228,10 +228,10 @@ func (e *engine) ReleaseFile(f io.ReaderAt) {
 }
 
 // getRef reads and verifies the bytes of reference en (at loc, copied
-// under the lock). A read that fails or does not match drops en and
-// returns ErrNotFound.
-func (e *engine) getRef(c cid.Cid, en *entry, loc refLoc) ([]byte, error) {
-	data, err := readRef(loc, en.size)
+// under the lock), into dst's array if they fit (GetInto). A read that
+// fails or does not match drops en and returns ErrNotFound.
+func (e *engine) getRef(c cid.Cid, en *entry, loc refLoc, dst []byte) ([]byte, error) {
+	data, err := readRef(loc, en.size, dst)
 	if errors.Is(err, os.ErrClosed) {
 		// The file was released meanwhile: read what the entry says now.
 		e.mu.Lock()
@@ -240,7 +240,7 @@ func (e *engine) getRef(c cid.Cid, en *entry, loc refLoc) ([]byte, error) {
 		e.mu.Unlock()
 		if live && cur != nil {
 			loc = *cur
-			data, err = readRef(loc, en.size)
+			data, err = readRef(loc, en.size, dst)
 		}
 	}
 	if err == nil {
@@ -248,7 +248,7 @@ func (e *engine) getRef(c cid.Cid, en *entry, loc refLoc) ([]byte, error) {
 	}
 	if err != nil && loc.alt != "" {
 		alt := refLoc{path: loc.alt, off: loc.off}
-		if d, aerr := readRef(alt, en.size); aerr == nil && checkHash(c.Hash(), d) == nil {
+		if d, aerr := readRef(alt, en.size, dst); aerr == nil && checkHash(c.Hash(), d) == nil {
 			e.mu.Lock()
 			if e.entries[en.key] == en && en.ref != nil && en.ref.file == nil {
 				en.ref = &alt // the rename happened: the file is there now
@@ -268,7 +268,9 @@ func (e *engine) getRef(c cid.Cid, en *entry, loc refLoc) ([]byte, error) {
 	return data, nil
 }
 
-func readRef(loc refLoc, size int64) ([]byte, error) {
+// readRef reads a reference's size bytes, into dst's array if they fit
+// its capacity, else into a new buffer.
+func readRef(loc refLoc, size int64, dst []byte) ([]byte, error) {
 	r := loc.file
 	if r == nil {
 		f, err := os.Open(loc.path)
@@ -278,7 +280,12 @@ func readRef(loc refLoc, size int64) ([]byte, error) {
 		defer f.Close()
 		r = f
 	}
-	buf := make([]byte, size)
+	var buf []byte
+	if dst != nil && int64(cap(dst)) >= size {
+		buf = dst[:size]
+	} else {
+		buf = make([]byte, size)
+	}
 	n, err := r.ReadAt(buf, loc.off)
 	if int64(n) == size {
 		return buf, nil

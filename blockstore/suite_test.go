@@ -93,6 +93,8 @@ func TestStore(t *testing.T) {
 		{"Full", testFull},
 		{"Verify", testVerify},
 		{"VerifyOnRead", testVerifyOnRead},
+		{"GetInto", testGetInto},
+		{"GetIntoVerifies", testGetIntoVerifies},
 		{"Concurrent", testConcurrent},
 		{"Closed", testClosed},
 		{"RefServed", testRefServed},

@@ -38,7 +38,7 @@ func (e *engine) Verify(ctx context.Context) (VerifyReport, error) {
 		if loc != nil {
 			rep.Checked++
 			rep.Bytes += en.size
-			if _, err := e.getRef(keyCid(en.key), en, *loc); err != nil && errors.Is(err, ErrNotFound) {
+			if _, err := e.getRef(keyCid(en.key), en, *loc, nil); err != nil && errors.Is(err, ErrNotFound) {
 				rep.RefsGone = append(rep.RefsGone, keyCid(en.key))
 			} else if err != nil {
 				return rep, fmt.Errorf("blockstore: verify: %w", err)

@@ -22,6 +22,11 @@ import "sync"
 // slice of the buffer may touch its bytes, because the next get (from any
 // goroutine) hands the same memory out again. put takes only buffers that
 // came from get on the same pool (their capacity is size).
+//
+// The pools and who owns their buffers: rxPools, a received frame
+// (rxFrame, message_io.go); txPool, one writeFrame call; sendBufs, the
+// server's batch whose block was read into the buffer, from that read
+// until sendBatch returns, after the message's Send (server_buf.go).
 type bufPool struct {
 	size int
 	keep int

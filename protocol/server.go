@@ -20,7 +20,9 @@ type Blockstore interface {
 	GetSize(ctx context.Context, c cid.Cid) (int, error)
 }
 
-// MessageSender sends a message to a peer; *Network is one.
+// MessageSender sends a message to a peer; *Network is one. Send must
+// not read m, nor its blocks' bytes, after it returns: the Server reuses
+// the buffers they lie in (sendBufs).
 type MessageSender interface {
 	Send(ctx context.Context, p peer.ID, m *Message) error
 }
@@ -144,6 +146,8 @@ func (c ServerConfig) Validate() error {
 type Server struct {
 	cfg    ServerConfig
 	bs     Blockstore
+	into   BlockstoreInto // bs, if it has GetInto; else nil
+	bufs   blockBufPool   // where blocks read with into go (sendBufs)
 	sender MessageSender
 	log    *slog.Logger
 	limit  *uploadLimiter
@@ -189,7 +193,7 @@ func NewServer(cfg ServerConfig, bs Blockstore, sender MessageSender) (*Server, 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg: cfg, bs: bs, sender: sender, log: cfg.Logger,
+		cfg: cfg, bs: bs, bufs: sendBufs, sender: sender, log: cfg.Logger,
 		limit: newUploadLimiter(cfg.UploadBytesPerSecond),
 		ctx:   ctx, cancel: cancel,
 		ledgers:   make(map[peer.ID]*ledger),
@@ -201,6 +205,7 @@ func NewServer(cfg ServerConfig, bs Blockstore, sender MessageSender) (*Server, 
 		tieSeed:   maphash.MakeSeed(),
 		origin:    newSentCounts(),
 	}
+	s.into, _ = bs.(BlockstoreInto)
 	if cfg.SwarmSendsAtOnce > 0 {
 		s.turns = make(chan struct{}, cfg.SwarmSendsAtOnce)
 	}
@@ -413,6 +418,7 @@ func (s *Server) work() {
 			t.release() // a turn is for blocks
 		}
 		if empty {
+			b.release(s.bufs) // holds none: buffers come with blocks
 			<-s.sendSlots
 			continue
 		}

@@ -13,6 +13,7 @@ type batch struct {
 	m     Message
 	size  int       // encoded size so far
 	stats PeerStats // what sending it will add to the peer's stats
+	bufs  []*[]byte // pooled buffers its blocks lie in (sendBufs), given back by sendBatch
 }
 
 func (b *batch) presence(c cid.Cid, t PresenceType) {
@@ -26,7 +27,12 @@ func (b *batch) presence(c cid.Cid, t PresenceType) {
 	}
 }
 
-func (b *batch) block(blk Block) {
+// block adds blk, whose data lies in the pooled buffer buf (nil: in
+// memory of its own); the batch holds buf until it is sent.
+func (b *batch) block(blk Block, buf *[]byte) {
+	if buf != nil {
+		b.bufs = append(b.bufs, buf)
+	}
 	b.m.Blocks = append(b.m.Blocks, blk)
 	b.size += BlockWireSize(blk)
 	b.stats.BlocksSent++
@@ -122,10 +128,16 @@ func (s *Server) answer(e Entry, b *batch) outcome {
 		if !s.fits(b, e.CID, n) {
 			return deferred
 		}
-		var data []byte
-		if data, err = s.bs.Get(s.ctx, e.CID); err == nil && len(data) <= MaxBlockSize {
-			b.block(Block{CID: e.CID, Data: data})
+		var (
+			data []byte
+			buf  *[]byte
+		)
+		if data, buf, err = s.readBlock(e.CID, n); err == nil && len(data) <= MaxBlockSize {
+			b.block(Block{CID: e.CID, Data: data}, buf)
 			return served
+		}
+		if buf != nil {
+			s.bufs.put(buf)
 		}
 	}
 	if err != nil {
@@ -148,7 +160,11 @@ func (s *Server) blockstoreError(op string, c cid.Cid, err error) {
 
 // sendBatch waits for upload budget, sends, and books the stats; a send
 // that holds an upload turn t gives it up if it runs too long (turn.go).
+// As it returns it gives back the batch's block buffers, whether the
+// message went, failed or never started: Send has returned by then, so
+// nothing reads them any more (sendBufs).
 func (s *Server) sendBatch(l *ledger, b *batch, t *uploadTurn) {
+	defer b.release(s.bufs)
 	size := b.m.Size()
 	if err := s.limit.wait(s.ctx, size); err != nil {
 		return // closing
