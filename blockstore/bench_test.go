@@ -91,28 +91,41 @@ func BenchmarkPut(b *testing.B) {
 }
 
 // BenchmarkGet measures Get of stored blocks (page cache warm), with and
-// without VerifyOnRead.
+// without VerifyOnRead, and GetInto one reused buffer ("Into": how the
+// block exchange's server reads the blocks it sends).
 func BenchmarkGet(b *testing.B) {
 	ctx := context.Background()
 	for _, size := range benchSizes {
 		for _, verify := range []bool{false, true} {
 			for _, bs := range benchStores(verify)[:2] {
-				name := sizeName(size) + "/" + bs.name
-				if verify {
-					name += "Verify"
-				}
-				b.Run(name, func(b *testing.B) {
-					s := bs.open(b)
-					blocks := benchBlocks(256, size)
-					put(b, s, blocks...)
-					b.SetBytes(int64(size))
-					b.ResetTimer()
-					for i := range b.N {
-						if _, err := s.Get(ctx, blocks[i%len(blocks)].c); err != nil {
-							b.Fatal(err)
-						}
+				for _, into := range []bool{false, true} {
+					name := sizeName(size) + "/" + bs.name
+					if verify {
+						name += "Verify"
 					}
-				})
+					if into {
+						name += "/Into"
+					}
+					b.Run(name, func(b *testing.B) {
+						s := bs.open(b)
+						blocks := benchBlocks(256, size)
+						put(b, s, blocks...)
+						dst := make([]byte, 0, size)
+						b.SetBytes(int64(size))
+						b.ResetTimer()
+						for i := range b.N {
+							var err error
+							if c := blocks[i%len(blocks)].c; into {
+								_, err = s.(getIntoer).GetInto(ctx, c, dst)
+							} else {
+								_, err = s.Get(ctx, c)
+							}
+							if err != nil {
+								b.Fatal(err)
+							}
+						}
+					})
+				}
 			}
 		}
 	}

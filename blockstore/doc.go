@@ -16,6 +16,9 @@
 // CID's multihash (sha2-256 on a fast path, anything go-multihash computes
 // otherwise) and refuses a mismatch with ErrHashMismatch. Identity CIDs
 // hold their bytes inline and are answered from the CID, never stored.
+// GetInto (Disk and Memory, beside Store) is Get into a buffer the
+// caller reuses — the block exchange's server reads the blocks it sends
+// into a pool — with the same checks and no fresh buffer per block.
 //
 // A pin is a root CID; the blocks it reaches through Config.Links are
 // pinned. A pin is recorded even when its DAG is incomplete: every

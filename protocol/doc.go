@@ -17,7 +17,8 @@
 //     client, per-peer send queues, traffic counters (stats.go).
 //   - server.go, server_batch.go, ledger.go, ratelimit.go: answering wants
 //     with bounded per-peer ledgers, round-robin across peers, batched
-//     responses and a node-wide upload limit.
+//     responses and a node-wide upload limit; server_buf.go: the pooled
+//     buffers the server reads large blocks into (BlockstoreInto).
 //   - choke.go, choker.go, origin.go: upload slots for swarm peers (peers
 //     that negotiated the shoal swarm extension): the choke decision, a
 //     pure function (tit-for-tat among leechers, seeding rank, optimistic
@@ -51,10 +52,13 @@
 // a received block's bytes are valid only during ReceiveMessage; the
 // client hands them to its Blocks store, which copies or writes them out
 // and keeps no reference (Receiver, Blocks). Encoding buffers for Send are
-// pooled too (network_sender.go). A block is hashed once between the wire
+// pooled too (network_sender.go), and so are the buffers the server reads
+// the blocks it sends into, given back once their Send has returned
+// (server_buf.go). A block is hashed once between the wire
 // and the store: the decoder derives its CID from its bytes, and the
 // client stores it with PutVerified.
 //
 // It imports no other shoal package; it declares the small interfaces it
-// needs: Blockstore (server), Blocks, Providers and ClientNetwork (client).
+// needs: Blockstore (server; BlockstoreInto optional), Blocks, Providers and
+// ClientNetwork (client).
 package protocol

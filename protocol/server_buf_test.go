@@ -96,6 +96,35 @@ func pooledBlocks(t testing.TB, n int) []Block {
 	return out
 }
 
+// startPooledServer starts a server over a GetInto store of blks that
+// takes its block buffers from a checkPool.
+func startPooledServer(t *testing.T, cfg ServerConfig, blks []Block, snd MessageSender) (*Server, *checkPool) {
+	t.Helper()
+	s := bsTestServer(t, cfg, intoBlocks{newMemStore(blks...)}, snd)
+	pool := newCheckPool()
+	s.bufs = pool
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return s, pool
+}
+
+// pipelineFull reports whether p has peerPipeline batches on their way.
+func pipelineFull(s *Server, p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.ledgers[p]
+	return l != nil && l.sending == peerPipeline
+}
+
+func wantBlocks(blks []Block) []Entry {
+	var out []Entry
+	for _, b := range blks {
+		out = append(out, Entry{CID: b.CID, WantType: WantBlock})
+	}
+	return out
+}
+
 // streamSender encodes each message as Network does, in pieces, with a
 // pause after every piece, so a buffer given back before Send returned
 // shows as a block that does not hash to its CID (the pool poisons
@@ -156,19 +185,8 @@ func TestServerBlockBuffersSentWhole(t *testing.T) {
 	for _, b := range append(blks, small...) {
 		snd.known[b.CID] = true
 	}
-	s, err := NewServer(DefaultServerConfig(), intoBlocks{newMemStore(append(blks, small...)...)}, snd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := newCheckPool()
-	s.bufs = pool
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var wants []Entry
-	for _, b := range append(blks, small...) {
-		wants = append(wants, Entry{CID: b.CID, WantType: WantBlock})
-	}
+	s, pool := startPooledServer(t, DefaultServerConfig(), append(blks, small...), snd)
+	wants := wantBlocks(append(blks, small...))
 	peers := []peer.ID{"p0", "p1", "p2", "p3"}
 	for _, p := range peers {
 		s.ReceiveMessage(context.Background(), p, &Message{Wants: wants})
@@ -207,10 +225,7 @@ func (s blockingSender) Send(ctx context.Context, _ peer.ID, _ *Message) error {
 // the peer cancels its wants and leaves while its batch is on the wire.
 func TestServerBlockBuffersBackOnEveryPath(t *testing.T) {
 	blks := pooledBlocks(t, 6)
-	var wants []Entry
-	for _, b := range blks {
-		wants = append(wants, Entry{CID: b.CID, WantType: WantBlock})
-	}
+	wants := wantBlocks(blks)
 	cases := []struct {
 		name string
 		cfg  func(*ServerConfig)
@@ -240,12 +255,7 @@ func TestServerBlockBuffersBackOnEveryPath(t *testing.T) {
 			cfg:  func(c *ServerConfig) { c.UploadBytesPerSecond = 1 << 10 }, // a 1 MiB block waits ~17 min
 			snd:  func() MessageSender { return newChanSender() },
 			run: func(t *testing.T, s *Server, snd MessageSender) {
-				waitFor(t, func() bool {
-					s.mu.Lock()
-					defer s.mu.Unlock()
-					l := s.ledgers[peerA]
-					return l != nil && l.sending == peerPipeline
-				})
+				waitFor(t, func() bool { return pipelineFull(s, peerA) })
 			},
 		},
 		{
@@ -254,12 +264,7 @@ func TestServerBlockBuffersBackOnEveryPath(t *testing.T) {
 				return &gatedSender{chanSender: newChanSender(), hold: map[peer.ID]bool{peerA: true}, release: make(chan struct{})}
 			},
 			run: func(t *testing.T, s *Server, snd MessageSender) {
-				waitFor(t, func() bool {
-					s.mu.Lock()
-					defer s.mu.Unlock()
-					l := s.ledgers[peerA]
-					return l != nil && l.sending == peerPipeline
-				})
+				waitFor(t, func() bool { return pipelineFull(s, peerA) })
 				var cancels []Entry
 				for _, w := range wants {
 					cancels = append(cancels, Entry{CID: w.CID, Cancel: true})
@@ -278,15 +283,7 @@ func TestServerBlockBuffersBackOnEveryPath(t *testing.T) {
 				tc.cfg(&cfg)
 			}
 			snd := tc.snd()
-			s, err := NewServer(cfg, intoBlocks{newMemStore(blks...)}, snd)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pool := newCheckPool()
-			s.bufs = pool
-			if err := s.Start(); err != nil {
-				t.Fatal(err)
-			}
+			s, pool := startPooledServer(t, cfg, blks, snd)
 			s.ReceiveMessage(context.Background(), peerA, &Message{Wants: wants})
 			tc.run(t, s, snd)
 			_ = s.Close()
