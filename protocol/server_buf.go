@@ -44,7 +44,13 @@ const sendBufSize = 1 << 20
 // not read the message after it returns; Network's writeFrame copies a
 // block's bytes into the stream's Writes and reads none after), or Send
 // failed, or the send never started (closing). Nothing else gives them
-// back, and nothing reads a batch's blocks after sendBatch.
+// back, and nothing reads a batch's blocks after sendBatch. That a
+// stream's Write has copied its bytes when it returns, even when it
+// fails or the stream is reset, holds for go-yamux v5.1.0 (sendMsg
+// copies the body before queuing it), quic-go v0.64.1 (STREAM frames are
+// copied from the caller's slice under the stream's lock, and a reset or
+// closed stream takes nothing more from it) and the simulator's light
+// streams (newSeg copies): re-check it when they change.
 var sendBufs = newBufPool(sendBufSize, 8)
 
 // blockBufPool is where a Server takes its block buffers (sendBufs; a
