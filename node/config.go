@@ -95,6 +95,13 @@ type TransferConfig struct {
 	// UploadSlots is how many swarm peers this node uploads to at once
 	// besides the optimistic unchoke; 0 sizes it from the uplink.
 	UploadSlots int `toml:"upload_slots"`
+	// UploadTurns is how many block sends to swarm peers this node writes
+	// at once (upload turns, protocol/turn.go); 0, the default, bounds them
+	// only by max_inflight_sends. TurnSlices lets a send slower than the
+	// uplink's rate run beside the next turn's. Both are measured in
+	// bench/sim.md ("turns") and off by default.
+	UploadTurns int  `toml:"upload_turns"`
+	TurnSlices  bool `toml:"turn_slices"`
 	// SwarmAllPeers treats every peer as a shoal swarm peer for upload
 	// slots, for simulations run before the swarm extension; never set it
 	// on a node that serves Kubo peers (they would be choked untold).
@@ -255,6 +262,9 @@ func (c Config) Validate() error {
 	}
 	if c.Transfer.UploadLimit < 0 {
 		return bad("transfer.upload_limit is negative: use 0 for unlimited")
+	}
+	if c.Transfer.UploadTurns < 0 {
+		return bad("transfer.upload_turns is negative: use 0 for no upload turns")
 	}
 	if c.Transfer.UploadSlots < 0 {
 		return bad("transfer.upload_slots is negative: use 0 to size the slots from the uplink")

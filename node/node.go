@@ -133,6 +133,8 @@ func NewWithParts(cfg Config, parts Parts) (n *Node, err error) {
 	scfg.UploadSlots = cfg.Transfer.UploadSlots
 	scfg.ReceivedFrom = n.net.BlockBytesFrom // tit-for-tat: what each peer gave us
 	scfg.SwarmAllPeers = cfg.Transfer.SwarmAllPeers
+	scfg.SwarmSendsAtOnce = cfg.Transfer.UploadTurns
+	scfg.SwarmTurnSlices = cfg.Transfer.TurnSlices
 	if cfg.Transfer.MaxInflightSends > 0 {
 		scfg.MaxInflightSends = cfg.Transfer.MaxInflightSends
 	}

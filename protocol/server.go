@@ -63,6 +63,12 @@ type ServerConfig struct {
 	// (bench/sim.md, "Block hop latency"). Peers without the extension
 	// never wait for a turn.
 	SwarmSendsAtOnce int
+	// SwarmTurnSlices ends a turn when its send has run as long as it
+	// would at the uplink's rate (turn.go): a send still running then goes
+	// on beside the next turn's, up to SwarmSendsAtOnce at once, so slow
+	// sends (cold connections, receivers fed by others too) do not leave
+	// the uplink idle and fast ones have it to themselves.
+	SwarmTurnSlices bool
 	// UploadSlots is how many swarm peers are unchoked at once besides the
 	// optimistic unchoke (choker.go); 0 sizes it from the uplink: the
 	// UploadBytesPerSecond limit if set, else the measured peak upload
@@ -156,7 +162,7 @@ type Server struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // workers and sender goroutines
 	sendSlots chan struct{}  // one token per send in flight
-	turns     chan struct{}  // one token per swarm block send in flight (turn.go); nil: no turns
+	turns     *turnGate      // swarm block sends in flight (turn.go); nil: no turns; guarded by mu
 
 	mu      sync.Mutex
 	cond    *sync.Cond // signals: ring non-empty, or closed
@@ -206,9 +212,7 @@ func NewServer(cfg ServerConfig, bs Blockstore, sender MessageSender) (*Server, 
 		origin:    newSentCounts(),
 	}
 	s.into, _ = bs.(BlockstoreInto)
-	if cfg.SwarmSendsAtOnce > 0 {
-		s.turns = make(chan struct{}, cfg.SwarmSendsAtOnce)
-	}
+	s.turns = newTurnGate(cfg.SwarmSendsAtOnce, cfg.SwarmTurnSlices)
 	s.cond = sync.NewCond(&s.mu)
 	return s, nil
 }

@@ -14,10 +14,15 @@ import (
 // linkSender is an uplink of rate bytes/s shared by the sends in flight
 // (each of k concurrent sends moves at rate/k, as flows on one shaped
 // link do); it records when each send started and ended. Sends to a peer
-// in stuck block until the server closes. For synctest.
+// in stuck block until the server closes. With coldRate set, a peer's
+// first send moves at most at coldRate (a connection whose congestion
+// window has not opened yet) and the others share what it leaves. For
+// synctest.
 type linkSender struct {
-	rate  float64
-	stuck map[peer.ID]bool
+	rate     float64
+	coldRate float64
+	stuck    map[peer.ID]bool
+	warm     map[peer.ID]bool // a send to it has ended
 
 	mu     sync.Mutex
 	active map[*linkSend]bool
@@ -29,11 +34,12 @@ type linkSend struct {
 	to         peer.ID
 	blocks     int
 	left       float64 // bytes
+	cold       bool
 	start, end time.Time
 }
 
 func newLinkSender(rate float64) *linkSender {
-	return &linkSender{rate: rate, stuck: map[peer.ID]bool{}, active: map[*linkSend]bool{}, wake: make(chan struct{})}
+	return &linkSender{rate: rate, stuck: map[peer.ID]bool{}, warm: map[peer.ID]bool{}, active: map[*linkSend]bool{}, wake: make(chan struct{})}
 }
 
 const linkTick = 5 * time.Millisecond
@@ -45,22 +51,42 @@ func (l *linkSender) Send(ctx context.Context, p peer.ID, m *Message) error {
 	}
 	x := &linkSend{to: p, blocks: len(m.Blocks), left: float64(m.Size()), start: time.Now()}
 	l.mu.Lock()
+	x.cold = l.coldRate > 0 && !l.warm[p]
 	l.active[x] = true
 	l.mu.Unlock()
 	// Every send drains its share of the link per tick.
 	for {
 		time.Sleep(linkTick)
 		l.mu.Lock()
-		x.left -= l.rate * linkTick.Seconds() / float64(len(l.active))
+		x.left -= l.shareOf(x) * linkTick.Seconds()
 		if x.left <= 0 {
 			delete(l.active, x)
 			x.end = time.Now()
+			l.warm[p] = true
 			l.done = append(l.done, *x)
 			l.mu.Unlock()
 			return nil
 		}
 		l.mu.Unlock()
 	}
+}
+
+// shareOf is x's rate: an equal share of the link, past cold sends'
+// caps. Caller holds l.mu.
+func (l *linkSender) shareOf(x *linkSend) float64 {
+	var cold, warm int
+	for y := range l.active {
+		if y.cold {
+			cold++
+		} else {
+			warm++
+		}
+	}
+	coldShare := min(l.coldRate, l.rate/float64(cold+warm))
+	if x.cold {
+		return coldShare
+	}
+	return (l.rate - float64(cold)*coldShare) / float64(warm)
 }
 
 func (l *linkSender) sends() []linkSend {
@@ -205,4 +231,70 @@ func TestTurnHold(t *testing.T) {
 			t.Errorf("turnHold(%d, %v) = %v, want %v", c.size, c.rate, got, c.want)
 		}
 	}
+}
+
+// TestServerTurnSlices: four swarm peers want four 100 kB blocks each
+// over a 1 MB/s uplink whose rate one block to a warm peer has shown, and
+// a connection's first send moves at most at half that (its congestion
+// window still opening). With turn slices a cold send that is still
+// running when its time at the uplink's rate is up (plus a quarter) goes
+// on beside the next turn's, so the first round keeps the uplink full;
+// once the connections are warm, one send at a time at the full rate.
+// Without slices one turn leaves half the uplink idle during the first
+// round (done at 2.28 s instead of about 2.05 s), and two turns
+// throughout halve every later block's speed.
+func TestServerTurnSlices(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const fetchers, nblocks, size, rate = 4, 4, 100_000, 1e6
+		blks := seqBlocks(t, nblocks+1, size)
+		cfg := DefaultServerConfig()
+		cfg.UploadSlots = fetchers + 1
+		cfg.MaxBatchBytes = 1
+		cfg.SwarmSendsAtOnce = 2
+		cfg.SwarmTurnSlices = true
+		link := newLinkSender(rate)
+		link.coldRate = rate / 2
+		link.warm["warm"] = true
+		s := bsTestServer(t, cfg, newMemStore(blks...), link)
+		ctx := context.Background()
+		start := time.Now()
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		s.SetSwarmPeer("warm", true)
+		s.ReceiveMessage(ctx, "warm", wantAll(blks[nblocks:]))
+		time.Sleep(200 * time.Millisecond)
+		synctest.Wait()
+		for i := range fetchers {
+			p := peer.ID(fmt.Sprintf("fetcher-%d", i))
+			s.SetSwarmPeer(p, true)
+			s.ReceiveMessage(ctx, p, wantAll(blks[:nblocks]))
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		sends := link.sends()[1:]
+		if !sends[1].start.Before(sends[0].end) {
+			t.Fatalf("the second cold send started at %v, after the first ended at %v: half the uplink idle",
+				sends[1].start.Sub(start), sends[0].end.Sub(start))
+		}
+		var coldEnd time.Time // the last cold send's end
+		for _, x := range sends {
+			if x.cold && x.end.After(coldEnd) {
+				coldEnd = x.end
+			}
+		}
+		for i := 1; i < len(sends); i++ {
+			if x, prev := sends[i], sends[i-1]; !prev.start.Before(coldEnd) && x.start.Before(prev.end) {
+				t.Fatalf("send %d to %s started at %v, before send %d to a warm connection ended at %v",
+					i, x.to, x.start.Sub(start), i-1, prev.end.Sub(start))
+			}
+		}
+		// 0.2 s until the first fetcher's wants, 0.6 s for the four cold
+		// blocks (the uplink full while two overlap), 1.26 s for the
+		// rest at 105 ms each (the link's ticks); one cold send at a time
+		// takes 0.82 s for them, 2.28 s in all.
+		if done := sends[len(sends)-1].end.Sub(start); done > 2150*time.Millisecond {
+			t.Fatalf("all blocks sent after %v, want about 2.05 s", done)
+		}
+	})
 }
