@@ -17,7 +17,7 @@ import (
 // connects to before that peer may enter the table, again for each peer
 // whenever the table gains one while it holds ten or fewer, so a peer is
 // asked four or five times over. In the simulated flash crowds the DHT
-// was 4-7 % of the bytes a leecher received, two thirds of it this
+// was 4-7 % of the bytes a leecher received, half of it this
 // (bench/sim.md, dhtjoin).
 
 // refreshDelay is when the first routing-table refresh may run.
