@@ -91,6 +91,9 @@ const (
 	// DefaultBucketSize is Kademlia's k: routing-table bucket size and the
 	// number of peers each provider record is stored on.
 	DefaultBucketSize = 20
+	// DefaultRefreshDelay is how long after Start a router first
+	// refreshes its routing table (upkeep.go).
+	DefaultRefreshDelay = time.Minute
 	// DefaultRejoinInterval is how often a router checks it still knows a
 	// bootstrap peer (Kubo's bootstrap check runs every 30 s too).
 	DefaultRejoinInterval = 30 * time.Second
@@ -131,6 +134,14 @@ type Config struct {
 	// split heals. Zero means DefaultRejoinInterval; negative turns the
 	// check off.
 	RejoinInterval time.Duration
+	// RefreshDelay is how long after Start the router first refreshes
+	// its routing table (a lookup of its own key and of a random key in
+	// every bucket), then every 10 minutes. kad-dht by itself refreshes
+	// as its table gains its first peer, and again when that ends: ten
+	// or so lookups in the first second of a node that joined to fetch
+	// something, on the link the fetch needs. Zero means
+	// DefaultRefreshDelay; negative leaves the refresh to kad-dht.
+	RefreshDelay time.Duration
 
 	// extraDHTOptions are appended to kad-dht's options (tests only).
 	extraDHTOptions []kaddht.Option

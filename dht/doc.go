@@ -19,6 +19,8 @@
 //   - provide.go: the provide set: Provide (batched hand-off to the
 //     provider), StopProviding, per-root last announcement times taken from
 //     the ADD_PROVIDER messages the provider sends, ProvideStatus.
+//   - upkeep.go: routing-table upkeep: the refresh deferred past the
+//     join (RefreshDelay) and kad-dht's admission checks paced per peer.
 //   - mdns.go: LAN discovery: go-libp2p mDNS with a notifee that dials found
 //     peers (kad-dht then adds them to the routing table).
 //

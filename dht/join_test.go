@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/embedded"
@@ -129,13 +130,16 @@ func installSpanCounter(t *testing.T) *spanCounter {
 // from one node (the flash crowd of sim/plans/flash-crowd*.toml), the way
 // node.Node does (Start, and a Bootstrap it waits for), and counts what
 // their DHTs did until the crowd settled: each joining node walks the DHT
-// for its own key once, and its provider, with nothing to provide, sends
+// for its own key once, refreshes no bucket (that waits for
+// RefreshDelay), checks each peer that connects at most about once before
+// it enters the table, and its provider, with nothing to provide, sends
 // nothing. Then one node provides a root, and its provider's probes run and
 // the record reaches the DHT.
 func TestJoinLookups(t *testing.T) {
 	const n = 25
 	c := installSpanCounter(t)
 	base := testConfig(t)
+	base.RefreshDelay = time.Hour
 	first := newNode(t, base)
 	cfg := base
 	cfg.BootstrapPeers = []string{addrString(t, first.h)}
@@ -187,6 +191,23 @@ func TestJoinLookups(t *testing.T) {
 	if got := ran("provider: prefix-length probes"); got != 0 {
 		t.Errorf("providers with nothing to provide sent %d prefix-length probes", got)
 	}
+	// A join that left a thin table (lowTable peers or fewer) refreshes
+	// at once; kad-dht refreshed on every join, two or three times.
+	if refreshes := c.count("RefreshManager.queryForSelf", ""); refreshes > (n-1)/4 {
+		t.Errorf("%d routing-table refreshes while %d routers joined (%d own-key and %d bucket lookups), want only those of thin tables before RefreshDelay",
+			refreshes, n-1, ran("kad refresh: own key"), ran("kad refresh: bucket"))
+	}
+	// kad-dht checks a connected peer (one FIND_NODE) before it enters
+	// the table; unpaced, it checked each one four or five times.
+	checks := c.count("ProtocolMessenger.GetClosestPeers", "kad: check of a new table peer")
+	if pairs := n * (n - 1); checks > pairs*3/2 {
+		t.Errorf("%d admission checks among %d routers (%d ordered pairs): a peer is checked more than once or twice", checks, n, pairs)
+	}
+	for i, nd := range nodes {
+		if got := nd.r.Size(); got <= lowTable {
+			t.Errorf("node %d: %d peers in its routing table, want more than %d", i, got, lowTable)
+		}
+	}
 
 	root := testCID(t, "provided after the join")
 	if err := nodes[n-1].r.Provide(context.Background(), root); err != nil {
@@ -201,5 +222,95 @@ func TestJoinLookups(t *testing.T) {
 	}
 	if !findProvider(t, nodes[1].r, root, nodes[n-1].h.ID()) {
 		t.Error("the announced root has no provider record in the DHT")
+	}
+}
+
+// TestRefreshAfterDelay: a router refreshes its routing table RefreshDelay
+// after Start (kad-dht's refresh: its own key, and the buckets not looked
+// into lately), and at once after a join that left a thin table; with
+// RefreshDelay negative, kad-dht refreshes by itself as the table gains
+// its first peer.
+func TestRefreshAfterDelay(t *testing.T) {
+	c := installSpanCounter(t)
+	refreshed := func() int { return c.count("RefreshManager.queryForSelf", "") }
+	cfg := testConfig(t)
+	cfg.RefreshDelay = 2 * time.Second
+	first := newNode(t, cfg)
+	cfg.BootstrapPeers = []string{addrString(t, first.h)}
+	var nodes []testNode
+	for range 4 {
+		nodes = append(nodes, newNode(t, cfg))
+	}
+	for _, nd := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := nd.r.Bootstrap(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	// Five routers: every join leaves lowTable peers or fewer, so each
+	// joiner refreshes at once (TestJoinLookups has a crowd whose joins
+	// wait for RefreshDelay).
+	waitFor(t, time.Minute, "the thin joins' refreshes", func() bool { return refreshed() >= len(nodes) })
+	for i, nd := range append(nodes, first) {
+		waitFor(t, time.Minute, fmt.Sprintf("node %d's first refresh", i), func() bool { return nd.r.refreshes.Load() >= 1 })
+	}
+	if got := refreshed(); got < 2*len(nodes)+1 {
+		t.Errorf("%d own-key refresh lookups, want one per joiner at once and one per router after the delay (%d)", got, 2*len(nodes)+1)
+	}
+
+	before := refreshed()
+	cfg.RefreshDelay = -1
+	eager := newNode(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := eager.r.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "kad-dht's own refresh on joining", func() bool { return refreshed() > before })
+	if got := eager.r.refreshes.Load(); got != 0 {
+		t.Errorf("RefreshDelay < 0: the router ran %d refreshes itself, want kad-dht's alone", got)
+	}
+}
+
+// TestCheckPacer: a peer outside the routing table may be checked once
+// per checkPace (the two questions of one event, within checkGrace, both
+// pass); a peer in the table always may; expired grants are dropped once
+// there are many.
+func TestCheckPacer(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := newCheckPacer()
+	c.now = func() time.Time { return now }
+	a, b := peer.ID("a"), peer.ID("b")
+	steps := []struct {
+		after   time.Duration
+		p       peer.ID
+		inTable bool
+		want    bool
+	}{
+		{0, a, false, true},
+		{0, a, false, true}, // the same event's second question
+		{5 * time.Millisecond, a, false, true},
+		{20 * time.Millisecond, a, false, false},
+		{0, b, false, true},
+		{time.Second, a, false, false},
+		{0, a, true, true},
+		{checkPace, a, false, true},
+		{time.Second, a, false, false},
+		{0, b, false, true}, // b's grant is past checkPace too
+	}
+	for i, s := range steps {
+		now = now.Add(s.after)
+		if got := c.allow(s.p, s.inTable); got != s.want {
+			t.Fatalf("step %d (%v later, %s, in table %v): allow = %v, want %v", i, s.after, s.p, s.inTable, got, s.want)
+		}
+	}
+	for i := range checkSweep {
+		c.allow(peer.ID(fmt.Sprint(i)), false)
+	}
+	now = now.Add(checkPace)
+	c.allow("last", false)
+	if len(c.granted) != 1 {
+		t.Errorf("%d grants kept after a sweep, want the new one alone", len(c.granted))
 	}
 }

@@ -76,6 +76,9 @@ type Router struct {
 
 	ownKey ownKeyResult // the last own-key lookup, for the provider
 
+	checks    *checkPacer  // kad-dht's admission checks, per peer (upkeep.go)
+	refreshes atomic.Int64 // routing-table refreshes runRefresh ran
+
 	bootstrapFailures atomic.Int64 // background bootstrap attempts that failed
 	rejoins           atomic.Int64 // bootstraps after every bootstrap peer left the table
 }
@@ -91,11 +94,12 @@ func New(h host.Host, cfg Config) (_ *Router, err error) {
 		return nil, err
 	}
 	r := &Router{
-		cfg:   cfg,
-		log:   cfg.logger().With("component", "dht"),
-		host:  h,
-		roots: newRootSet(),
-		wake:  make(chan struct{}, 1),
+		cfg:    cfg,
+		log:    cfg.logger().With("component", "dht"),
+		host:   h,
+		roots:  newRootSet(),
+		wake:   make(chan struct{}, 1),
+		checks: newCheckPacer(),
 	}
 	// A fleet often shares one bootstrap list; the bootstrap node itself
 	// must not wait for itself.
@@ -160,7 +164,7 @@ func (r *Router) dhtOptions(ds datastore.Batching) []kaddht.Option {
 			}
 			return r.bootstrap
 		}),
-	}, r.cfg.extraDHTOptions...)
+	}, append(r.upkeepOptions(), r.cfg.extraDHTOptions...)...)
 }
 
 // providerOptions wires kad-dht's sweeping provider to our DHT the way its
@@ -228,6 +232,10 @@ func (r *Router) Start() error {
 		r.bootstrapUntilJoined()
 		r.rejoinWhenCutOff()
 	}()
+	if r.cfg.RefreshDelay >= 0 {
+		r.wg.Add(1)
+		go r.runRefresh()
+	}
 	return nil
 }
 
@@ -412,12 +420,15 @@ func (r *Router) join(ctx context.Context) error {
 	if _, err := r.ownKeyLookup(ctx); err != nil {
 		return fmt.Errorf("dht: bootstrap lookup of own key: %w", err)
 	}
-	if rejoin {
-		// On a first join kad-dht refreshes every bucket by itself: the
-		// first peer to enter an empty table starts a refresh, and its end
-		// starts another. A rejoin (the table was not empty) has no such
-		// trigger, so ask for one.
+	switch {
+	case rejoin:
+		// A rejoin (the table was not empty) refreshes at once: the table
+		// lost its way to the bootstrap peers, so its buckets are stale.
 		_ = r.dht.Bootstrap(ctx)
+	case r.cfg.RefreshDelay >= 0 && r.dht.RoutingTable().Size() <= lowTable:
+		// The join's lookup left a table too thin to wait for the
+		// deferred refresh (upkeep.go) with.
+		r.dht.RefreshRoutingTable()
 	}
 	return nil
 }

@@ -15,8 +15,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -224,6 +226,7 @@ type hostSpec struct {
 // counters are the node's wire traffic.
 type simHost struct {
 	host  host.Host
+	proto protoCounter    // its stream bytes by protocol
 	conn  *simnet.SimConn // a full host's socket
 	light *lightEndpoint  // or a light host's link
 	addr  string          // /ip4/.../udp/8000/quic-v1/p2p/<id> (light: /ip4/.../tcp/8000/p2p/<id>)
@@ -248,6 +251,69 @@ func (sh *simHost) traffic() (up, down int64) {
 	st := sh.conn.Stats()
 	return int64(st.BytesSent), int64(st.BytesRcvd)
 }
+
+// protoCounter is a libp2p bandwidth reporter that adds up a host's
+// stream bytes by protocol ID: the swarm calls it on every stream read
+// and write, once the stream's protocol is set (before that, while
+// multistream-select negotiates it on an inbound stream, the protocol is
+// ""). What the host's link carried beyond the sum is transport: QUIC's
+// packet headers, framing, ACKs and handshakes (full hosts), nothing on
+// a light host. libp2p's own metrics.BandwidthCounter would do too, but
+// it meters rates on a shared wall-clock ticker; totals are all the
+// report needs.
+type protoCounter struct {
+	mu sync.Mutex
+	by map[protocol.ID]*[2]int64 // up, down
+}
+
+func (c *protoCounter) log(n int64, p protocol.ID, dir int) {
+	c.mu.Lock()
+	if c.by == nil {
+		c.by = map[protocol.ID]*[2]int64{}
+	}
+	v := c.by[p]
+	if v == nil {
+		v = new([2]int64)
+		c.by[p] = v
+	}
+	v[dir] += n
+	c.mu.Unlock()
+}
+
+// bytes is the count so far, by protocol ("" named negotiationProtocol).
+func (c *protoCounter) bytes() map[string]ProtoBytes {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]ProtoBytes, len(c.by))
+	for p, v := range c.by {
+		name := string(p)
+		if name == "" {
+			name = negotiationProtocol
+		}
+		out[name] = ProtoBytes{Up: v[0], Down: v[1]}
+	}
+	return out
+}
+
+func (c *protoCounter) LogSentMessage(int64) {}
+func (c *protoCounter) LogRecvMessage(int64) {}
+func (c *protoCounter) LogSentMessageStream(n int64, p protocol.ID, _ peer.ID) {
+	c.log(n, p, 0)
+}
+func (c *protoCounter) LogRecvMessageStream(n int64, p protocol.ID, _ peer.ID) {
+	c.log(n, p, 1)
+}
+
+// The queries of metrics.Reporter: nothing in the sim asks them.
+func (c *protoCounter) GetBandwidthForPeer(peer.ID) metrics.Stats         { return metrics.Stats{} }
+func (c *protoCounter) GetBandwidthForProtocol(protocol.ID) metrics.Stats { return metrics.Stats{} }
+func (c *protoCounter) GetBandwidthTotals() metrics.Stats                 { return metrics.Stats{} }
+func (c *protoCounter) GetBandwidthByPeer() map[peer.ID]metrics.Stats     { return nil }
+func (c *protoCounter) GetBandwidthByProtocol() map[protocol.ID]metrics.Stats {
+	return nil
+}
+func (c *protoCounter) Reset()             {}
+func (c *protoCounter) TrimIdle(time.Time) {}
 
 // newHost builds a real libp2p host (QUIC, TLS, identify, the connection
 // gater) whose UDP socket is a shaped simnet endpoint, or on a light
@@ -317,6 +383,7 @@ func (n *simNet) newHost(spec hostSpec) (*simHost, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(gater{n}),
 		libp2p.UserAgent("shoal-sim"),
+		libp2p.BandwidthReporter(&sh.proto),
 	)...)
 	if err != nil {
 		_ = cm.Close()

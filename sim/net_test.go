@@ -58,3 +58,43 @@ func TestHostOutboundLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestHostCountsStreamsByProtocol: a host's protocol counter has every
+// byte a stream of a protocol carried, in its direction, and the bytes
+// an inbound stream read before its protocol was known (multistream
+// negotiation) under negotiationProtocol; a light link carries nothing
+// beyond its streams.
+func TestHostCountsStreamsByProtocol(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		results := make(chan sinkResult, 2)
+		spec := func(i int) hostSpec { return hostSpec{index: i, upMbit: 20, downMbit: 20} }
+		_, h := lightHosts(t, results, spec(1), spec(2))
+		connect(t, h[0], h[1])
+		const f = 300 << 10
+		send(t, h[0], h[1], makeContent(3, f))
+		<-results
+		synctest.Wait()
+		a, b := h[0].proto.bytes(), h[1].proto.bytes()
+		if got := a[sinkProto]; got.Up < f || got.Up > f+64 || got.Down > 64 {
+			t.Errorf("sender's %s bytes = %+v, want %d up and the negotiation both ways", sinkProto, got, f)
+		}
+		if got := b[sinkProto]; got.Down != f || got.Up != 0 {
+			t.Errorf("receiver's %s bytes = %+v, want %d down", sinkProto, got, f)
+		}
+		if got := b[negotiationProtocol]; got.Down == 0 {
+			t.Errorf("receiver counted no negotiation bytes read before the protocol was set: %v", b)
+		}
+		for _, p := range []string{"/ipfs/id/1.0.0"} {
+			if a[p].Down == 0 || b[p].Up == 0 {
+				t.Errorf("identify not counted: sender %+v, receiver %+v", a[p], b[p])
+			}
+		}
+		var streams int64
+		for _, v := range b {
+			streams += v.Down
+		}
+		if _, down := h[1].traffic(); down != streams {
+			t.Errorf("receiver's link carried %d bytes, its streams %d: a light link has no transport bytes", down, streams)
+		}
+	})
+}

@@ -176,6 +176,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		return ratio(a, *b)
 	},
 	"mib":   func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
+	"kib":   func(b int64) string { return fmt.Sprintf("%.0f", float64(b)/(1<<10)) },
 	"mibu":  func(b uint64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
 	"pct":   func(v float64) string { return fmt.Sprintf("%.0f", 100*v) },
 	"first": func(n int, fl []Flow) []Flow { return fl[:min(n, len(fl))] },
@@ -226,6 +227,17 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 <table><tr><th>node</th><th>MiB up / down</th><th>blocks served MiB</th><th>slots</th><th>used</th><th>served</th><th>uplink busy</th><th>origin s</th><th>held a slot longest (time held, block bytes sent meanwhile)</th></tr>
 {{range .R.Nodes}}{{if .Slots}}<tr><td>{{.ID}}</td><td>{{mib .BytesUp}} / {{mib .BytesDown}}</td><td>{{if .Upload}}{{mib .Upload.BlockBytes}}{{end}}</td><td>{{.Slots.Slots}}+1</td><td>{{pct .Slots.Used}} %</td><td>{{pct .Slots.Served}} %</td><td>{{if .Upload}}{{pct .Upload.LinkUse}} %{{end}}</td><td>{{printf "%.1f" .Slots.OriginS}}</td><td>{{range $i, $h := .Slots.Holders}}{{if $i}}, {{end}}{{$h.Peer}} {{printf "%.1f" $h.Seconds}} s ({{printf "%.1f" $h.SentMiB}} MiB){{end}}</td></tr>
 {{end}}{{end}}</table>{{end}}
+{{if .Carried}}<h2>What the links carried, by protocol</h2>
+<p>KiB per node (mean of the group), down and up: the wire bytes of its link, split by the libp2p protocol of the streams that carried them; blocks are the block bytes inside the Bitswap frames, other Bitswap the rest of those frames (wants, presences, framing), other streams ping and multistream-select on inbound streams, transport what the link carried beyond every stream (QUIC headers, ACKs, handshakes; nothing for light nodes).</p>
+<table><tr><th>group</th><th>nodes</th><th>dir</th><th>wire</th>{{range .CarrierNames}}<th>{{.}}</th>{{end}}</tr>
+{{range .Carried}}<tr><td>{{.Name}}</td><td>{{.Nodes}}</td><td>down</td><td>{{kib .Down}}</td>{{range .Carried.Down}}<td>{{kib .}}</td>{{end}}</tr>
+<tr><td>{{.Name}}</td><td>{{.Nodes}}</td><td>up</td><td>{{kib .Up}}</td>{{range .Carried.Up}}<td>{{kib .}}</td>{{end}}</tr>
+{{end}}</table>
+<details><summary>per node</summary>
+<table><tr><th>node</th><th>dir</th><th>wire</th>{{range .CarrierNames}}<th>{{.}}</th>{{end}}</tr>
+{{range .NodesCarried}}<tr><td>{{.ID}}</td><td>down</td><td>{{kib .Down}}</td>{{range .Carried.Down}}<td>{{kib .}}</td>{{end}}</tr>
+<tr><td>{{.ID}}</td><td>up</td><td>{{kib .Up}}</td>{{range .Carried.Up}}<td>{{kib .}}</td>{{end}}</tr>
+{{end}}</table></details>{{end}}
 <h2>Groups</h2>
 <table><tr><th>group</th><th>nodes</th><th>completed</th><th>p50 s</th><th>p99 s</th><th>MiB up</th><th>MiB down</th></tr>
 {{range .Groups}}<tr><td>{{.Name}}</td><td>{{.Nodes}}</td><td>{{.Completed}}</td><td>{{f2 .P50}}</td><td>{{f2 .P99}}</td><td>{{mib .Up}}</td><td>{{mib .Down}}</td></tr>
@@ -286,6 +298,7 @@ func (res *Results) WriteReport(dir string) error {
 		"CDF": template.HTML(res.cdfChart()), "Served": template.HTML(res.servedChart()),
 		"BW": template.HTML(res.bandwidthChart()), "Hops": template.HTML(res.hopsChart()),
 		"Groups": res.GroupSummaries(), "Slots": res.SlotSummaries(), "SlotEvery": slotSampleInterval.String(),
+		"Carried": res.CarriedSummaries(), "NodesCarried": res.nodesCarried(), "CarrierNames": carrierNames,
 	})
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -349,6 +362,7 @@ func (res *Results) WriteSummary(w io.Writer) {
 		fmt.Fprintf(w, "upload %s: slots used %.0f %%, by peers served %.0f %% (some slot held %.0f %% of the time, %.1f holders/node), uplink busy %.0f %%; up %.1f MiB = blocks %.1f + other Bitswap %.1f + swarm ext %.1f + transport/DHT %.1f\n",
 			g.Name, 100*g.Used, 100*g.Served, 100*g.Busy, g.HoldersMean, 100*g.LinkUse, mib(g.Wire), mib(g.Blocks), mib(g.Bitswap-g.Blocks), mib(g.Swarm), mib(g.Wire-g.Bitswap-g.Swarm))
 	}
+	writeCarried(w, res.CarriedSummaries())
 	if counts, maxHops, _ := res.hops(); counts != nil {
 		var parts []string
 		for h := 0; h <= maxHops; h++ {
@@ -403,5 +417,154 @@ func writeContainerMemory(w io.Writer, nodes []NodeResult) {
 	if late.Packets > 0 {
 		fmt.Fprintf(w, "packets held beyond their latency (the host's delayer): %.2f ms on average, %.1f ms at most, of %d packets\n",
 			sum/float64(late.Packets), late.MaxMS, late.Packets)
+	}
+}
+
+// What a node's link carried, by class of libp2p protocol (carrierOf),
+// from NodeResult.Protocols; the first class, blocks, is the block bytes
+// inside the Bitswap frames, and the last, transport, is the link's
+// bytes beyond every stream's.
+const (
+	carBlocks = iota
+	carBitswap
+	carSwarm
+	carKad
+	carIdentify
+	carOther
+	carTransport
+	numCarriers
+)
+
+// carrierNames head the report's columns, in the order of the classes.
+var carrierNames = [numCarriers]string{"blocks", "other Bitswap", "swarm ext", "DHT (kad)", "identify", "other streams", "transport"}
+
+// carrierOf is the class of a protocol ID's stream bytes.
+func carrierOf(p string) int {
+	switch {
+	case strings.Contains(p, "/bitswap"):
+		return carBitswap
+	case strings.HasPrefix(p, "/shoal/swarm/"):
+		return carSwarm
+	case strings.Contains(p, "/kad/"):
+		return carKad
+	case strings.HasPrefix(p, "/ipfs/id/"):
+		return carIdentify
+	default:
+		return carOther
+	}
+}
+
+// Carried is a node's (or a group's mean) wire bytes up and down split
+// by what they carried, indexed by the car* classes.
+type Carried struct {
+	Up, Down [numCarriers]int64
+}
+
+// carried splits n's wire bytes; false when the run did not count its
+// streams (containers).
+func (n *NodeResult) carried() (Carried, bool) {
+	var c Carried
+	if n.Protocols == nil {
+		return c, false
+	}
+	for p, b := range n.Protocols {
+		k := carrierOf(p)
+		c.Up[k] += b.Up
+		c.Down[k] += b.Down
+	}
+	var recv int64
+	for _, b := range n.BytesPerPeer {
+		recv += b
+	}
+	// Block bytes are inside the Bitswap frames: the rest of them is
+	// wants, presences and framing.
+	c.Down[carBlocks], c.Down[carBitswap] = recv, c.Down[carBitswap]-recv
+	if n.Upload != nil {
+		c.Up[carBlocks], c.Up[carBitswap] = n.Upload.BlockBytes, c.Up[carBitswap]-n.Upload.BlockBytes
+	}
+	c.Up[carTransport], c.Down[carTransport] = n.BytesUp, n.BytesDown
+	for k := range carTransport {
+		c.Up[carTransport] -= c.Up[k]
+		c.Down[carTransport] -= c.Down[k]
+	}
+	return c, true
+}
+
+// GroupCarried is one group's mean per node of what its links carried.
+type GroupCarried struct {
+	Name     string
+	Nodes    int // nodes with a split
+	Up, Down int64
+	Carried
+}
+
+// CarriedSummaries is the split per group (groups without one left out).
+func (res *Results) CarriedSummaries() []GroupCarried {
+	var out []GroupCarried
+	for _, g := range res.groups() {
+		s := GroupCarried{Name: g}
+		for i := range res.Nodes {
+			n := &res.Nodes[i]
+			c, ok := n.carried()
+			if n.Group != g || !ok {
+				continue
+			}
+			s.Nodes++
+			s.Up += n.BytesUp
+			s.Down += n.BytesDown
+			for k := range numCarriers {
+				s.Carried.Up[k] += c.Up[k]
+				s.Carried.Down[k] += c.Down[k]
+			}
+		}
+		if s.Nodes == 0 {
+			continue
+		}
+		k := int64(s.Nodes)
+		s.Up, s.Down = s.Up/k, s.Down/k
+		for i := range numCarriers {
+			s.Carried.Up[i] /= k
+			s.Carried.Down[i] /= k
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// NodeCarried is one node's split, for the report's per-node table.
+type NodeCarried struct {
+	ID, Group string
+	Up, Down  int64
+	Carried
+}
+
+// nodesCarried lists every node's split, in the order of the nodes.
+func (res *Results) nodesCarried() []NodeCarried {
+	var out []NodeCarried
+	for i := range res.Nodes {
+		n := &res.Nodes[i]
+		if c, ok := n.carried(); ok {
+			out = append(out, NodeCarried{ID: n.ID, Group: n.Group, Up: n.BytesUp, Down: n.BytesDown, Carried: c})
+		}
+	}
+	return out
+}
+
+// writeCarried prints, per group, the mean node's bytes down and up by
+// what they carried.
+func writeCarried(w io.Writer, groups []GroupCarried) {
+	kib := func(b int64) string { return fmt.Sprintf("%.0f", float64(b)/(1<<10)) }
+	for _, g := range groups {
+		for _, dir := range []struct {
+			name  string
+			total int64
+			by    [numCarriers]int64
+		}{{"down", g.Down, g.Carried.Down}, {"up", g.Up, g.Carried.Up}} {
+			parts := make([]string, 0, numCarriers)
+			for k, b := range dir.by {
+				parts = append(parts, carrierNames[k]+" "+kib(b))
+			}
+			fmt.Fprintf(w, "carried %s, KiB %s per node: %s = %s\n", g.Name, dir.name, kib(dir.total), strings.Join(parts, " + "))
+		}
 	}
 }

@@ -294,3 +294,47 @@ func reportHTML(t *testing.T, res *Results) string {
 	}
 	return string(b)
 }
+
+// TestReportCarried: a node's wire bytes split by the protocols that
+// carried them (block bytes out of Bitswap's, transport the rest of the
+// link) per group in the summary and per node in report.html.
+func TestReportCarried(t *testing.T) {
+	res := sampleResults()
+	l := &res.Nodes[1]
+	l.BytesUp, l.BytesDown = 300<<10, 5<<20
+	l.BytesPerPeer = map[string]int64{"seeder-0": 4 << 20}
+	l.Upload = &UploadSplit{BlockBytes: 100 << 10, BitswapBytes: 110 << 10}
+	l.Protocols = map[string]ProtoBytes{
+		"/ipfs/bitswap/1.2.0": {Up: 110 << 10, Down: 4<<20 + 64<<10},
+		"/shoal/kad/1.0.0":    {Up: 90 << 10, Down: 512 << 10},
+		"/ipfs/id/1.0.0":      {Up: 10 << 10, Down: 8 << 10},
+		"/ipfs/id/push/1.0.0": {Down: 2 << 10},
+		"/shoal/swarm/1.0.0":  {Up: 30 << 10, Down: 40 << 10},
+		negotiationProtocol:   {Up: 1 << 10, Down: 1 << 10},
+		"/ipfs/ping/1.0.0":    {Up: 1 << 10, Down: 1 << 10},
+	}
+	g := res.CarriedSummaries()
+	if len(g) != 1 || g[0].Name != "l" || g[0].Nodes != 1 {
+		t.Fatalf("carried summaries = %+v; want group l alone (the others have no protocol counts)", g)
+	}
+	wantDown := [numCarriers]int64{4 << 20, 64 << 10, 40 << 10, 512 << 10, 10 << 10, 2 << 10, 5<<20 - 4<<20 - 64<<10 - 40<<10 - 512<<10 - 10<<10 - 2<<10}
+	wantUp := [numCarriers]int64{100 << 10, 10 << 10, 30 << 10, 90 << 10, 10 << 10, 2 << 10, 300<<10 - 242<<10}
+	if g[0].Carried.Down != wantDown || g[0].Carried.Up != wantUp {
+		t.Fatalf("carried = down %v up %v; want down %v up %v", g[0].Carried.Down, g[0].Carried.Up, wantDown, wantUp)
+	}
+	var sum bytes.Buffer
+	res.WriteSummary(&sum)
+	if !strings.Contains(sum.String(), "carried l, KiB down per node: 5120 = blocks 4096 + other Bitswap 64 + swarm ext 40 + DHT (kad) 512 + identify 10 + other streams 2 + transport 396") {
+		t.Fatalf("summary lacks the split of l's bytes down:\n%s", sum.String())
+	}
+	dir := t.TempDir()
+	if err := res.WriteReport(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "report.html"))
+	for _, w := range []string{"What the links carried", "DHT (kad)", "<td>l-0</td><td>down</td><td>5120</td><td>4096</td>"} {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("report lacks %q", w)
+		}
+	}
+}

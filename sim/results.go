@@ -97,9 +97,24 @@ type NodeResult struct {
 	// upload slots (both in-process runner only).
 	Upload *UploadSplit `json:"upload,omitempty"`
 	Slots  *SlotUse     `json:"slots,omitempty"`
+	// Protocols is the node's stream bytes up and down by libp2p
+	// protocol ID ("(negotiation)": multistream-select on inbound streams
+	// before their protocol is known); BytesUp and BytesDown less their
+	// sums are the transport's own bytes (in-process runner only).
+	Protocols map[string]ProtoBytes `json:"protocols,omitempty"`
 
 	servedTo map[string]int64 // byzantine: block bytes sent to each node
 }
+
+// ProtoBytes is stream bytes one way and the other.
+type ProtoBytes struct {
+	Up   int64 `json:"up"`
+	Down int64 `json:"down"`
+}
+
+// negotiationProtocol names the stream bytes read and written before a
+// stream's protocol was set.
+const negotiationProtocol = "(negotiation)"
 
 // DelayLate is how many packets a container's delayer let go, and by
 // how many milliseconds later than their latency, on average and at most.

@@ -495,6 +495,7 @@ func (sn *simNode) snapshotLocked() {
 	}
 	sn.up, sn.down = sn.trafficLocked()
 	sn.res.BytesUp, sn.res.BytesDown = sn.up, sn.down
+	sn.res.Protocols = sn.sh.proto.bytes()
 	tr := sn.n.Traffic()
 	sn.res.Upload = &UploadSplit{
 		BlockBytes: int64(tr.BlockBytesServed), BitswapBytes: int64(tr.BitswapBytesOut),
