@@ -176,7 +176,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		return ratio(a, *b)
 	},
 	"mib":   func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
-	"kib":   func(b int64) string { return fmt.Sprintf("%.0f", float64(b)/(1<<10)) },
+	"kib":   kib,
 	"mibu":  func(b uint64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
 	"pct":   func(v float64) string { return fmt.Sprintf("%.0f", 100*v) },
 	"first": func(n int, fl []Flow) []Flow { return fl[:min(n, len(fl))] },
@@ -553,7 +553,6 @@ func (res *Results) nodesCarried() []NodeCarried {
 // writeCarried prints, per group, the mean node's bytes down and up by
 // what they carried.
 func writeCarried(w io.Writer, groups []GroupCarried) {
-	kib := func(b int64) string { return fmt.Sprintf("%.0f", float64(b)/(1<<10)) }
 	for _, g := range groups {
 		for _, dir := range []struct {
 			name  string
@@ -568,3 +567,7 @@ func writeCarried(w io.Writer, groups []GroupCarried) {
 		}
 	}
 }
+
+// kib formats bytes as whole KiB (the report's and summary's by-protocol
+// tables).
+func kib(b int64) string { return fmt.Sprintf("%.0f", float64(b)/(1<<10)) }
