@@ -314,3 +314,36 @@ func TestCheckPacer(t *testing.T) {
 		t.Errorf("%d grants kept after a sweep, want the new one alone", len(c.granted))
 	}
 }
+
+// TestLookupWaitsForJoin: a lookup made right after Start, while the
+// node's first join is under way and its routing table still empty, waits
+// for the join's first peer and finds the provider. kad-dht alone fails
+// such a lookup at once ("failed to find any peer in table"), and the
+// fetch that asked searched again only after its backoff.
+func TestLookupWaitsForJoin(t *testing.T) {
+	nodes := newNetwork(t, 3, 1, nil)
+	root := testCID(t, "provided before the late node starts")
+	if err := nodes[2].r.Provide(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "root announced", func() bool {
+		_, ok := nodes[2].r.LastProvided(root)
+		return ok
+	})
+	waitFor(t, time.Minute, "provider record in the DHT", func() bool {
+		return findProvider(t, nodes[1].r, root, nodes[2].h.ID())
+	})
+
+	cfg := testConfig(t)
+	cfg.BootstrapPeers = []string{addrString(t, nodes[0].h)}
+	late := newUnstartedNode(t, cfg)
+	if err := late.r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if n := late.r.Size(); n != 0 {
+		t.Fatalf("routing table has %d peers right after Start, want 0 (the test needs the lookup to start before the join)", n)
+	}
+	if !findProvider(t, late.r, root, nodes[2].h.ID()) {
+		t.Error("a lookup started with the join found no provider: it ran on the empty routing table instead of waiting for the join's first peer")
+	}
+}
