@@ -396,7 +396,8 @@ verify_on_read = %v
 upload_limit = %d
 # Peers running shoal are uploaded to a few at a time (BitTorrent's
 # choking): this many, plus one rotating optimistic slot. 0 = sized from
-# the uplink (at least 4). Kubo and other Bitswap peers are not limited.
+# the uplink (one per 10 Mbit/s, at least 2). Kubo and other Bitswap
+# peers are not limited.
 upload_slots = %d
 # Block sends to shoal peers written at once (upload turns). 0 = no turns,
 # every unchoked peer is sent to at once. With turn_slices, a send slower

@@ -407,3 +407,30 @@ func TestServerRetellsChoke(t *testing.T) {
 		}
 	})
 }
+
+// TestAutoSlots: with UploadSlots 0 a node gets one regular slot per
+// 10 Mbit/s of uplink (the limit if set, else the measured peak), at
+// least 2 and at most 16; a set UploadSlots wins.
+func TestAutoSlots(t *testing.T) {
+	mbit := func(m float64) float64 { return m * 1e6 / 8 }
+	for _, tc := range []struct {
+		limit int64   // UploadBytesPerSecond
+		peak  float64 // measured
+		set   int     // UploadSlots
+		want  int
+	}{
+		{peak: 0, want: 2},
+		{peak: mbit(5), want: 2},
+		{peak: mbit(20), want: 2},
+		{peak: mbit(35), want: 3},
+		{peak: mbit(100), want: 10},
+		{peak: mbit(1000), want: 16},
+		{limit: int64(mbit(40)), peak: mbit(1000), want: 4},
+		{set: 7, peak: mbit(1000), want: 7},
+	} {
+		s := &Server{cfg: ServerConfig{UploadBytesPerSecond: tc.limit, UploadSlots: tc.set}, upPeak: tc.peak}
+		if got := s.slots(); got != tc.want {
+			t.Errorf("limit %d B/s, peak %.0f B/s, UploadSlots %d: %d slots, want %d", tc.limit, tc.peak, tc.set, got, tc.want)
+		}
+	}
+}

@@ -72,8 +72,9 @@ type ServerConfig struct {
 	// UploadSlots is how many swarm peers are unchoked at once besides the
 	// optimistic unchoke (choker.go); 0 sizes it from the uplink: the
 	// UploadBytesPerSecond limit if set, else the measured peak upload
-	// rate, one slot per 5 Mbit/s, at least 4 (BitTorrent's 4 + 1) and
-	// at most 16. Peers without the swarm extension are never choked.
+	// rate, one slot per 10 Mbit/s, at least 2 and at most 16 (choker.go
+	// says why not BitTorrent's 4 + 1). Peers without the swarm extension
+	// are never choked.
 	UploadSlots int
 	// ChokeInterval is the rechoke round: rates are re-measured and the
 	// regular slots re-ranked (BitTorrent's 10 s). Between rounds idle

@@ -60,7 +60,7 @@ const sliceSlack = 1.25
 // minTurnRate is the rate a turn's hold time is computed from until a
 // faster one has been seen (2.5 Mbit/s: a 1 MiB block holds the turn for
 // at most 6.7 s before the first measurement).
-const minTurnRate = slotBytesPerSec / 2
+const minTurnRate = 2.5e6 / 8
 
 // turnGate admits turns, to waiters in the order they came (the ring's
 // round-robin order). Guarded by the server's mu.
