@@ -209,14 +209,17 @@ func (n *Node) UploadSlots() UploadSlots {
 type Traffic struct {
 	BitswapBytesOut  uint64 // Bitswap frames written, prefix included
 	BlockBytesServed uint64 // block data in them
-	SwarmBytesOut    uint64 // swarm extension frame bodies written
-	SwarmMessagesOut uint64
+	// BlockBytesReceived is block data in the Bitswap frames read, late
+	// duplicates (arriving after their fetch closed) included.
+	BlockBytesReceived uint64
+	SwarmBytesOut      uint64 // swarm extension frame bodies written
+	SwarmMessagesOut   uint64
 }
 
 // Traffic returns the upload split since start.
 func (n *Node) Traffic() Traffic {
 	srv, tr := n.server.Stats(), n.net.Traffic()
-	t := Traffic{BitswapBytesOut: tr.BytesSent, BlockBytesServed: srv.BlockBytesSent}
+	t := Traffic{BitswapBytesOut: tr.BytesSent, BlockBytesServed: srv.BlockBytesSent, BlockBytesReceived: tr.BlockBytesReceived}
 	if n.swarm != nil {
 		st := n.swarm.Stats()
 		t.SwarmBytesOut, t.SwarmMessagesOut = st.BytesSent, st.MessagesSent

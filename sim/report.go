@@ -477,7 +477,12 @@ func (n *NodeResult) carried() (Carried, bool) {
 		recv += b
 	}
 	// Block bytes are inside the Bitswap frames: the rest of them is
-	// wants, presences and framing.
+	// wants, presences and framing. The wire-level count includes copies
+	// that arrived after the fetch closed, which the transfers' per-peer
+	// sums miss (they showed up as other Bitswap: bench/sim.md, "wire").
+	if n.Upload != nil && n.Upload.BlockBytesDown > 0 {
+		recv = n.Upload.BlockBytesDown
+	}
 	c.Down[carBlocks], c.Down[carBitswap] = recv, c.Down[carBitswap]-recv
 	if n.Upload != nil {
 		c.Up[carBlocks], c.Up[carBitswap] = n.Upload.BlockBytes, c.Up[carBitswap]-n.Upload.BlockBytes

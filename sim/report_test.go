@@ -338,3 +338,19 @@ func TestReportCarried(t *testing.T) {
 		}
 	}
 }
+
+// TestReportCarriedLateBlocks: block bytes received after the fetch closed
+// (late endgame copies, absent from the transfers' per-peer sums) count as
+// blocks, not as other Bitswap.
+func TestReportCarriedLateBlocks(t *testing.T) {
+	res := sampleResults()
+	l := &res.Nodes[1]
+	l.BytesUp, l.BytesDown = 300<<10, 6<<20
+	l.BytesPerPeer = map[string]int64{"seeder-0": 4 << 20}
+	l.Upload = &UploadSplit{BlockBytes: 100 << 10, BitswapBytes: 110 << 10, BlockBytesDown: 5 << 20}
+	l.Protocols = map[string]ProtoBytes{"/ipfs/bitswap/1.2.0": {Up: 110 << 10, Down: 5<<20 + 20<<10}}
+	g := res.CarriedSummaries()
+	if len(g) != 1 || g[0].Carried.Down[carBlocks] != 5<<20 || g[0].Carried.Down[carBitswap] != 20<<10 {
+		t.Fatalf("carried = %+v; want blocks down 5 MiB and other Bitswap 20 KiB", g)
+	}
+}

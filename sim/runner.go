@@ -500,6 +500,7 @@ func (sn *simNode) snapshotLocked() {
 	sn.res.Upload = &UploadSplit{
 		BlockBytes: int64(tr.BlockBytesServed), BitswapBytes: int64(tr.BitswapBytesOut),
 		SwarmBytes: int64(tr.SwarmBytesOut), SwarmMsgs: int64(tr.SwarmMessagesOut),
+		BlockBytesDown: int64(tr.BlockBytesReceived),
 	}
 	sn.res.Slots = sn.slots.use(nil)
 	if su := sn.res.Slots; su != nil && sn.link.upMbit > 0 {

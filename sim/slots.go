@@ -57,6 +57,9 @@ type UploadSplit struct {
 	BitswapBytes int64 `json:"bitswap_bytes"` // every Bitswap frame, blocks included
 	SwarmBytes   int64 `json:"swarm_bytes"`   // the swarm extension's messages
 	SwarmMsgs    int64 `json:"swarm_msgs"`
+	// BlockBytesDown is block data received over Bitswap, duplicates
+	// that arrived after the fetch closed included.
+	BlockBytesDown int64 `json:"block_bytes_down,omitempty"`
 	// LinkUse is the wire bytes up ÷ what the uplink could carry in the
 	// time sampled (SlotUse.SampledS): 1 is an uplink busy throughout.
 	LinkUse float64 `json:"link_use"`
