@@ -462,6 +462,21 @@ type Carried struct {
 
 // carried splits n's wire bytes; false when the run did not count its
 // streams (containers).
+// blockBytesDown is the block bytes n received: the wire-level count,
+// which includes copies that arrived after the fetch closed, or, from a
+// results file without it, the transfers' per-peer sums, which miss those
+// copies (bench/sim.md, "wire").
+func (n *NodeResult) blockBytesDown() int64 {
+	if n.Upload != nil && n.Upload.BlockBytesDown > 0 {
+		return n.Upload.BlockBytesDown
+	}
+	var recv int64
+	for _, b := range n.BytesPerPeer {
+		recv += b
+	}
+	return recv
+}
+
 func (n *NodeResult) carried() (Carried, bool) {
 	var c Carried
 	if n.Protocols == nil {
@@ -472,17 +487,9 @@ func (n *NodeResult) carried() (Carried, bool) {
 		c.Up[k] += b.Up
 		c.Down[k] += b.Down
 	}
-	var recv int64
-	for _, b := range n.BytesPerPeer {
-		recv += b
-	}
 	// Block bytes are inside the Bitswap frames: the rest of them is
-	// wants, presences and framing. The wire-level count includes copies
-	// that arrived after the fetch closed, which the transfers' per-peer
-	// sums miss (they showed up as other Bitswap: bench/sim.md, "wire").
-	if n.Upload != nil && n.Upload.BlockBytesDown > 0 {
-		recv = n.Upload.BlockBytesDown
-	}
+	// wants, presences and framing.
+	recv := n.blockBytesDown()
 	c.Down[carBlocks], c.Down[carBitswap] = recv, c.Down[carBitswap]-recv
 	if n.Upload != nil {
 		c.Up[carBlocks], c.Up[carBitswap] = n.Upload.BlockBytes, c.Up[carBitswap]-n.Upload.BlockBytes

@@ -353,4 +353,16 @@ func TestReportCarriedLateBlocks(t *testing.T) {
 	if len(g) != 1 || g[0].Carried.Down[carBlocks] != 5<<20 || g[0].Carried.Down[carBitswap] != 20<<10 {
 		t.Fatalf("carried = %+v; want blocks down 5 MiB and other Bitswap 20 KiB", g)
 	}
+	// The swarm summary's block bytes ÷ content counts them too.
+	var want int64
+	for i := range res.Nodes {
+		want += res.Nodes[i].blockBytesDown()
+	}
+	sw := res.swarm()
+	if sw.Delivered == 0 || sw.BlockOverContent == nil {
+		t.Fatalf("swarm = %+v; the sample needs a completed fetcher", sw)
+	}
+	if got, w := *sw.BlockOverContent, float64(want)/float64(res.ContentBytes*int64(sw.Delivered)); got != w || want < 5<<20 {
+		t.Errorf("block bytes ÷ content = %v, want %v (late copies counted: %d bytes)", got, w, want)
+	}
 }

@@ -30,8 +30,8 @@ type Swarm struct {
 	// did not finish; nil when nothing was delivered.
 	WireOverContent *float64 `json:"wire_over_content"`
 	// BlockOverContent is the block bytes every fetcher received ÷ (F ×
-	// Delivered): above 1 by duplicate blocks (and by what churners
-	// fetched before they left).
+	// Delivered): above 1 by duplicate blocks, late ones (after the fetch
+	// closed) included, and by what churners fetched before they left.
 	BlockOverContent *float64 `json:"block_over_content"`
 	// TopFlows are the largest sender → receiver block flows, largest
 	// first (at most maxFlows).
@@ -67,10 +67,11 @@ func (res *Results) swarm() *Swarm {
 			s.Delivered++
 		}
 	}
-	var seederBlocks int64
+	var seederBlocks, peerBlocks int64
 	for _, n := range res.Nodes {
+		blocks += n.blockBytesDown()
 		for from, b := range n.BytesPerPeer {
-			blocks += b
+			peerBlocks += b
 			if seeder[from] {
 				seederBlocks += b
 			}
@@ -83,8 +84,8 @@ func (res *Results) swarm() *Swarm {
 		s.SeederCopies = float64(seederBlocks) / f
 		s.SeederWireCopies = float64(seederWire) / f
 	}
-	if blocks > 0 {
-		s.PeerFraction = float64(blocks-seederBlocks) / float64(blocks)
+	if peerBlocks > 0 {
+		s.PeerFraction = float64(peerBlocks-seederBlocks) / float64(peerBlocks)
 	}
 	if s.Delivered > 0 && f > 0 {
 		w := float64(wire) / (f * float64(s.Delivered))
