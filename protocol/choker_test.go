@@ -434,3 +434,31 @@ func TestAutoSlots(t *testing.T) {
 		}
 	}
 }
+
+// TestSamplePeak: the uplink peak behind the automatic slot count is
+// sampled over a second at every choke round, fill rounds included, so a
+// 100 Mbit/s node has its 10 slots a second into a flash crowd rather
+// than at the first full round (ten seconds in, when a crowd may be
+// done); a burst over less than a second is not taken for the uplink's
+// rate, and a slower second does not lower the peak.
+func TestSamplePeak(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	s := &Server{}
+	send := func(b uint64) { s.total.BytesSent += b }
+	s.samplePeak(t0)
+	send(4 << 20)
+	s.samplePeak(t0.Add(100 * time.Millisecond)) // a fill round soon after: too short a sample
+	if got := s.slots(); got != minAutoSlots {
+		t.Fatalf("after 4 MiB in 0.1 s: %d slots (peak %.0f B/s), want %d: a sample under %v must not count", got, s.upPeak, minAutoSlots, peakSample)
+	}
+	send(12_500_000 - 4<<20)
+	s.samplePeak(t0.Add(peakSample)) // 12.5 MB in 1 s: 100 Mbit/s
+	if got := s.slots(); got != 10 {
+		t.Fatalf("after 100 Mbit/s for 1 s: %d slots (peak %.0f B/s), want 10", got, s.upPeak)
+	}
+	send(2_500_000)
+	s.samplePeak(t0.Add(2 * peakSample)) // 20 Mbit/s: the peak stays
+	if got := s.slots(); got != 10 {
+		t.Fatalf("after a slower second: %d slots (peak %.0f B/s), want 10 (the peak is kept)", got, s.upPeak)
+	}
+}

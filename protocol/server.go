@@ -184,10 +184,11 @@ type Server struct {
 	origin    *sentCounts
 	originOn  bool
 	lastRound time.Time
-	sentBase  uint64  // total.BytesSent at lastRound
-	upPeak    float64 // bytes/s
-	turnRate  float64 // fastest turn's send rate seen, bytes/s (turn.go)
-	stalls    int     // sends that overran their turn (turn.go)
+	peakAt    time.Time // start of the uplink sample under way (samplePeak)
+	peakBase  uint64    // total.BytesSent at peakAt
+	upPeak    float64   // bytes/s
+	turnRate  float64   // fastest turn's send rate seen, bytes/s (turn.go)
+	stalls    int       // sends that overran their turn (turn.go)
 }
 
 // NewServer returns a Server reading from bs and answering through sender.
