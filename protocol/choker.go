@@ -60,7 +60,7 @@ const (
 	// simulation the 100 Mbit/s seeder unchoked 2 + 1 peers and its
 	// uplink was 20–27 % busy (bench/sim.md, "peak"). The bytes counted
 	// are those the transport accepted, so a block it buffers beyond the
-	// link can lift a sample: 4 of the 101 nodes of the 1 + 100 flash
+	// link can lift a sample: 4–6 of the 101 nodes of the 1 + 100 flash
 	// crowd (20 Mbit/s) read over 30 Mbit/s and had 3 slots. Two-second
 	// samples gave hetero p50 2.12 and 2.45 × T_min against 1.78–1.90.
 	peakSample = time.Second
