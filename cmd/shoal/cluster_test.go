@@ -247,7 +247,10 @@ func (p *clusterPeer) logTail() string {
 	var kept []string
 	dropped := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		_, text, _ := strings.Cut(line, " ")
+		text := line // the cluster's logger puts a tab after the timestamp; plain lines a space
+		if i := strings.IndexAny(line, " \t"); i >= 0 {
+			text = line[i+1:]
+		}
 		if seen[text] {
 			dropped++
 			continue
