@@ -9,12 +9,16 @@ import (
 // TestPlainSwarmLeechersServeEachOther: with the swarm extension off
 // (plain Bitswap 1.2.0 between every pair), a seeder whose uplink is
 // limited and three leechers that know only the seeder (their bootstrap
-// peer) start their fetches together. Each leecher that meets another
-// says DONT_HAVE for the root at the start; the fetches must still learn
-// later that the others hold blocks and take some from them (the
-// regression bench/sim.md bisected to ccc9e3c, where only the seeder
-// served): the block bytes the leechers received from each other are at
-// least one block, and every leecher gets the right bytes.
+// peer) start their fetches together. The leechers meet within a quarter
+// second, by which time each has its first leaves queued at the seeder;
+// the fetches must learn from the others' HAVEs that they hold blocks and
+// take some from them: the block bytes the leechers received from each
+// other are at least one block, and every leecher gets the right bytes.
+// It failed when only the seeder served: the regression bench/sim.md
+// bisected to ccc9e3c, and windows sized by a mean block size that the
+// DAG's small root and last leaf pulled down, so each leecher had the
+// whole file queued at the seeder before any HAVE came (5 failures in
+// 150 runs with -test.cpu 1; the scheduler's winBlock).
 func TestPlainSwarmLeechersServeEachOther(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

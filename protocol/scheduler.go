@@ -174,7 +174,42 @@ type localBlock struct {
 type counters struct {
 	bytesReceived, bytesUseful, bytesLocal int64
 	blocksDone, blocksLocal                int
-	avgBlock                               float64
+	// avgBlock, the mean size of the blocks received (each new one
+	// weighted 1/8), prices a request in the endgame (expectedArrival,
+	// the steal gate).
+	avgBlock float64
+	// winBlock is the size of the block the average byte arrives in, the
+	// bytes-weighted mean Σsize²/Σsize with each sum decayed by 7/8 per
+	// block (sizeSq, sizeSum); windows are sized with it (window.target).
+	// The plain mean is pulled down by a DAG's small blocks (its root and
+	// interior nodes, a file's short last leaf), which carry almost none
+	// of its bytes. After a 1 KiB root and a 1000-byte leaf it took 1 MiB
+	// leaves for 0.3 MiB, so windows grew three times too deep. Over
+	// plain Bitswap a leecher then had the whole file queued at the
+	// seeder before the other leechers' HAVEs came, and took nothing from
+	// them (node's TestPlainSwarmLeechersServeEachOther failed 5 times in
+	// 150 runs on one CPU, none in 100 with winBlock). The endgame keeps
+	// the plain mean: priced with winBlock there, duplicate blocks rose
+	// from 1.03 to 1.11–1.16 × content on flash-crowd-30 (bench/sim.md,
+	// "winblock").
+	winBlock        float64
+	sizeSq, sizeSum float64
+}
+
+// blockPrior is avgBlock and winBlock before any block has arrived
+// (winBlock's sums weigh it as one block of that size).
+const blockPrior = 256 << 10
+
+// sized adds a received block of n bytes to avgBlock and winBlock.
+func (c *counters) sized(n int) {
+	const keep = 7.0 / 8
+	f := float64(n)
+	c.avgBlock += (f - c.avgBlock) / 8
+	c.sizeSq = c.sizeSq*keep + f*f
+	c.sizeSum = c.sizeSum*keep + f
+	if c.sizeSum > 0 {
+		c.winBlock = c.sizeSq / c.sizeSum
+	}
 }
 
 // NewScheduler starts the fetch of the DAG under root. Until SetSearching(false)
@@ -198,7 +233,8 @@ func NewScheduler(cfg SchedulerConfig, root cid.Cid) (*Scheduler, error) {
 		pendSeg:   make(map[cid.Cid][]pendingSeg),
 		pendHave:  make(map[cid.Cid][]peer.ID),
 	}
-	s.stats.avgBlock = 256 << 10
+	s.stats.avgBlock, s.stats.winBlock = blockPrior, blockPrior
+	s.stats.sizeSq, s.stats.sizeSum = blockPrior*blockPrior, blockPrior
 	s.root = &block{c: root, queued: true}
 	s.blocks[root] = s.root
 	s.order = []*block{s.root}

@@ -442,3 +442,31 @@ func TestSchedulerConfigValidate(t *testing.T) {
 		t.Errorf("undefined root: err = %v", err)
 	}
 }
+
+// TestWinBlockBytesWeighted: windows are sized for the block the average
+// byte arrives in. After a root of 1 KiB, a short last leaf of 1000 bytes
+// and one 1 MiB leaf that is near 1 MiB, where the plain mean (avgBlock,
+// started at the same 256 KiB prior) is 0.29 MiB; a run of 64 KiB blocks
+// brings it down to 64 KiB.
+func TestWinBlockBytesWeighted(t *testing.T) {
+	s, err := NewScheduler(DefaultSchedulerConfig(), testCID("winblock/root"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &s.stats
+	for _, n := range []int{1024, 1000, 1 << 20} {
+		c.sized(n)
+	}
+	if c.winBlock < 0.85*(1<<20) || c.winBlock > 1<<20 {
+		t.Fatalf("after 1 KiB, 1000 B and 1 MiB blocks winBlock = %.0f bytes, want within [0.85, 1] MiB", c.winBlock)
+	}
+	if c.avgBlock > 0.3*(1<<20) {
+		t.Fatalf("avgBlock = %.0f bytes, want the plain mean, under 0.3 MiB", c.avgBlock)
+	}
+	for range 60 {
+		c.sized(64 << 10)
+	}
+	if c.winBlock < 64<<10 || c.winBlock > 66<<10 {
+		t.Fatalf("after 60 blocks of 64 KiB winBlock = %.0f bytes, want about 64 KiB", c.winBlock)
+	}
+}

@@ -17,7 +17,9 @@ import (
 // where rate is the EWMA of the peer's delivery rate (bytes per second of busy
 // time), baseLatency is the smallest request→block latency seen from the peer
 // (one round trip plus one block's transmission, i.e. the latency of an
-// unqueued request) and avgBlock is the fetch's average block size. With the
+// unqueued request) and avgBlock is the fetch's block size weighted by bytes
+// (the scheduler's winBlock: a DAG's small root and last leaf do not make
+// its 1 MiB leaves count as small ones). With the
 // pipe full, rate × baseLatency / avgBlock is exactly the number of blocks that
 // must be outstanding so the peer never idles between requests; Headroom keeps
 // a few more queued at the peer to absorb jitter.
