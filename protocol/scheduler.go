@@ -188,7 +188,7 @@ type counters struct {
 	// plain Bitswap a leecher then had the whole file queued at the
 	// seeder before the other leechers' HAVEs came, and took nothing from
 	// them (node's TestPlainSwarmLeechersServeEachOther failed 5 times in
-	// 150 runs on one CPU, none in 100 with winBlock). The endgame keeps
+	// 150 runs on one CPU, none in 110 with winBlock). The endgame keeps
 	// the plain mean: priced with winBlock there, duplicate blocks rose
 	// from 1.03 to 1.11–1.16 × content on flash-crowd-30 (bench/sim.md,
 	// "winblock").
