@@ -89,9 +89,13 @@ func TestSessionReadsBlocksInOneFetch(t *testing.T) {
 	if pr.BlocksDone != len(d.blocks) {
 		t.Errorf("the session's fetch holds %d blocks done, want %d", pr.BlocksDone, len(d.blocks))
 	}
+	// A seeder served if it sent block bytes: under load one loopback
+	// seeder can win every race, so the other's only block arrives second
+	// (DupBytes) — it was still asked and answered (1 of 80 runs with two
+	// busy loops beside the test counted 0 blocks from it).
 	served := 0
 	for _, pp := range pr.Peers {
-		if pp.Blocks > 0 && pp.Peer != seeds[1].h.ID() {
+		if pp.Bytes > 0 && pp.Peer != seeds[1].h.ID() {
 			served++
 		}
 	}
