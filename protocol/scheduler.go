@@ -178,9 +178,8 @@ type counters struct {
 	// weighted 1/8), prices a request in the endgame (expectedArrival,
 	// the steal gate).
 	avgBlock float64
-	// winBlock is the size of the block the average byte arrives in, the
-	// bytes-weighted mean Σsize²/Σsize with each sum decayed by 7/8 per
-	// block (sizeSq, sizeSum); windows are sized with it (window.target).
+	// sizeSq and sizeSum are Σsize² and Σsize of the blocks received, each
+	// decayed by 7/8 per block: winBlock is their quotient.
 	// The plain mean is pulled down by a DAG's small blocks (its root and
 	// interior nodes, a file's short last leaf), which carry almost none
 	// of its bytes. After a 1 KiB root and a 1000-byte leaf it took 1 MiB
@@ -192,7 +191,6 @@ type counters struct {
 	// the plain mean: priced with winBlock there, duplicate blocks rose
 	// from 1.03 to 1.11–1.16 × content on flash-crowd-30 (bench/sim.md,
 	// "winblock").
-	winBlock        float64
 	sizeSq, sizeSum float64
 }
 
@@ -207,10 +205,13 @@ func (c *counters) sized(n int) {
 	c.avgBlock += (f - c.avgBlock) / 8
 	c.sizeSq = c.sizeSq*keep + f*f
 	c.sizeSum = c.sizeSum*keep + f
-	if c.sizeSum > 0 {
-		c.winBlock = c.sizeSq / c.sizeSum
-	}
 }
+
+// winBlock is the size of the block the average byte arrives in, the
+// bytes-weighted mean Σsize²/Σsize (sizeSum never reaches 0: it starts at
+// blockPrior and only decays by 7/8); windows are sized with it
+// (window.target).
+func (c *counters) winBlock() float64 { return c.sizeSq / c.sizeSum }
 
 // NewScheduler starts the fetch of the DAG under root. Until SetSearching(false)
 // the scheduler assumes more peers may come and never fails for lack of one.
@@ -233,7 +234,7 @@ func NewScheduler(cfg SchedulerConfig, root cid.Cid) (*Scheduler, error) {
 		pendSeg:   make(map[cid.Cid][]pendingSeg),
 		pendHave:  make(map[cid.Cid][]peer.ID),
 	}
-	s.stats.avgBlock, s.stats.winBlock = blockPrior, blockPrior
+	s.stats.avgBlock = blockPrior
 	s.stats.sizeSq, s.stats.sizeSum = blockPrior*blockPrior, blockPrior
 	s.root = &block{c: root, queued: true}
 	s.blocks[root] = s.root

@@ -82,7 +82,7 @@ func (s *Scheduler) BlockReceived(p peer.ID, c cid.Cid, size int, links []cid.Ci
 		ps.gained(now)
 		ps.bytes += int64(size)
 		if i := findReq(ps.reqs, b); i >= 0 {
-			ps.w.delivered(size, ps.reqs[i].sent, now, s.stats.winBlock)
+			ps.w.delivered(size, ps.reqs[i].sent, now, s.stats.winBlock())
 			if s.cfg.Scores != nil && !b.done {
 				s.cfg.Scores.Delivered(p, size, now.Sub(ps.reqs[i].sent), ps.w.rate)
 			}

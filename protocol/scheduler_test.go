@@ -457,8 +457,8 @@ func TestWinBlockBytesWeighted(t *testing.T) {
 	for _, n := range []int{1024, 1000, 1 << 20} {
 		c.sized(n)
 	}
-	if c.winBlock < 0.85*(1<<20) || c.winBlock > 1<<20 {
-		t.Fatalf("after 1 KiB, 1000 B and 1 MiB blocks winBlock = %.0f bytes, want within [0.85, 1] MiB", c.winBlock)
+	if w := c.winBlock(); w < 0.85*(1<<20) || w > 1<<20 {
+		t.Fatalf("after 1 KiB, 1000 B and 1 MiB blocks winBlock = %.0f bytes, want within [0.85, 1] MiB", c.winBlock())
 	}
 	if c.avgBlock > 0.3*(1<<20) {
 		t.Fatalf("avgBlock = %.0f bytes, want the plain mean, under 0.3 MiB", c.avgBlock)
@@ -466,7 +466,7 @@ func TestWinBlockBytesWeighted(t *testing.T) {
 	for range 60 {
 		c.sized(64 << 10)
 	}
-	if c.winBlock < 64<<10 || c.winBlock > 66<<10 {
-		t.Fatalf("after 60 blocks of 64 KiB winBlock = %.0f bytes, want about 64 KiB", c.winBlock)
+	if w := c.winBlock(); w < 64<<10 || w > 66<<10 {
+		t.Fatalf("after 60 blocks of 64 KiB winBlock = %.0f bytes, want about 64 KiB", c.winBlock())
 	}
 }
