@@ -217,6 +217,11 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 <table><tr><th>from</th><th>to</th><th>MiB</th></tr>
 {{range first 10 .S.TopFlows}}<tr><td>{{.From}}</td><td>{{.To}}</td><td>{{mib .Bytes}}</td></tr>
 {{end}}</table>{{else}}<p>No node recorded blocks received from a peer.</p>{{end}}
+{{if .S.GroupFlows}}<h2>Group to group (all flows, block bytes)</h2>
+<table><tr><th>from</th><th>to</th><th>MiB</th></tr>
+{{range .S.GroupFlows}}<tr><td>{{.From}}</td><td>{{.To}}</td><td>{{mib .Bytes}}</td></tr>
+{{end}}</table>{{end}}
+{{with .S.Sources}}<p>Each completed fetcher took its blocks from {{printf "%.1f" .MeanSenders}} senders on average (median {{printf "%.0f" .MedianSenders}}); the largest of them sent {{pct .MeanTopShare}} % of its blocks (median {{pct .MedianTopShare}} %).</p>{{end}}
 <h2>Bandwidth over time</h2>{{.BW}}
 {{if .Hops}}<h2>DHT lookup hops (histogram)</h2>{{.Hops}}{{end}}
 {{if .Slots}}<h2>Upload slots and what the uplinks carried</h2>

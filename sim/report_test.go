@@ -3,8 +3,10 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -127,6 +129,25 @@ func TestReportStory(t *testing.T) {
 			t.Errorf("flow %d = %v, want %v", i, sw.TopFlows[i], want[i])
 		}
 	}
+	// Groups: seeder → l 6 MiB, l → l 7 MiB (3 + 2 + 2).
+	wantG := []Flow{{"l", "l", 7 << 20}, {"seeder", "l", 6 << 20}}
+	if !slices.Equal(sw.GroupFlows, wantG) {
+		t.Errorf("group flows = %v, want %v", sw.GroupFlows, wantG)
+	}
+	// Senders per fetcher: l-0 1 (seeder, all of it), l-1 2 (half each),
+	// l-2 2 (3 of 5 MiB from l-0); lookups fetch nothing.
+	wantS := SourceSpread{MeanSenders: 5.0 / 3, MedianSenders: 2, MeanTopShare: (1 + 0.5 + 0.6) / 3, MedianTopShare: 0.6}
+	if sp := sw.Sources; sp == nil || math.Abs(sp.MeanSenders-wantS.MeanSenders) > 1e-9 || sp.MedianSenders != wantS.MedianSenders ||
+		math.Abs(sp.MeanTopShare-wantS.MeanTopShare) > 1e-9 || math.Abs(sp.MedianTopShare-wantS.MedianTopShare) > 1e-9 {
+		t.Errorf("sources = %+v, want %+v", sw.Sources, wantS)
+	}
+	var text bytes.Buffer
+	sw.writeText(&text, 5)
+	for _, w := range []string{"group flows: l→l 7.0 MiB, seeder→l 6.0 MiB", "sources per fetcher: 1.7 senders (median 2); the largest sent 70 % of its blocks (median 60 %)"} {
+		if !strings.Contains(text.String(), w) {
+			t.Errorf("summary lacks %q:\n%s", w, text.String())
+		}
+	}
 	// 13 MiB of blocks received, 6 of them from the seeder.
 	if sw.PeerFraction != 7.0/13 {
 		t.Errorf("peer fraction = %v, want 7/13", sw.PeerFraction)
@@ -143,6 +164,8 @@ func TestReportStory(t *testing.T) {
 		"who carried the swarm", "l-0: 5.0 MiB", // bytes up per node, sorted
 		"top 5 of 5 flows", "seeder-0 → l-0: 4.0 MiB", // the flow graph and its table
 		"DHT lookup hops (histogram)", "3 hops: 2 lookups",
+		"Group to group", "<td>seeder</td><td>l</td><td>6.0</td>", // every group flow
+		"from 1.7 senders on average (median 2); the largest of them sent 70 % of its blocks (median 60 %)",
 	} {
 		if !strings.Contains(html, s) {
 			t.Errorf("report lacks %q", s)
@@ -177,7 +200,7 @@ func TestReportStory(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Swarm.SeederCopies != 1.5 || len(m.Swarm.TopFlows) != 5 || m.Swarm.TopFlows[0] != want[0] {
+	if m.Swarm.SeederCopies != 1.5 || len(m.Swarm.TopFlows) != 5 || m.Swarm.TopFlows[0] != want[0] || !slices.Equal(m.Swarm.GroupFlows, wantG) || m.Swarm.Sources == nil {
 		t.Errorf("results.json swarm = %+v", m.Swarm)
 	}
 }

@@ -38,6 +38,28 @@ type Swarm struct {
 	TopFlows []Flow `json:"top_flows"`
 	// FlowsTotal is how many sender → receiver pairs moved blocks.
 	FlowsTotal int `json:"flows_total"`
+	// GroupFlows is every sender group → receiver group block flow
+	// (From and To name groups), largest first: all of them, where
+	// TopFlows keeps twenty pairs of nodes. It says which part of a
+	// swarm fed which (in the hetero plan, that the seeder sent the US
+	// datacenter nodes nothing: bench/sim.md, "hetero").
+	GroupFlows []Flow `json:"group_flows"`
+	// Sources is how each completed fetcher's blocks were spread over the
+	// nodes that sent them; nil when no fetcher completed.
+	Sources *SourceSpread `json:"sources,omitempty"`
+}
+
+// SourceSpread is over the completed fetchers: how many nodes sent each
+// blocks (a node that sent none, though asked, does not count; one that
+// sent only the DAG's small root does), and the share of its block bytes
+// the largest one sent. A swarm in which each
+// fetcher took its file from one or two others has a top share near 1:
+// its downlink was fed by whoever unchoked it first.
+type SourceSpread struct {
+	MeanSenders    float64 `json:"mean_senders"`
+	MedianSenders  float64 `json:"median_senders"`
+	MeanTopShare   float64 `json:"mean_top_share"`
+	MedianTopShare float64 `json:"median_top_share"`
 }
 
 // Flow is block bytes one node received from another.
@@ -67,9 +89,17 @@ func (res *Results) swarm() *Swarm {
 			s.Delivered++
 		}
 	}
+	group := make(map[string]string, len(res.Nodes))
+	for _, n := range res.Nodes {
+		group[n.ID] = n.Group
+	}
 	var seederBlocks, peerBlocks int64
+	groupFlows := map[[2]string]int64{}
+	var senders, topShares []float64
 	for _, n := range res.Nodes {
 		blocks += n.blockBytesDown()
+		var got, top int64
+		nsend := 0
 		for from, b := range n.BytesPerPeer {
 			peerBlocks += b
 			if seeder[from] {
@@ -77,7 +107,27 @@ func (res *Results) swarm() *Swarm {
 			}
 			if b > 0 {
 				s.TopFlows = append(s.TopFlows, Flow{From: from, To: n.ID, Bytes: b})
+				g, ok := group[from]
+				if !ok {
+					g = from // a peer that is no node of the plan
+				}
+				groupFlows[[2]string{g, n.Group}] += b
+				got, top, nsend = got+b, max(top, b), nsend+1
 			}
+		}
+		if IsFetcherRole(n.Role) && n.Completed && got > 0 {
+			senders = append(senders, float64(nsend))
+			topShares = append(topShares, float64(top)/float64(got))
+		}
+	}
+	for k, b := range groupFlows {
+		s.GroupFlows = append(s.GroupFlows, Flow{From: k[0], To: k[1], Bytes: b})
+	}
+	sortFlows(s.GroupFlows)
+	if len(senders) > 0 {
+		s.Sources = &SourceSpread{
+			MeanSenders: mean(senders), MedianSenders: median(senders),
+			MeanTopShare: mean(topShares), MedianTopShare: median(topShares),
 		}
 	}
 	if f > 0 {
@@ -92,8 +142,18 @@ func (res *Results) swarm() *Swarm {
 		b := float64(blocks) / (f * float64(s.Delivered))
 		s.WireOverContent, s.BlockOverContent = &w, &b
 	}
-	sort.Slice(s.TopFlows, func(i, j int) bool {
-		a, b := s.TopFlows[i], s.TopFlows[j]
+	sortFlows(s.TopFlows)
+	s.FlowsTotal = len(s.TopFlows)
+	if len(s.TopFlows) > maxFlows {
+		s.TopFlows = s.TopFlows[:maxFlows]
+	}
+	return s
+}
+
+// sortFlows orders flows largest first, then by sender and receiver.
+func sortFlows(fl []Flow) {
+	sort.Slice(fl, func(i, j int) bool {
+		a, b := fl[i], fl[j]
 		if a.Bytes != b.Bytes {
 			return a.Bytes > b.Bytes
 		}
@@ -102,11 +162,24 @@ func (res *Results) swarm() *Swarm {
 		}
 		return a.To < b.To
 	})
-	s.FlowsTotal = len(s.TopFlows)
-	if len(s.TopFlows) > maxFlows {
-		s.TopFlows = s.TopFlows[:maxFlows]
+}
+
+func mean(v []float64) float64 {
+	t := 0.0
+	for _, x := range v {
+		t += x
 	}
-	return s
+	return t / float64(len(v))
+}
+
+// median of v, which it sorts.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	m := len(v) / 2
+	if len(v)%2 == 1 {
+		return v[m]
+	}
+	return (v[m-1] + v[m]) / 2
 }
 
 // flowChart draws the top flows: senders in a column on the left,
@@ -173,6 +246,17 @@ func (s *Swarm) writeText(w io.Writer, flows int) {
 	}
 	fmt.Fprintf(w, "swarm: seeders sent %.2f copies of the content (%.2f on the wire), fetchers %.0f %% of the blocks; wire bytes ÷ content delivered %s, block bytes ÷ content %s (%d fetchers completed)\n",
 		s.SeederCopies, s.SeederWireCopies, 100*s.PeerFraction, f2(s.WireOverContent), f2(s.BlockOverContent), s.Delivered)
+	if len(s.GroupFlows) > 0 {
+		var parts []string
+		for _, fl := range s.GroupFlows {
+			parts = append(parts, fmt.Sprintf("%s→%s %.1f MiB", fl.From, fl.To, float64(fl.Bytes)/(1<<20)))
+		}
+		fmt.Fprintf(w, "group flows: %s\n", strings.Join(parts, ", "))
+	}
+	if sp := s.Sources; sp != nil {
+		fmt.Fprintf(w, "sources per fetcher: %.1f senders (median %.0f); the largest sent %.0f %% of its blocks (median %.0f %%)\n",
+			sp.MeanSenders, sp.MedianSenders, 100*sp.MeanTopShare, 100*sp.MedianTopShare)
+	}
 	if len(s.TopFlows) == 0 {
 		return
 	}
