@@ -49,12 +49,12 @@ type Swarm struct {
 	Sources *SourceSpread `json:"sources,omitempty"`
 }
 
-// SourceSpread is over the completed fetchers: how many nodes sent each
-// blocks (a node that sent none, though asked, does not count; one that
+// SourceSpread is over the completed fetchers: how many nodes sent blocks
+// to each (a node that sent none, though asked, does not count; one that
 // sent only the DAG's small root does), and the share of its block bytes
-// the largest one sent. A swarm in which each
-// fetcher took its file from one or two others has a top share near 1:
-// its downlink was fed by whoever unchoked it first.
+// the largest of them sent. A swarm in which each fetcher took its file
+// from one or two others has a top share near 1: its downlink was fed by
+// whoever unchoked it first.
 type SourceSpread struct {
 	MeanSenders    float64 `json:"mean_senders"`
 	MedianSenders  float64 `json:"median_senders"`
