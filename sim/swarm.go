@@ -78,8 +78,10 @@ func (res *Results) swarm() *Swarm {
 	s := &Swarm{}
 	f := float64(res.ContentBytes)
 	seeder := map[string]bool{}
+	group := make(map[string]string, len(res.Nodes))
 	var seederWire, wire, blocks int64
 	for _, n := range res.Nodes {
+		group[n.ID] = n.Group
 		wire += n.BytesUp
 		if n.Role == RoleSeeder {
 			seeder[n.ID] = true
@@ -88,10 +90,6 @@ func (res *Results) swarm() *Swarm {
 		if IsFetcherRole(n.Role) && n.Completed {
 			s.Delivered++
 		}
-	}
-	group := make(map[string]string, len(res.Nodes))
-	for _, n := range res.Nodes {
-		group[n.ID] = n.Group
 	}
 	var seederBlocks, peerBlocks int64
 	groupFlows := map[[2]string]int64{}
@@ -172,14 +170,10 @@ func mean(v []float64) float64 {
 	return t / float64(len(v))
 }
 
-// median of v, which it sorts.
+// median of v (which it sorts) by the nearest rank, as the report's p50.
 func median(v []float64) float64 {
 	slices.Sort(v)
-	m := len(v) / 2
-	if len(v)%2 == 1 {
-		return v[m]
-	}
-	return (v[m-1] + v[m]) / 2
+	return *percentile(v, 0.5)
 }
 
 // flowChart draws the top flows: senders in a column on the left,
