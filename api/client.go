@@ -300,11 +300,19 @@ type Content struct {
 // on (0 for all of it), streamed as the daemon fetches them. A server
 // that does not answer a range from offset is an error.
 func (c *Client) Cat(ctx context.Context, cidPath string, offset int64) (*Content, error) {
+	return c.CatOf(ctx, cidPath, "", offset)
+}
+
+// CatOf is Cat for a read that belongs to the transfer with the given ID
+// (GET /api/v1/cat/{cid}[/path]?transfer=ID): the daemon starts no fetch
+// of its own for it, and refuses it with the transfer's error once that
+// transfer has failed or was cancelled. "" is Cat.
+func (c *Client) CatOf(ctx context.Context, cidPath, transfer string, offset int64) (*Content, error) {
 	var hdr http.Header
 	if offset > 0 {
 		hdr = http.Header{"Range": {fmt.Sprintf("bytes=%d-", offset)}}
 	}
-	resp, err := c.do(ctx, http.MethodGet, "cat/"+escapePath(cidPath), nil, hdr)
+	resp, err := c.do(ctx, http.MethodGet, "cat/"+escapePath(cidPath)+transferQuery(transfer), nil, hdr)
 	if err != nil {
 		return nil, err
 	}
@@ -324,11 +332,25 @@ func (c *Client) Cat(ctx context.Context, cidPath string, offset int64) (*Conten
 // Get is GET /api/v1/get/{cid}[/path]: a tar of the directory (or file)
 // whose top entry is named after the CID.
 func (c *Client) Get(ctx context.Context, cidPath string) (*Content, error) {
-	resp, err := c.do(ctx, http.MethodGet, "get/"+escapePath(cidPath), nil, nil)
+	return c.GetOf(ctx, cidPath, "")
+}
+
+// GetOf is Get for a read that belongs to the transfer with the given ID
+// (?transfer=ID, as CatOf). "" is Get.
+func (c *Client) GetOf(ctx context.Context, cidPath, transfer string) (*Content, error) {
+	resp, err := c.do(ctx, http.MethodGet, "get/"+escapePath(cidPath)+transferQuery(transfer), nil, nil)
 	if err != nil {
 		return nil, err
 	}
 	return &Content{ReadCloser: resp.Body, Size: -1, Type: resp.Header.Get("X-Content-Type")}, nil
+}
+
+// transferQuery is the query that ties a read to transfer id, or "".
+func transferQuery(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "?" + url.Values{"transfer": {id}}.Encode()
 }
 
 // escapePath escapes each segment of "cid/path" for a URL path.

@@ -291,11 +291,58 @@ type openFile struct {
 	release func() // ends the file's use of its read session
 }
 
+// transferKey keys the transfer a read belongs to (WithTransfer).
+type transferKey struct{}
+
+// WithTransfer returns ctx for reads that belong to the transfer with the
+// given ID: a client streaming what its own fetch brings (`shoal fetch`
+// against a daemon that cannot write its file). Open called with it
+// starts no whole-DAG fetch of its own, since the transfer is that fetch,
+// and refuses at once with the transfer's error if it has already failed
+// or been cancelled: a read that follows a failed fetch must not start
+// the same fetch again, onto the same full disk or the same missing
+// providers. An unknown ID makes Open fail with ErrNotFound.
+func WithTransfer(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, transferKey{}, id)
+}
+
+// ownTransfer checks the transfer a read with ctx belongs to, if any: it
+// reports whether there is one, and an error if it is unknown or ended
+// without its content.
+func (n *Node) ownTransfer(ctx context.Context) (bool, error) {
+	id, _ := ctx.Value(transferKey{}).(string)
+	if id == "" {
+		return false, nil
+	}
+	t, err := n.transfer(id)
+	if err != nil {
+		return true, err
+	}
+	if st := t.t.Status(); !st.Running() && st.Err != nil {
+		return true, fmt.Errorf("transfer %s of %s ended: %w", id, st.Root, st.Err)
+	}
+	return true, nil
+}
+
+// CheckReadTransfer reports the error Open would refuse a read with ctx
+// for because of its transfer (WithTransfer): the transfer is unknown, or
+// it failed or was cancelled. Nil without one. A handler that sends its
+// status before it opens anything (a tar of a directory) asks first.
+func (n *Node) CheckReadTransfer(ctx context.Context) error {
+	_, err := n.ownTransfer(ctx)
+	return err
+}
+
 // Open opens the file at c for streaming reads, in the read session of
 // its root (WithReadRoot, else c): the file's blocks are fetched with
 // the providers the session found, and c counts as the session's for as
 // long as the file is open, so a whole-DAG fetch of it asks them too.
+// Under WithTransfer that transfer is the whole-DAG fetch.
 func (n *Node) Open(ctx context.Context, c cid.Cid) (File, error) {
+	owned, err := n.ownTransfer(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s, done := n.reads.acquire(readRoot(ctx, c))
 	unmark := n.reads.mark(s, c, false)
 	release := func() { unmark(); done() }
@@ -310,7 +357,7 @@ func (n *Node) Open(ctx context.Context, c cid.Cid) (File, error) {
 	}}
 	r.ReadAhead(readAheadBlocks, 0, r.Size(), f.held)
 	f.ra = transfer.NewReadAhead(r, func() {
-		if !f.partial.Load() {
+		if !owned && !f.partial.Load() {
 			n.fetchUnlessHeld(c)
 		}
 	})

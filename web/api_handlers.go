@@ -221,13 +221,19 @@ func (a *api) resolve(ctx context.Context, s string) (target, error) {
 
 // readRequest is r with the root its {path...} names as the node's read
 // root (node.WithReadRoot): the path walk, the kind check and the read
-// of what it names are one read session, with one provider lookup.
+// of what it names are one read session, with one provider lookup. A
+// ?transfer=ID query says the read belongs to that transfer
+// (node.WithTransfer): it starts no fetch of its own and fails with the
+// transfer's error once the transfer has failed.
 func readRequest(r *http.Request) *http.Request {
-	root, _, err := parseCIDPath(r.PathValue("path"))
-	if err != nil {
-		return r // the handler reports it
+	ctx := r.Context()
+	if id := r.URL.Query().Get("transfer"); id != "" {
+		ctx = node.WithTransfer(ctx, id)
 	}
-	return r.WithContext(node.WithReadRoot(r.Context(), root))
+	if root, _, err := parseCIDPath(r.PathValue("path")); err == nil {
+		ctx = node.WithReadRoot(ctx, root)
+	} // else the handler reports it
+	return r.WithContext(ctx)
 }
 
 // resolveKind resolves the request's {path...} and reads whether it
@@ -280,6 +286,10 @@ func (a *api) handleGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, name := tg.c, tg.name
+	if err := a.n.CheckReadTransfer(r.Context()); err != nil {
+		a.fail(w, r, err) // before the status: the tar has not started
+		return
+	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.Header().Set("X-Content-Type", kind.String())
 	if r.Method == http.MethodHead {

@@ -130,6 +130,11 @@ func (m *memNode) Transfer(id string) (node.TransferInfo, error) {
 
 func (m *memNode) CancelTransfer(id string) (node.TransferInfo, error) { return m.Transfer(id) }
 
+// CheckReadTransfer: memNode fetches nothing and has no transfers to tie
+// a read to, so it ignores ?transfer= (realnode_test.go checks the node's
+// answer).
+func (m *memNode) CheckReadTransfer(ctx context.Context) error { return nil }
+
 // memFile adds Expect to content's reader; in memory, reading ahead
 // gains nothing.
 type memFile struct{ *content.FileReader }

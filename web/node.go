@@ -44,6 +44,9 @@ type Node interface {
 	CancelTransfer(id string) (apiv1.Transfer, error)
 	// Open reads a file, fetching blocks from the swarm as needed, in order.
 	Open(ctx context.Context, c cid.Cid) (node.File, error)
+	// CheckReadTransfer is the error Open would refuse ctx's reads with
+	// because of the transfer they belong to (node.WithTransfer), or nil.
+	CheckReadTransfer(ctx context.Context) error
 	// Resolve follows a slash-separated path of names below root.
 	Resolve(ctx context.Context, root cid.Cid, path string) (cid.Cid, error)
 	// Kind reports whether c is a file, a directory or a symlink.

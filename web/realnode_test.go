@@ -110,6 +110,23 @@ func TestRealNodeFetchOntoFullDisk(t *testing.T) {
 	_, _, body = call(t, "GET", api.URL+"/api/v1/transfers", nil, nil)
 	var trs []node.TransferInfo
 	if json.Unmarshal(body, &trs) != nil || len(trs) != 1 || trs[0].State != node.TransferFailed || !strings.Contains(trs[0].Error, "no space left on device") {
-		t.Errorf("transfers = %s, want one failed with the disk's error", body)
+		t.Fatalf("transfers = %s, want one failed with the disk's error", body)
+	}
+
+	// A read that belongs to the failed transfer (the CLI streaming its
+	// own fetch) is refused with its error and fetches nothing again.
+	for _, route := range []string{"cat", "get"} {
+		status, _, body = call(t, "GET", api.URL+"/api/v1/"+route+"/"+res.CID+"?transfer="+trs[0].ID, nil, nil)
+		if status != http.StatusInsufficientStorage || json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, "no space left on device") || !strings.Contains(e.Error, trs[0].ID) {
+			t.Errorf("%s ?transfer=%s after it failed: %d %s, want 507 naming the transfer and the disk's error", route, trs[0].ID, status, body)
+		}
+	}
+	status, _, body = call(t, "GET", api.URL+"/api/v1/cat/"+res.CID+"?transfer=t999", nil, nil)
+	if status != http.StatusNotFound {
+		t.Errorf("cat ?transfer=t999 (unknown): %d %s, want 404", status, body)
+	}
+	_, _, body = call(t, "GET", api.URL+"/api/v1/transfers", nil, nil)
+	if json.Unmarshal(body, &trs) != nil || len(trs) != 1 {
+		t.Errorf("transfers after the reads = %s, want still the one", body)
 	}
 }

@@ -341,9 +341,9 @@ func writeContent(ctx context.Context, c *api.Client, cidStr, transfer, kind, ta
 		err    error
 	)
 	if tree {
-		stream, err = c.Get(ctx, cidStr)
+		stream, err = c.GetOf(ctx, cidStr, transfer)
 	} else {
-		stream, err = c.Cat(ctx, cidStr, 0)
+		stream, err = c.CatOf(ctx, cidStr, transfer, 0)
 	}
 	if err != nil {
 		return 0, err
@@ -403,7 +403,7 @@ func (b *resumingBody) Read(p []byte) (int, error) {
 	}
 	b.resumes++
 	b.body.Close()
-	stream, rerr := b.c.Cat(b.ctx, b.cid, b.off)
+	stream, rerr := b.c.CatOf(b.ctx, b.cid, b.transfer, b.off)
 	if rerr != nil {
 		b.body = io.NopCloser(strings.NewReader(""))
 		return n, fmt.Errorf("the daemon's content stream broke at byte %d (%v) and could not be resumed: %w", b.off, err, rerr)
