@@ -192,6 +192,10 @@ type counters struct {
 	// from 1.03 to 1.11–1.16 × content on flash-crowd-30 (bench/sim.md,
 	// "winblock").
 	sizeSq, sizeSum float64
+	// minRTT is the smallest latency of a small block (under
+	// minRateSampleBytes) from any peer: about one round trip, the pipe's
+	// estimate for a peer that has sent no small block (window.pipe).
+	minRTT time.Duration
 }
 
 // blockPrior is avgBlock and winBlock before any block has arrived

@@ -83,6 +83,9 @@ func (s *Scheduler) BlockReceived(p peer.ID, c cid.Cid, size int, links []cid.Ci
 		ps.bytes += int64(size)
 		if i := findReq(ps.reqs, b); i >= 0 {
 			ps.w.delivered(size, ps.reqs[i].sent, now, s.stats.winBlock())
+			if size < minRateSampleBytes {
+				s.stats.minRTT = minNonZero(s.stats.minRTT, max(now.Sub(ps.reqs[i].sent), time.Microsecond))
+			}
 			if s.cfg.Scores != nil && !b.done {
 				s.cfg.Scores.Delivered(p, size, now.Sub(ps.reqs[i].sent), ps.w.rate)
 			}

@@ -21,7 +21,7 @@ func (s *Scheduler) schedule(now time.Time) {
 		for k := range n {
 			i := (s.rr + k) % n
 			p := s.peers[i]
-			if stuck[i] || len(p.reqs) >= p.w.size() {
+			if stuck[i] || len(p.reqs) >= s.windowOf(p) {
 				continue
 			}
 			b := s.pick(p)
@@ -37,6 +37,17 @@ func (s *Scheduler) schedule(now time.Time) {
 		s.endgame(now)
 	}
 	s.probe(now)
+}
+
+// windowOf is how many want-blocks p may have outstanding before the
+// endgame: its window, or for a swarm peer that does not hold the whole
+// DAG (another fetcher) only its pipe (window.pipe). The endgame keeps
+// whole windows: it only duplicates what is in flight.
+func (s *Scheduler) windowOf(p *peerState) int {
+	if p.swarm && !p.complete {
+		return p.w.pipe(s.stats.winBlock(), s.stats.minRTT)
+	}
+	return p.w.size()
 }
 
 // canServe reports whether p may be sent a want-block for b now.

@@ -90,6 +90,35 @@ func TestSchedulerSwarmTable(t *testing.T) {
 				}
 			}
 		}},
+		{"a partial swarm holder gets its pipe, a complete one its window", func(t *testing.T, _ *tableHarness) {
+			// P (another fetcher) holds every leaf but is not complete; S
+			// is a seeder. P is asked for one block at a time: the round
+			// trip (the root's 1 ms) is small beside the 99 ms its block
+			// took. S keeps its window. Both serve the fetch to its end.
+			d := makeDAG("pipe", 16, 256<<10, 1024) // leaves big enough for rate samples
+			h := newHarness(t, d, DefaultSchedulerConfig())
+			h.run(step{kind: "swarm", peer: "S"}, step{kind: "add", peer: "S"}, step{kind: "complete", peer: "S"},
+				step{kind: "swarm", peer: "P"}, step{kind: "add", peer: "P"})
+			all := make([]int, 16)
+			for i := range all {
+				all[i] = i
+			}
+			h.s.PeerMap("P", PeerMap{Segments: []MapSegment{{Parent: d.root, Bits: bitsFor(16, all...)}}}, simEpoch)
+			h.s.Ready()
+			h.do(step{at: ms(1), kind: "block", peer: "S", c: d.root})
+			p, sp := h.s.byID["P"], h.s.byID["S"]
+			if len(p.reqs) != 1 || len(sp.reqs) != sp.w.size() || sp.w.size() < 2 {
+				t.Fatalf("after the root: %d wants at partial P (want 1), %d at seeder S (want its window %d)", len(p.reqs), len(sp.reqs), sp.w.size())
+			}
+			a := h.do(step{at: ms(100), kind: "block", peer: "P", c: p.reqs[0].b.c})
+			if len(p.reqs) != 1 || len(filter(a, ActWantBlock, "P")) != 1 {
+				t.Fatalf("after P's block: %d wants at P, %d new; want one at a time", len(p.reqs), len(filter(a, ActWantBlock, "P")))
+			}
+			served := h.serveAll(append(filter2(h.s, "S"), filter2(h.s, "P")...), ms(101))
+			if !h.s.Done() || len(served["S"]) == 0 || len(served["P"]) == 0 {
+				t.Fatalf("done=%v, served by S %d, by P %d; want the fetch to finish from both", h.s.Done(), len(served["S"]), len(served["P"]))
+			}
+		}},
 		{"a map segment for a block not yet here waits for it", func(t *testing.T, h *tableHarness) {
 			d2 := makeDAG("deep-swarm", 40, 1000, 8)
 			h2 := newHarness(t, d2, DefaultSchedulerConfig())

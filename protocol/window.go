@@ -114,9 +114,17 @@ type window struct {
 	base     time.Duration // smallest latency seen
 	rate     float64       // bytes per second, EWMA of delivery-rate samples
 	lastSeen time.Time     // time of the last delivery
-	backoff  int           // consecutive stalls
-	recent   [rateSpan]delivery
-	nrecent  int
+	// pairRate is the rate of back-to-back deliveries (EWMA, bytes/s):
+	// a block asked before the previous one arrived, over the gap
+	// between the two (window.pipe).
+	pairRate float64
+	// minBig and minSmall are the smallest latencies of blocks of at
+	// least minRateSampleBytes (a round trip plus a transmission) and of
+	// smaller ones (about a round trip); zero until one is seen.
+	minBig, minSmall time.Duration
+	backoff          int // consecutive stalls
+	recent           [rateSpan]delivery
+	nrecent          int
 }
 
 // rateSpan is how many deliveries one rate sample spans. Blocks often
@@ -159,6 +167,12 @@ func (w *window) seed(rate float64, latency time.Duration) {
 // delivered records a block of n bytes, requested at sent, arriving at now.
 func (w *window) delivered(n int, sent, now time.Time, avgBlock float64) {
 	lat := max(now.Sub(sent), time.Microsecond)
+	w.samplePair(n, sent, now)
+	if n >= minRateSampleBytes {
+		w.minBig = minNonZero(w.minBig, lat)
+	} else {
+		w.minSmall = minNonZero(w.minSmall, lat)
+	}
 	w.sampleLatency(lat)
 	if sample, ok := w.rateSample(n, sent, now); ok {
 		if w.rate == 0 {
@@ -246,6 +260,92 @@ func (w *window) target(avgBlock float64) float64 {
 	bdp := math.Ceil(w.rate * max(w.base, w.cfg.MinQueue).Seconds() / avgBlock)
 	return math.Max(float64(w.cfg.Min), math.Min(bdp+float64(w.cfg.Headroom), float64(w.cfg.Max)))
 }
+
+// samplePair takes a packet-pair sample: a block that was asked before
+// the previous block from the peer arrived was waiting at the peer while
+// that one crossed, so the gap between the two arrivals is its own
+// transmission — at the path's rate if the peer sends to us alone, slower
+// if it sends to others in between. Small blocks (a DAG's root and
+// interior nodes) are no sample: the gap after them is mostly noise.
+func (w *window) samplePair(n int, sent, now time.Time) {
+	if w.lastSeen.IsZero() || !sent.Before(w.lastSeen) || n < minRateSampleBytes {
+		return
+	}
+	gap := now.Sub(w.lastSeen)
+	if gap <= 0 {
+		return
+	}
+	sample := float64(n) / gap.Seconds()
+	if w.pairRate == 0 {
+		w.pairRate = sample
+	} else {
+		w.pairRate += (sample - w.pairRate) / 4
+	}
+}
+
+// pipe is the window for a peer that is itself still fetching (a partial
+// swarm holder): the block being sent plus as many as cover the round
+// trip, and no queue beyond that: not MinQueue's quarter second of its
+// rate, and no Headroom. A partial holder serves the swarm's other
+// receivers too; wants queued at it wait behind theirs while the same
+// blocks sit unasked at holders that are idle, and are fetched twice in
+// the endgame (bench/sim.md, "pipe").
+//
+// A block's transmission is timed at the back-to-back rate (samplePair),
+// or until one is measured at the delivery rate, which with one block at
+// a time in flight counts the round trip in and so errs toward fewer. The
+// round trip is the smallest latency of a small block (a DAG's root or
+// interior node: one round trip) from this peer, else from any peer of
+// the fetch (fetchRTT), else the smallest latency of a large block less
+// its transmission. A second block is kept in flight once the round trip
+// reaches 18 % of a block's transmission; below that, a holder that
+// sends to this receiver alone idles for it at most 15 % of the time.
+// More blocks are kept as the path grows long and fat:
+//   - 1 MiB blocks at 20 Mbit/s over 40 ms: 1;
+//   - 256 KiB blocks on the same path: 2;
+//   - 1 MiB at 1 Gbit/s over 100 ms: 13.
+//
+// A holder that sends to others between our blocks delivers them slower,
+// hence a round trip that is small beside a block's time: 1. Before any
+// delivery the pipe is 1. Never above size.
+func (w *window) pipe(avgBlock float64, fetchRTT time.Duration) int {
+	rate := w.pairRate
+	if rate <= 0 {
+		rate = w.rate // one at a time: counts the round trip in, so errs low
+	}
+	if rate <= 0 || avgBlock <= 0 {
+		return 1
+	}
+	per := avgBlock / rate
+	var rtt float64
+	switch {
+	case w.minSmall > 0:
+		rtt = w.minSmall.Seconds()
+	case fetchRTT > 0:
+		rtt = fetchRTT.Seconds()
+	case w.minBig > 0:
+		rtt = max(w.minBig.Seconds()-per, 0)
+	}
+	n := 1 + int(math.Floor(rtt/per+pipeSlack))
+	return max(1, min(n, w.size()))
+}
+
+// minNonZero is the smaller of a and b, where a zero a means none yet.
+func minNonZero(a, b time.Duration) time.Duration {
+	if a <= 0 || b < a {
+		return b
+	}
+	return a
+}
+
+// pipeSlack rounds a fraction of a block of round trip up to a whole
+// block once it reaches 0.18 (see pipe). In the simulator's flash crowds
+// a leecher's round trip to another is 2–14 % of a 1 MiB block's
+// transmission there, since the holder shares its uplink: one block at a
+// time. In TestSimSwarmMapsReplaceProbes two partial peers send 256 KiB
+// blocks to one receiver alone over a round trip of 24 %: two, and no
+// idle time.
+const pipeSlack = 0.82
 
 // stalled records a request that exceeded the timeout.
 func (w *window) stalled() {

@@ -139,3 +139,76 @@ func TestWindowEstimatesIgnoreTinyBlocks(t *testing.T) {
 		t.Errorf("expected latency four blocks deep %v, want ≥ %v (five blocks at the measured rate %.0f B/s; smallest latency %v)", got, want, w.rate, w.base)
 	}
 }
+
+// TestWindowPipe: a partial holder's pipe is the block in flight plus the
+// round trip at its back-to-back rate, never MinQueue's queue, and never
+// more than the window.
+func TestWindowPipe(t *testing.T) {
+	const mib = 1 << 20
+	// feed delivers n blocks of blk bytes over a path of rate bytes/s and
+	// round trip rtt, one after another (each requested as the last one
+	// arrived, so each latency is rtt + its transmission).
+	feed := func(w *window, n, blk int, rate float64, rtt time.Duration) {
+		per := time.Duration(float64(blk) / rate * float64(time.Second))
+		now := simEpoch
+		for range n {
+			now = now.Add(per)
+			w.delivered(blk, now.Add(-rtt-per), now, float64(blk))
+		}
+	}
+	tests := []struct {
+		name string
+		run  func(w *window) int // returns the block size
+		want int
+	}{
+		{"no delivery yet: one", func(w *window) int { return mib }, 1},
+		{"1 MiB at 20 Mbit/s over 40 ms: the round trip is a tenth of a block", func(w *window) int {
+			feed(w, 8, mib, 20e6/8, ms(40))
+			return mib
+		}, 1},
+		{"256 KiB at 20 Mbit/s over 40 ms: the round trip is over a quarter block", func(w *window) int {
+			feed(w, 16, 256<<10, 20e6/8, ms(40))
+			return 256 << 10
+		}, 2},
+		{"1 MiB at 1 Gbit/s over 100 ms: the round trip holds 12 blocks", func(w *window) int {
+			feed(w, 64, mib, 1e9/8, ms(100))
+			return mib
+		}, 13},
+		{"a holder that sends to others between our blocks: one", func(w *window) int {
+			// The root in one 40 ms round trip, then 1 MiB blocks each
+			// asked before the previous one arrived but 1.3 s apart: the
+			// holder sends two other receivers a block between ours.
+			w.delivered(1<<10, simEpoch, simEpoch.Add(ms(40)), mib)
+			now := simEpoch.Add(ms(40))
+			for range 8 {
+				next := now.Add(ms(1300))
+				w.delivered(mib, now.Add(-ms(100)), next, mib)
+				now = next
+			}
+			return mib
+		}, 1},
+		{"the round trip from the root, the transmission from pairs", func(w *window) int {
+			// 256 KiB at 50 Mbit/s (42 ms) after a 10 ms root: a tenth of
+			// a block and more of round trip, so two in flight.
+			w.delivered(1<<10, simEpoch, simEpoch.Add(ms(10)), 256<<10)
+			feed(w, 16, 256<<10, 50e6/8, ms(10))
+			return 256 << 10
+		}, 2},
+		{"never more than the window: after stalls", func(w *window) int {
+			feed(w, 64, mib, 1e9/8, ms(100))
+			for range 8 {
+				w.stalled()
+			}
+			return mib
+		}, DefaultWindowConfig().Min},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWindow(DefaultWindowConfig())
+			blk := tc.run(&w)
+			if got := w.pipe(float64(blk), 0); got != tc.want {
+				t.Errorf("pipe = %d, want %d (size %d, rate %.0f, base %v)", got, tc.want, w.size(), w.rate, w.base)
+			}
+		})
+	}
+}
