@@ -30,7 +30,10 @@ type FileTarget interface {
 // store). f is first truncated to the file's size. WriteFile returns
 // once t has finished and every byte is written and synced; progress,
 // when not nil, hears the bytes written so far after each piece (from the
-// goroutine that stored the block: it must be quick). A failed transfer
+// goroutine that stored the block, or WriteFile's own for a block already
+// held, so from several at once: it must be quick and safe for
+// concurrent use, and since two calls may arrive out of order, the
+// largest count heard is the bytes written). A failed transfer
 // is its error; a cancelled ctx stops the writing but not t.
 //
 // When f can also be read (an *os.File opened read-write), the file is the

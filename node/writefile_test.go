@@ -61,8 +61,11 @@ func TestWriteFileFromPeer(t *testing.T) {
 	}
 	defer f.Close()
 	cf := &countingFile{File: f, writes: map[int64]int{}}
+	// progress is called from the goroutines that store blocks and from
+	// WriteFile's own (copying blocks already held), at once.
+	var mu sync.Mutex
 	var last uint64
-	n, err := b.WriteFile(ctx, tr, cf, func(w uint64) { last = max(last, w) })
+	n, err := b.WriteFile(ctx, tr, cf, func(w uint64) { mu.Lock(); last = max(last, w); mu.Unlock() })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,11 @@ func sessionFetch(t *testing.T, s *Session) (Progress, int) {
 // with it).
 func TestSessionReadsBlocksInOneFetch(t *testing.T) {
 	d := makeClDAG(t, 24, 64<<10, 21)
-	seeds, _ := clSwarm(t, d, 3, 0)
+	// Each seeder's uplink is 4 MB/s, so the 1.5 MiB take a few hundred
+	// milliseconds: unlimited, one loopback seeder could serve the whole
+	// session before the second had answered its first want-have (7 and
+	// 8 of 60 runs under -race on an idle machine counted 0 bytes from it).
+	seeds, _ := clSwarm(t, d, 3, 4<<20)
 	seeds[1].store.corrupt = true
 	var infos []peer.AddrInfo
 	for _, s := range seeds {
