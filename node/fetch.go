@@ -326,8 +326,9 @@ func (n *Node) ownTransfer(ctx context.Context) (bool, error) {
 
 // CheckReadTransfer reports the error Open would refuse a read with ctx
 // for because of its transfer (WithTransfer): the transfer is unknown, or
-// it failed or was cancelled. Nil without one. A handler that sends its
-// status before it opens anything (a tar of a directory) asks first.
+// it failed or was cancelled. Nil without one. The API asks first, before
+// its path walk (which would look for the root's providers again) and
+// before it sends a status (a tar of a directory).
 func (n *Node) CheckReadTransfer(ctx context.Context) error {
 	_, err := n.ownTransfer(ctx)
 	return err

@@ -253,6 +253,12 @@ func (a *api) resolveKind(r *http.Request) (target, content.FSType, error) {
 // handleCat streams a file as it is fetched; Range requests are served.
 func (a *api) handleCat(w http.ResponseWriter, r *http.Request) {
 	r = readRequest(r)
+	// A read under a transfer that failed is refused before the path walk,
+	// which would otherwise look for the root's providers again.
+	if err := a.n.CheckReadTransfer(r.Context()); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	tg, kind, err := a.resolveKind(r)
 	if err != nil {
 		a.fail(w, r, err)
@@ -280,16 +286,16 @@ func (a *api) handleCat(w http.ResponseWriter, r *http.Request) {
 // named after the CID.
 func (a *api) handleGet(w http.ResponseWriter, r *http.Request) {
 	r = readRequest(r)
+	if err := a.n.CheckReadTransfer(r.Context()); err != nil {
+		a.fail(w, r, err) // as handleCat: before the path walk and the status
+		return
+	}
 	tg, kind, err := a.resolveKind(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	c, name := tg.c, tg.name
-	if err := a.n.CheckReadTransfer(r.Context()); err != nil {
-		a.fail(w, r, err) // before the status: the tar has not started
-		return
-	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.Header().Set("X-Content-Type", kind.String())
 	if r.Method == http.MethodHead {
