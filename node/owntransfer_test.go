@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipfs/go-cid"
 )
 
 // TestOpenUnderFailedTransferFetchesNothing: a read that belongs to a
@@ -27,14 +28,7 @@ func TestOpenUnderFailedTransferFetchesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	leech, _ := startFullDiskNode(t, 2)
-	if err := leech.Connect(ctx, seed.Info().Addresses[0]); err != nil {
-		t.Fatal(err)
-	}
-	tr, err := leech.Fetch(ctx, res.CID, "api")
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-tr.Done()
+	tr := fetchFrom(t, ctx, leech, seed, res.CID)
 	if !errors.Is(tr.Err(), syscall.ENOSPC) {
 		t.Fatalf("transfer error = %v, want ENOSPC", tr.Err())
 	}
@@ -70,27 +64,32 @@ func TestOpenUnderFailedTransferFetchesNothing(t *testing.T) {
 	// A read under a transfer that is done gets the content and starts
 	// no fetch.
 	other := startNode(t, testConfig())
-	if err := other.Connect(ctx, seed.Info().Addresses[0]); err != nil {
-		t.Fatal(err)
-	}
-	done, err := other.Fetch(ctx, res.CID, "api")
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-done.Done()
+	done := fetchFrom(t, ctx, other, seed, res.CID)
 	if err := done.Err(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := other.Open(WithTransfer(ctx, done.Info().ID), res.CID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(r)
-	r.Close()
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("read under a done transfer: %d bytes, err %v; want the %d bytes shared", len(got), err, len(data))
+	if got := readFile(t, WithTransfer(ctx, done.Info().ID), other, res.CID); !bytes.Equal(got, data) {
+		t.Fatalf("read under a done transfer: %d bytes, want the %d bytes shared", len(got), len(data))
 	}
 	if n := len(other.Transfers()); n != 1 {
 		t.Errorf("%d transfers after a read under a done one, want 1", n)
 	}
+}
+
+// fetchFrom connects n to seed, fetches c and waits for the transfer to end.
+func fetchFrom(t *testing.T, ctx context.Context, n, seed *Node, c cid.Cid) *Transfer {
+	t.Helper()
+	if err := n.Connect(ctx, seed.Info().Addresses[0]); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := n.Fetch(ctx, c, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tr.Done():
+	case <-ctx.Done():
+		t.Fatalf("fetch of %s still running: %+v", c, tr.Info())
+	}
+	return tr
 }
