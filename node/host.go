@@ -65,7 +65,7 @@ func LoadOrCreateKey(home string) (crypto.PrivKey, error) {
 const userAgent = "shoal/0.1"
 
 // newHost builds the libp2p host: TCP and QUIC (TCP only in a private
-// swarm, which libp2p's PSK does not cover for QUIC), Noise and TLS, a
+// swarm, which libp2p's PSK does not cover for QUIC), TLS and Noise, a
 // resource manager whose limits come from the config rather than from the
 // machine's whole memory, and a connection manager.
 func newHost(cfg Config, key crypto.PrivKey) (host.Host, error) {
@@ -73,8 +73,14 @@ func newHost(cfg Config, key crypto.PrivKey) (host.Host, error) {
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.UserAgent(userAgent),
-		libp2p.Security(noise.ID, noise.New),
+		// TLS first, as go-libp2p's defaults and Kubo order them: with
+		// AES-NI its AES-GCM costs a fraction of Noise's
+		// ChaCha20-Poly1305 per byte, which was a fifth of each daemon's
+		// CPU in a fetch (bench/e2e.md, "tlsfirst"). A peer that speaks
+		// only Noise (Helia's default) still connects: multistream-select
+		// falls back to it.
 		libp2p.Security(tls.ID, tls.New),
+		libp2p.Security(noise.ID, noise.New),
 		// Without SO_REUSEPORT a second daemon on the same port fails to
 		// listen instead of silently sharing (and splitting) the first's
 		// inbound connections. Outgoing dials then come from ephemeral

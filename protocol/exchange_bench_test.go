@@ -30,7 +30,8 @@ import (
 )
 
 // BenchmarkExchange measures, in one run on loopback with real libp2p hosts
-// (Noise, yamux on TCP; QUIC), the throughput of:
+// (go-libp2p's defaults: TLS 1.3 and yamux on TCP, as the daemons
+// negotiate them; QUIC), the throughput of:
 //
 //   - raw: one libp2p stream carrying the file's bytes — the transport's ceiling;
 //   - shoal: shoal's client fetching the file's DAG from shoal servers;
